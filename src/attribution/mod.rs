@@ -1,0 +1,1 @@
+//! Attribution: clean events and exposures to per-variant outcomes.

@@ -1,0 +1,1 @@
+//! Thompson-sampling optimiser: outcomes to allocations and assignments.

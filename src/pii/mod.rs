@@ -1,0 +1,105 @@
+//! Nothing personal leaves: the redacting wrapper, the default allowlist,
+//! pseudonymous recipient keys and clean events.
+
+mod clean;
+mod key;
+mod wrapper;
+
+pub use clean::CleanEvent;
+pub use key::{InvalidRecipientKey, RecipientKey};
+pub use wrapper::Pii;
+
+/// The fields that the default policy lets through (SPEC §3), for every event
+/// type that has them. `url` passes only after scrubbing. Everything else, and
+/// every field the policy does not know, is dropped.
+pub const DEFAULT_ALLOWLIST: &[&str] = &[
+    "id",
+    "time",
+    "dispatch_id",
+    "send_id",
+    "app_group_id",
+    "campaign_id",
+    "campaign_name",
+    "message_variation_id",
+    "message_variation_name",
+    "canvas_id",
+    "canvas_name",
+    "canvas_variation_id",
+    "canvas_variation_name",
+    "canvas_step_id",
+    "canvas_step_name",
+    "canvas_step_message_variation_id",
+    "link_id",
+    "timezone",
+    "url",
+    "link_alias",
+    "esp",
+    "from_domain",
+    "ip_pool",
+    "sending_ip",
+    "is_amp",
+    "machine_open",
+    "device_class",
+    "device_os",
+    "device_model",
+    "browser",
+    "mailbox_provider",
+    "is_suspected_bot_click",
+    "suspected_bot_click_reason",
+    "is_drop",
+    "attempt_count",
+    "recipient_domain",
+    "abort_type",
+    "retry_type",
+    "send_time",
+    "has_url_parameters",
+    "link_aliasing_enabled",
+];
+
+/// Fields that are personal whatever a schema's documentation says: no policy
+/// can allow them.
+pub const ALWAYS_PERSONAL: &[&str] = &[
+    "user_id",
+    "external_user_id",
+    "email_address",
+    "message_extras",
+    "bounce_reason",
+    "deferral_reason",
+    "abort_log",
+    "retry_log",
+    "gender",
+    "country",
+    "language",
+    "device_id",
+];
+
+/// Whether the default policy lets `field` through.
+pub fn default_allows(field: &str) -> bool {
+    DEFAULT_ALLOWLIST.contains(&field)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::currents::{EventType, FieldKind};
+
+    #[test]
+    fn allowlist_and_pii_wrapping_agree() {
+        // Every typed field outside the default allowlist must be wrapped (or be the url).
+        for et in EventType::ALL {
+            for f in et.fields() {
+                let wrapped = matches!(
+                    f.kind,
+                    FieldKind::RequiredPiiString | FieldKind::PiiString | FieldKind::Url
+                );
+                assert_eq!(
+                    !default_allows(f.name) || f.name == "url",
+                    wrapped,
+                    "{et}: {}",
+                    f.name
+                );
+                assert!(!(default_allows(f.name) && ALWAYS_PERSONAL.contains(&f.name)));
+            }
+        }
+    }
+}
