@@ -20,3 +20,5 @@ pub mod attribution;
 pub mod currents;
 pub mod optimiser;
 pub mod pii;
+
+pub use attribution::{ExperimentId, Update, VariantId};

@@ -61,23 +61,51 @@ macro_rules! field_ty {
 }
 
 macro_rules! field_default {
-    (RequiredString) => { Cow::Borrowed("") };
-    (RequiredPiiString) => { Pii::new(Cow::Borrowed("")) };
-    (RequiredTime) => { DateTime::<Utc>::UNIX_EPOCH };
-    ($other:ident) => { None };
+    (RequiredString) => {
+        Cow::Borrowed("")
+    };
+    (RequiredPiiString) => {
+        Pii::new(Cow::Borrowed(""))
+    };
+    (RequiredTime) => {
+        DateTime::<Utc>::UNIX_EPOCH
+    };
+    ($other:ident) => {
+        None
+    };
 }
 
 macro_rules! field_owned {
-    (RequiredString, $v:expr) => { Cow::Owned($v.into_owned()) };
-    (RequiredPiiString, $v:expr) => { Pii::new(Cow::Owned($v.into_inner().into_owned())) };
-    (RequiredTime, $v:expr) => { $v };
-    (String, $v:expr) => { $v.map(|s| Cow::Owned(s.into_owned())) };
-    (PiiString, $v:expr) => { $v.map(|p| Pii::new(Cow::Owned(p.into_inner().into_owned()))) };
-    (Url, $v:expr) => { $v.map(|p| Pii::new(Cow::Owned(p.into_inner().into_owned()))) };
-    (Bool, $v:expr) => { $v };
-    (Int, $v:expr) => { $v };
-    (Time, $v:expr) => { $v };
-    (StringList, $v:expr) => { $v.map(|l| l.into_iter().map(|s| Cow::Owned(s.into_owned())).collect()) };
+    (RequiredString, $v:expr) => {
+        Cow::Owned($v.into_owned())
+    };
+    (RequiredPiiString, $v:expr) => {
+        Pii::new(Cow::Owned($v.into_inner().into_owned()))
+    };
+    (RequiredTime, $v:expr) => {
+        $v
+    };
+    (String, $v:expr) => {
+        $v.map(|s| Cow::Owned(s.into_owned()))
+    };
+    (PiiString, $v:expr) => {
+        $v.map(|p| Pii::new(Cow::Owned(p.into_inner().into_owned())))
+    };
+    (Url, $v:expr) => {
+        $v.map(|p| Pii::new(Cow::Owned(p.into_inner().into_owned())))
+    };
+    (Bool, $v:expr) => {
+        $v
+    };
+    (Int, $v:expr) => {
+        $v
+    };
+    (Time, $v:expr) => {
+        $v
+    };
+    (StringList, $v:expr) => {
+        $v.map(|l| l.into_iter().map(|s| Cow::Owned(s.into_owned())).collect())
+    };
 }
 
 macro_rules! events {

@@ -104,7 +104,9 @@ mod tests {
 
     #[test]
     fn hex_round_trip() {
-        let k = RecipientKey([0xde, 0xad, 0xbe, 0xef, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0xff]);
+        let k = RecipientKey([
+            0xde, 0xad, 0xbe, 0xef, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0xff,
+        ]);
         let s = k.to_string();
         assert_eq!(s, "deadbeef000102030405060708090aff");
         assert_eq!(RecipientKey::from_hex(&s), Ok(k));
@@ -113,6 +115,9 @@ mod tests {
         assert!(RecipientKey::from_hex(&"g".repeat(32)).is_err());
         let json = serde_json::to_string(&k).expect("serialises");
         assert_eq!(json, format!("\"{s}\""));
-        assert_eq!(serde_json::from_str::<RecipientKey>(&json).expect("parses"), k);
+        assert_eq!(
+            serde_json::from_str::<RecipientKey>(&json).expect("parses"),
+            k
+        );
     }
 }
