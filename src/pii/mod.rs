@@ -1,12 +1,28 @@
-//! Nothing personal leaves: the redacting wrapper, the default allowlist,
-//! pseudonymous recipient keys and clean events.
+//! Nothing personal leaves: the redacting wrapper, the allowlist [`Policy`], the
+//! [`Filter`] from raw events to [`CleanEvent`]s, URL scrubbing, pseudonymous
+//! recipient keys and the sanitising rewrite of Avro files.
+//!
+//! The types a host needs:
+//! - [`Policy`]: which fields may leave (default [`DEFAULT_ALLOWLIST`]; [`ALWAYS_PERSONAL`]
+//!   names and `[PII]`-tagged fields never do) and how `url` is scrubbed ([`UrlScrubber`]).
+//! - [`Pseudonymizer`]: Braze user id to [`RecipientKey`] (HMAC-SHA256 with the host's key).
+//! - [`Filter`]: raw typed events to [`CleanEvent`]s, reporting what it dropped in a
+//!   [`FilterReport`].
 
 mod clean;
+mod filter;
 mod key;
+mod policy;
+mod pseudonym;
+mod url;
 mod wrapper;
 
 pub use clean::CleanEvent;
+pub use filter::{FileFilter, Filter};
 pub use key::{InvalidRecipientKey, RecipientKey};
+pub use policy::{DropReason, FilterReport, Policy, PolicyError, REQUIRED_FIELDS};
+pub use pseudonym::{InvalidHostKey, Pseudonymizer, REDACTED};
+pub use url::{DEFAULT_IDENTIFIER_PARAMS, PHONE_MIN_DIGITS, UrlScrubber, scrub_url};
 pub use wrapper::Pii;
 
 /// The fields that the default policy lets through (SPEC §3), for every event
