@@ -2,9 +2,39 @@
 //!
 //! This module owns exposure and click accounting. The host reports every
 //! exposure here; clean Currents events come in; [`Update`]s go out to the
-//! optimiser.
+//! optimiser. It reads no clock: every call takes the host's `now`.
+//!
+//! The types a host needs:
+//! - [`Attribution`]: the state machine (`add_experiment`, `record_exposure`,
+//!   `handle_event`, `poll_update`/`drain_updates`, `expire`, `report`,
+//!   `snapshot`/`restore`, `merge`);
+//! - [`ExperimentConfig`] with its [`Scope`] (campaign or Canvas step, plus
+//!   message variation), [`Mode`] (URL tag or exposure join), window,
+//!   allowed lateness and [`BotRules`];
+//! - [`Accounting`]: where every click went ([`ClickBuckets`]) and
+//!   per-variant outcomes;
+//! - [`Snapshot`]: the serde state, with a format version;
+//! - [`Tag`] and [`parse_tag`]: the `dov=<variant>[.<serve seconds>]` link tag.
+//!
+//! See [`Attribution`] for the host loop, the rules for time going backwards,
+//! and the order in which a click's bucket is decided.
 
 use std::fmt;
+
+mod config;
+mod engine;
+mod report;
+mod snapshot;
+mod table;
+mod tag;
+
+pub use config::{BotRules, DEFAULT_SCANNER_USER_AGENTS, ExperimentConfig, Mode, Scope};
+pub use engine::{
+    Attribution, ConfigError, Exposure, ExposureError, Handled, MAX_VARIANTS, MergeError,
+};
+pub use report::{Accounting, ClickBucket, ClickBuckets, ExperimentReport, VariantReport};
+pub use snapshot::{RestoreError, SNAPSHOT_FORMAT_VERSION, Snapshot};
+pub use tag::{DEFAULT_TAG_PARAM, Tag, TagError, parse_tag};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

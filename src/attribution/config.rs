@@ -1,0 +1,251 @@
+//! Experiment configuration: scope, attribution mode, window, bot rules.
+
+use chrono::TimeDelta;
+use serde::{Deserialize, Serialize};
+
+use super::tag::DEFAULT_TAG_PARAM;
+
+/// Which Currents events belong to an experiment.
+///
+/// A campaign experiment matches events whose `campaign_id` is equal (and,
+/// when given, whose `message_variation_id` is equal); a Canvas experiment
+/// matches events whose `canvas_step_id` is equal (and, when given, whose
+/// `canvas_step_message_variation_id` is equal). Scopes of two experiments
+/// must not overlap, so every event belongs to at most one experiment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Scope {
+    /// A campaign (optionally one of its message variations).
+    Campaign {
+        /// The Braze `campaign_id`.
+        campaign_id: String,
+        /// The Braze `message_variation_id`, or `None` for every variation.
+        message_variation_id: Option<String>,
+    },
+    /// A Canvas step (optionally one of its message variations).
+    CanvasStep {
+        /// The Braze `canvas_step_id`.
+        canvas_step_id: String,
+        /// The Braze `canvas_step_message_variation_id`, or `None` for every variation.
+        message_variation_id: Option<String>,
+    },
+}
+
+impl Scope {
+    /// Every event of a campaign.
+    pub fn campaign(campaign_id: impl Into<String>) -> Scope {
+        Scope::Campaign {
+            campaign_id: campaign_id.into(),
+            message_variation_id: None,
+        }
+    }
+
+    /// Every event of a Canvas step.
+    pub fn canvas_step(canvas_step_id: impl Into<String>) -> Scope {
+        Scope::CanvasStep {
+            canvas_step_id: canvas_step_id.into(),
+            message_variation_id: None,
+        }
+    }
+
+    /// Narrows the scope to one message variation.
+    pub fn with_variation(self, variation_id: impl Into<String>) -> Scope {
+        let v = Some(variation_id.into());
+        match self {
+            Scope::Campaign { campaign_id, .. } => Scope::Campaign {
+                campaign_id,
+                message_variation_id: v,
+            },
+            Scope::CanvasStep { canvas_step_id, .. } => Scope::CanvasStep {
+                canvas_step_id,
+                message_variation_id: v,
+            },
+        }
+    }
+
+    pub(crate) fn parts(&self) -> (bool, &str, Option<&str>) {
+        match self {
+            Scope::Campaign {
+                campaign_id,
+                message_variation_id,
+            } => (false, campaign_id, message_variation_id.as_deref()),
+            Scope::CanvasStep {
+                canvas_step_id,
+                message_variation_id,
+            } => (true, canvas_step_id, message_variation_id.as_deref()),
+        }
+    }
+}
+
+/// How a click is tied to the variant its recipient saw.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Mode {
+    /// The clicked link carries the variant in a query parameter
+    /// (`dov=<variant>` or `dov=<variant>.<serve seconds>`). Unique clickers are
+    /// counted by `recipient_key` when the event has one, else by event id.
+    UrlTag {
+        /// The parameter name (default `dov`).
+        param: String,
+    },
+    /// Clicks are joined by `recipient_key` with the exposures the host recorded.
+    ExposureJoin,
+}
+
+impl Mode {
+    /// URL-tag mode with the default parameter name `dov`.
+    pub fn url_tag() -> Mode {
+        Mode::UrlTag {
+            param: DEFAULT_TAG_PARAM.to_owned(),
+        }
+    }
+}
+
+/// Which clicks count as bots. `is_suspected_bot_click == true` is always a
+/// bot, whatever these rules say; the rules add stricter checks.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct BotRules {
+    /// A click whose `is_suspected_bot_click` is null (bot filtering off in the
+    /// workspace) but whose `suspected_bot_click_reason` is non-empty is a bot.
+    pub reason_without_flag: bool,
+    /// A click whose `user_agent` contains one of these (ASCII
+    /// case-insensitive) is a bot. Only works when the host's PII policy lets
+    /// `user_agent` through; empty disables the rule.
+    pub scanner_user_agents: Vec<String>,
+    /// A click less than this long after its exposure (known from the exposure
+    /// join, the tag's serve time or `send_time`) is a bot (link scanners click
+    /// within seconds). `None` disables the rule.
+    #[serde(with = "opt_secs")]
+    pub min_click_delay: Option<TimeDelta>,
+}
+
+/// User-agent fragments of well-known link scanners and HTTP libraries.
+pub const DEFAULT_SCANNER_USER_AGENTS: &[&str] = &[
+    "barracuda",
+    "mimecast",
+    "proofpoint",
+    "symantec",
+    "forcepoint",
+    "trendmicro",
+    "safelinks",
+    "bot",
+    "spider",
+    "crawler",
+    "headlesschrome",
+    "phantomjs",
+    "python-requests",
+    "python-urllib",
+    "go-http-client",
+    "curl/",
+    "wget/",
+    "okhttp",
+    "java/",
+    "libwww-perl",
+];
+
+impl BotRules {
+    /// Only `is_suspected_bot_click == true` (the default).
+    pub fn flag_only() -> BotRules {
+        BotRules::default()
+    }
+
+    /// Every stricter rule: reason without flag, the default scanner user
+    /// agents, and clicks within `min_click_delay` of the exposure.
+    pub fn strict(min_click_delay: TimeDelta) -> BotRules {
+        BotRules {
+            reason_without_flag: true,
+            scanner_user_agents: DEFAULT_SCANNER_USER_AGENTS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            min_click_delay: Some(min_click_delay),
+        }
+    }
+}
+
+/// One experiment's attribution settings.
+///
+/// ```
+/// use chrono::TimeDelta;
+/// use dynopt::attribution::{ExperimentConfig, Mode, Scope};
+///
+/// let mut config = ExperimentConfig::new(Scope::campaign("c-123"), Mode::ExposureJoin);
+/// config.window = TimeDelta::days(3);
+/// assert_eq!(config.allowed_lateness, TimeDelta::days(1));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ExperimentConfig {
+    /// Which events belong to the experiment.
+    pub scope: Scope,
+    /// How clicks find their variant.
+    pub mode: Mode,
+    /// Attribution window: a click more than this long after its exposure is
+    /// late (default 7 days).
+    #[serde(with = "secs")]
+    pub window: TimeDelta,
+    /// How long after it happened an event may still arrive and be applied
+    /// (default 1 day). A click that arrives (by the host's `now`) more than
+    /// this after its `time` is late. State is kept for `window +
+    /// allowed_lateness` after an exposure, and for `allowed_lateness` after a
+    /// click (duplicate detection).
+    #[serde(with = "secs")]
+    pub allowed_lateness: TimeDelta,
+    /// Which clicks are bots.
+    pub bot_rules: BotRules,
+    /// A capacity hint: exposures expected within one window (0: grow on
+    /// demand). Pre-sizing avoids reallocation while exposures are recorded.
+    pub expected_exposures: usize,
+}
+
+impl ExperimentConfig {
+    /// Defaults: 7-day window, 1 day allowed lateness, flag-only bot rule.
+    pub fn new(scope: Scope, mode: Mode) -> ExperimentConfig {
+        ExperimentConfig {
+            scope,
+            mode,
+            window: TimeDelta::days(7),
+            allowed_lateness: TimeDelta::days(1),
+            bot_rules: BotRules::default(),
+            expected_exposures: 0,
+        }
+    }
+}
+
+mod secs {
+    use chrono::TimeDelta;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &TimeDelta, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(d.num_seconds())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<TimeDelta, D::Error> {
+        let n = i64::deserialize(d)?;
+        TimeDelta::try_seconds(n).ok_or_else(|| serde::de::Error::custom("duration out of range"))
+    }
+}
+
+mod opt_secs {
+    use chrono::TimeDelta;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Option<TimeDelta>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&d.num_seconds()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<TimeDelta>, D::Error> {
+        match Option::<i64>::deserialize(d)? {
+            None => Ok(None),
+            Some(n) => TimeDelta::try_seconds(n)
+                .map(Some)
+                .ok_or_else(|| serde::de::Error::custom("duration out of range")),
+        }
+    }
+}

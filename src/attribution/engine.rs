@@ -1,0 +1,858 @@
+//! The attribution state machine.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use siphasher::sip128::SipHasher13;
+
+use super::config::{ExperimentConfig, Mode};
+use super::report::{Accounting, ClickBucket, ClickBuckets, ExperimentReport, VariantReport};
+use super::table::{CLICKED, KeyTable, OCCUPIED, OPENED, Rec, VARIANT_MASK};
+use super::tag::parse_tag;
+use super::{ExperimentId, Update, VariantId};
+use crate::currents::EventType;
+use crate::pii::{CleanEvent, RecipientKey};
+
+/// The most variants one experiment can have seen (ids are stored as 16-bit indices).
+pub const MAX_VARIANTS: usize = VARIANT_MASK as usize;
+
+/// A configuration mistake in [`Attribution::add_experiment`] (API misuse,
+/// never caused by event data).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// An experiment with this id already exists.
+    #[error("experiment {0} already exists")]
+    DuplicateExperiment(ExperimentId),
+    /// The scope overlaps an existing experiment's: an event could belong to
+    /// both. Narrow one of them to a message variation, or combine them.
+    #[error("the scope of experiment {new} overlaps that of experiment {existing}")]
+    OverlappingScope {
+        /// The experiment being added.
+        new: ExperimentId,
+        /// The experiment it overlaps.
+        existing: ExperimentId,
+    },
+    /// A setting is out of range; the text says which.
+    #[error("invalid experiment configuration: {0}")]
+    Invalid(&'static str),
+}
+
+/// Why [`Attribution::record_exposure`] refused an exposure.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExposureError {
+    /// No experiment with this id was added.
+    #[error("unknown experiment {0}")]
+    UnknownExperiment(ExperimentId),
+    /// The experiment has already seen [`MAX_VARIANTS`] distinct variant ids.
+    #[error("experiment {0} has too many variants")]
+    TooManyVariants(ExperimentId),
+}
+
+/// Why [`Attribution::merge`] refused; `self` is left unchanged.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MergeError {
+    /// The two states do not have the same experiments with the same configurations.
+    #[error("experiment {0} is missing from one side or configured differently")]
+    ExperimentMismatch(ExperimentId),
+    /// Together the two states have seen more than [`MAX_VARIANTS`] variants.
+    #[error("experiment {0} would have too many variants")]
+    TooManyVariants(ExperimentId),
+}
+
+/// What [`Attribution::record_exposure`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Exposure {
+    /// A new exposure: counted, and an [`Update::Exposure`] queued.
+    New,
+    /// The recipient was already exposed within the window (a re-render):
+    /// counted once, nothing queued. Holds the variant first recorded.
+    Repeat(VariantId),
+}
+
+/// What [`Attribution::handle_event`] did with an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Handled {
+    /// A click, and the bucket it landed in.
+    Click(ClickBucket),
+    /// An open (a secondary metric), human or machine.
+    Open {
+        /// `machine_open` was `"true"`.
+        machine: bool,
+    },
+    /// Any other event type: counted per type.
+    Counted(EventType),
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct VariantStats {
+    pub(crate) exposures: u64,
+    pub(crate) clicks: u64,
+    pub(crate) unique_opens: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Counters {
+    pub(crate) clicks: ClickBuckets,
+    pub(crate) exposures: u64,
+    pub(crate) repeat_exposures: u64,
+    pub(crate) opens: u64,
+    pub(crate) machine_opens: u64,
+}
+
+impl Counters {
+    fn merge(&mut self, o: &Counters) {
+        self.clicks.merge(&o.clicks);
+        self.exposures += o.exposures;
+        self.repeat_exposures += o.repeat_exposures;
+        self.opens += o.opens;
+        self.machine_opens += o.machine_opens;
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Experiment {
+    pub(crate) id: ExperimentId,
+    pub(crate) config: ExperimentConfig,
+    window: i64,
+    lateness: i64,
+    min_delay: Option<i64>,
+    scanners: Vec<Vec<u8>>,
+    pub(crate) variants: Vec<VariantId>,
+    pub(crate) stats: Vec<VariantStats>,
+    pub(crate) counters: Counters,
+    /// Recorded exposures: key = recipient key, time = first exposure.
+    pub(crate) exposures: KeyTable,
+    /// URL-tag mode unique clickers: key = recipient key, time = exposure time
+    /// when known, else the first click's time.
+    pub(crate) clickers: KeyTable,
+    /// Seen click event ids: key = SipHash-1-3 128 of the id, time = click time.
+    pub(crate) seen: KeyTable,
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Global {
+    pub(crate) clicks: ClickBuckets,
+    pub(crate) opens: u64,
+    pub(crate) machine_opens: u64,
+    pub(crate) events: BTreeMap<EventType, u64>,
+}
+
+/// Attribution state: experiments, tracked exposures, dedup state, counters
+/// and the queue of [`Update`]s for the optimiser.
+///
+/// Deterministic and sans-IO: it never reads a clock; every time-dependent
+/// method takes the host's `now`. Methods come in four kinds:
+/// - commands: [`add_experiment`](Self::add_experiment), [`record_exposure`](Self::record_exposure), [`expire`](Self::expire), [`merge`](Self::merge);
+/// - inputs: [`handle_event`](Self::handle_event), [`handle_events`](Self::handle_events);
+/// - outputs: [`poll_update`](Self::poll_update), [`drain_updates`](Self::drain_updates): after every command or input, drain them into the optimiser;
+/// - getters: [`report`](Self::report), [`snapshot`](Self::snapshot), [`memory_bytes`](Self::memory_bytes).
+///
+/// # Time
+/// `now` is the host's wall clock when it hands over an exposure or an event.
+/// Attribution keeps a watermark, the largest `now` seen; expiry and the
+/// "arrived too late" rule use the watermark, so when `now` goes backwards
+/// nothing is expired early or brought back, and an exposure recorded with an
+/// earlier `now` simply carries that earlier time. Event times (`time`,
+/// `send_time`, the tag's serve time) are the event's own and may come in any
+/// order. Times are kept with second precision.
+///
+/// # Expiry and memory
+/// An exposure (and a URL-tag unique clicker) is kept for `window +
+/// allowed_lateness` after its time, a click's event id for
+/// `allowed_lateness` after the click. Entries past that are treated as gone
+/// whether or not [`expire`](Self::expire) has run yet (so results do not
+/// depend on when the host calls it); `expire` frees their memory. Call it
+/// every batch or few minutes. Consequently a click more than `window +
+/// allowed_lateness` after its exposure is unattributable, and a re-render
+/// after that long counts as a new exposure.
+///
+/// # Example: the host loop
+/// ```
+/// use chrono::{DateTime, TimeDelta};
+/// use dynopt::attribution::{Attribution, ClickBucket, ExperimentConfig, Handled, Mode, Scope};
+/// use dynopt::currents::EventType;
+/// use dynopt::pii::{CleanEvent, RecipientKey};
+/// use dynopt::{ExperimentId, Update, VariantId};
+///
+/// let t0 = DateTime::from_timestamp(1_700_000_000, 0).expect("in range");
+/// let mut attribution = Attribution::new();
+/// let exp = ExperimentId::new("subject-test");
+/// attribution
+///     .add_experiment(exp.clone(), ExperimentConfig::new(Scope::campaign("c1"), Mode::ExposureJoin))
+///     .expect("a fresh experiment");
+///
+/// // Connected Content call: the optimiser assigned variant 2 to this recipient.
+/// let alice = RecipientKey([7; 16]);
+/// attribution.record_exposure(&exp, alice, VariantId(2), t0).expect("known experiment");
+///
+/// // An hour later a Currents file brings her click (twice: at-least-once delivery).
+/// let mut click = CleanEvent::new(EventType::Click, "event-1", t0 + TimeDelta::minutes(30));
+/// click.campaign_id = Some("c1".into());
+/// click.recipient_key = Some(alice);
+/// let now = t0 + TimeDelta::hours(1);
+/// assert_eq!(attribution.handle_event(&click, now), Handled::Click(ClickBucket::Attributed));
+/// assert_eq!(attribution.handle_event(&click, now), Handled::Click(ClickBucket::Duplicate));
+///
+/// // Feed the optimiser.
+/// let mut updates = Vec::new();
+/// attribution.drain_updates(&mut updates);
+/// assert!(matches!(updates[0], Update::Exposure { variant: VariantId(2), .. }));
+/// assert!(matches!(updates[1], Update::Click { variant: VariantId(2), exposed_at: Some(_), .. }));
+/// assert_eq!(updates.len(), 2);
+///
+/// // Free expired state now and then; store a snapshot wherever the host likes.
+/// attribution.expire(now);
+/// let report = attribution.report();
+/// assert_eq!(report.clicks.attributed, 1);
+/// assert_eq!(report.clicks.duplicate, 1);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Attribution {
+    pub(crate) experiments: Vec<Experiment>,
+    by_id: HashMap<ExperimentId, usize>,
+    by_campaign: HashMap<String, Vec<(Option<String>, usize)>>,
+    by_step: HashMap<String, Vec<(Option<String>, usize)>>,
+    pub(crate) watermark: Option<i64>,
+    pub(crate) global: Global,
+    pub(crate) pending: VecDeque<Update>,
+}
+
+fn store_secs(t: i64) -> u32 {
+    u32::try_from(t.clamp(0, i64::from(u32::MAX))).unwrap_or(u32::MAX)
+}
+
+fn to_time(s: u32) -> DateTime<Utc> {
+    DateTime::from_timestamp(i64::from(s), 0).unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+fn id_key(id: &str) -> [u8; 16] {
+    SipHasher13::new_with_keys(0x646f_7074_6964_6b31, 0x6374_7265_6e74_7331)
+        .hash(id.as_bytes())
+        .as_bytes()
+}
+
+fn live(time: u32, horizon: i64, watermark: Option<i64>) -> bool {
+    watermark.is_none_or(|w| i64::from(time).saturating_add(horizon) >= w)
+}
+
+fn contains_ascii_ci(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty()
+        && hay
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+fn is_machine_open(v: Option<&str>) -> bool {
+    v.is_some_and(|s| s.trim().eq_ignore_ascii_case("true"))
+}
+
+impl Experiment {
+    fn new(id: ExperimentId, config: ExperimentConfig) -> Result<Experiment, ConfigError> {
+        let (_, scope_id, variation) = config.scope.parts();
+        if scope_id.is_empty() || variation.is_some_and(str::is_empty) {
+            return Err(ConfigError::Invalid("empty scope id"));
+        }
+        if let Mode::UrlTag { param } = &config.mode {
+            if param.is_empty() {
+                return Err(ConfigError::Invalid("empty tag parameter name"));
+            }
+        }
+        const MAX_SECS: i64 = 100 * 366 * 86_400;
+        let window = config.window.num_seconds();
+        let lateness = config.allowed_lateness.num_seconds();
+        if !(1..=MAX_SECS).contains(&window) {
+            return Err(ConfigError::Invalid("window must be 1 s to 100 years"));
+        }
+        if !(0..=MAX_SECS).contains(&lateness) {
+            return Err(ConfigError::Invalid(
+                "allowed_lateness must be 0 to 100 years",
+            ));
+        }
+        let min_delay = config.bot_rules.min_click_delay.map(|d| d.num_seconds());
+        if min_delay.is_some_and(|d| !(0..=MAX_SECS).contains(&d)) {
+            return Err(ConfigError::Invalid(
+                "min_click_delay must be 0 to 100 years",
+            ));
+        }
+        let scanners = config
+            .bot_rules
+            .scanner_user_agents
+            .iter()
+            .filter(|s| !s.is_empty())
+            .map(|s| s.as_bytes().to_vec())
+            .collect();
+        Ok(Experiment {
+            id,
+            exposures: KeyTable::with_capacity(config.expected_exposures),
+            config,
+            window,
+            lateness,
+            min_delay,
+            scanners,
+            variants: Vec::new(),
+            stats: Vec::new(),
+            counters: Counters::default(),
+            clickers: KeyTable::default(),
+            seen: KeyTable::default(),
+        })
+    }
+
+    fn horizon(&self) -> i64 {
+        self.window + self.lateness
+    }
+
+    pub(crate) fn variant_index(&mut self, v: VariantId) -> Option<u32> {
+        if let Some(i) = self.variants.iter().position(|x| *x == v) {
+            return u32::try_from(i).ok();
+        }
+        if self.variants.len() >= MAX_VARIANTS {
+            return None;
+        }
+        self.variants.push(v);
+        self.stats.push(VariantStats::default());
+        u32::try_from(self.variants.len() - 1).ok()
+    }
+
+    fn known_variant(&self, v: VariantId) -> Option<u32> {
+        self.variants
+            .iter()
+            .position(|x| *x == v)
+            .and_then(|i| u32::try_from(i).ok())
+    }
+
+    fn is_bot(&self, ev: &CleanEvent) -> bool {
+        if ev.is_suspected_bot_click == Some(true) {
+            return true;
+        }
+        let rules = &self.config.bot_rules;
+        if rules.reason_without_flag
+            && ev.is_suspected_bot_click.is_none()
+            && ev
+                .suspected_bot_click_reason
+                .as_ref()
+                .is_some_and(|r| !r.is_empty())
+        {
+            return true;
+        }
+        if let Some(ua) = ev.user_agent.as_deref() {
+            if self
+                .scanners
+                .iter()
+                .any(|s| contains_ascii_ci(ua.as_bytes(), s))
+            {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn click(
+        &mut self,
+        ev: &CleanEvent,
+        watermark: Option<i64>,
+        pending: &mut VecDeque<Update>,
+    ) -> ClickBucket {
+        let c = ev.time.timestamp();
+        if watermark.is_some_and(|w| c < w.saturating_sub(self.lateness)) {
+            return ClickBucket::Late;
+        }
+        let idk = id_key(&ev.id);
+        let lateness = self.lateness;
+        match self.seen.get_mut(&idk) {
+            Some(r) if live(r.time, lateness, watermark) => return ClickBucket::Duplicate,
+            Some(r) => r.time = store_secs(c),
+            None => self.seen.insert_new(Rec {
+                key: idk,
+                meta: OCCUPIED,
+                time: store_secs(c),
+            }),
+        }
+        if self.is_bot(ev) {
+            return ClickBucket::Bot;
+        }
+        let horizon = self.horizon();
+        // Resolve the variant and the exposure time.
+        let (vidx, exposed_at): (u32, Option<i64>) = match &self.config.mode {
+            Mode::ExposureJoin => {
+                let Some(key) = ev.recipient_key else {
+                    return ClickBucket::Unattributable;
+                };
+                match self.exposures.get(&key.0) {
+                    Some(r) if live(r.time, horizon, watermark) => {
+                        (r.meta & VARIANT_MASK, Some(i64::from(r.time)))
+                    }
+                    _ => return ClickBucket::Unattributable,
+                }
+            }
+            Mode::UrlTag { param } => {
+                let Some(url) = ev.url.as_deref() else {
+                    return ClickBucket::Unattributable;
+                };
+                let Ok(tag) = parse_tag(url, param) else {
+                    return ClickBucket::Unattributable;
+                };
+                let Some(vidx) = self.known_variant(tag.variant) else {
+                    return ClickBucket::Unattributable;
+                };
+                let t = tag.served_at.or(ev.send_time).map(|t| t.timestamp());
+                (vidx, t)
+            }
+        };
+        if let (Some(min), Some(t)) = (self.min_delay, exposed_at) {
+            if c.saturating_sub(t) < min {
+                return ClickBucket::Bot;
+            }
+        }
+        if exposed_at.is_some_and(|t| c.saturating_sub(t) > self.window) {
+            return ClickBucket::Late;
+        }
+        // Unique clicker.
+        match &self.config.mode {
+            Mode::ExposureJoin => {
+                let Some(r) = ev.recipient_key.and_then(|k| self.exposures.get_mut(&k.0)) else {
+                    return ClickBucket::Unattributable;
+                };
+                if r.meta & CLICKED != 0 {
+                    return ClickBucket::Duplicate;
+                }
+                r.meta |= CLICKED;
+            }
+            Mode::UrlTag { .. } => {
+                // Without a recipient key, unique clickers are unique event ids,
+                // which the seen-id check above already guarantees.
+                if let Some(key) = ev.recipient_key {
+                    let time = store_secs(exposed_at.unwrap_or(c));
+                    match self.clickers.get_mut(&key.0) {
+                        Some(r) if live(r.time, horizon, watermark) => {
+                            return ClickBucket::Duplicate;
+                        }
+                        Some(r) => {
+                            r.meta = OCCUPIED | CLICKED | vidx;
+                            r.time = time;
+                        }
+                        None => self.clickers.insert_new(Rec {
+                            key: key.0,
+                            meta: OCCUPIED | CLICKED | vidx,
+                            time,
+                        }),
+                    }
+                }
+            }
+        }
+        let vi = vidx as usize;
+        if let (Some(stats), Some(variant)) = (self.stats.get_mut(vi), self.variants.get(vi)) {
+            stats.clicks += 1;
+            pending.push_back(Update::Click {
+                experiment: self.id.clone(),
+                variant: *variant,
+                exposed_at: exposed_at.and_then(|t| DateTime::from_timestamp(t, 0)),
+                clicked_at: ev.time,
+            });
+        }
+        ClickBucket::Attributed
+    }
+
+    fn open(&mut self, ev: &CleanEvent, machine: bool, watermark: Option<i64>) {
+        if machine {
+            self.counters.machine_opens += 1;
+            return;
+        }
+        self.counters.opens += 1;
+        let horizon = self.horizon();
+        if let Some(r) = ev.recipient_key.and_then(|k| self.exposures.get_mut(&k.0)) {
+            if live(r.time, horizon, watermark) && r.meta & OPENED == 0 {
+                r.meta |= OPENED;
+                if let Some(s) = self.stats.get_mut((r.meta & VARIANT_MASK) as usize) {
+                    s.unique_opens += 1;
+                }
+            }
+        }
+    }
+}
+
+impl Attribution {
+    /// An empty state with no experiments.
+    pub fn new() -> Attribution {
+        Attribution::default()
+    }
+
+    /// Adds an experiment. Its scope must not overlap another experiment's.
+    /// Durations are truncated to whole seconds.
+    pub fn add_experiment(
+        &mut self,
+        id: ExperimentId,
+        mut config: ExperimentConfig,
+    ) -> Result<(), ConfigError> {
+        if self.by_id.contains_key(&id) {
+            return Err(ConfigError::DuplicateExperiment(id));
+        }
+        let trunc = |d: chrono::TimeDelta| chrono::TimeDelta::seconds(d.num_seconds());
+        config.window = trunc(config.window);
+        config.allowed_lateness = trunc(config.allowed_lateness);
+        config.bot_rules.min_click_delay = config.bot_rules.min_click_delay.map(trunc);
+        let (canvas, scope_id, variation) = config.scope.parts();
+        let map = if canvas {
+            &self.by_step
+        } else {
+            &self.by_campaign
+        };
+        if let Some(list) = map.get(scope_id) {
+            for (v, i) in list {
+                if v.is_none() || variation.is_none() || v.as_deref() == variation {
+                    return Err(ConfigError::OverlappingScope {
+                        new: id,
+                        existing: self.experiments[*i].id.clone(),
+                    });
+                }
+            }
+        }
+        let (scope_id, variation) = (scope_id.to_owned(), variation.map(str::to_owned));
+        let exp = Experiment::new(id.clone(), config)?;
+        let idx = self.experiments.len();
+        let map = if canvas {
+            &mut self.by_step
+        } else {
+            &mut self.by_campaign
+        };
+        map.entry(scope_id).or_default().push((variation, idx));
+        self.experiments.push(exp);
+        self.by_id.insert(id, idx);
+        Ok(())
+    }
+
+    /// The experiments, in the order they were added.
+    pub fn experiments(&self) -> impl Iterator<Item = (&ExperimentId, &ExperimentConfig)> {
+        self.experiments.iter().map(|e| (&e.id, &e.config))
+    }
+
+    fn advance(&mut self, now: DateTime<Utc>) {
+        let n = now.timestamp();
+        self.watermark = Some(self.watermark.map_or(n, |w| w.max(n)));
+    }
+
+    /// Records that `recipient` was served `variant` of `experiment` at `now`
+    /// (call it when answering the Connected Content request).
+    ///
+    /// A recipient already exposed within `window + allowed_lateness` (Braze
+    /// re-rendered the message) is counted once: the first exposure's variant
+    /// and time stand. Variants are registered on first sight.
+    pub fn record_exposure(
+        &mut self,
+        experiment: &ExperimentId,
+        recipient: RecipientKey,
+        variant: VariantId,
+        now: DateTime<Utc>,
+    ) -> Result<Exposure, ExposureError> {
+        let Some(&ei) = self.by_id.get(experiment) else {
+            return Err(ExposureError::UnknownExperiment(experiment.clone()));
+        };
+        self.advance(now);
+        let watermark = self.watermark;
+        let exp = &mut self.experiments[ei];
+        let horizon = exp.horizon();
+        let t = store_secs(now.timestamp());
+        if let Some(r) = exp.exposures.get(&recipient.0) {
+            if live(r.time, horizon, watermark) {
+                exp.counters.repeat_exposures += 1;
+                let first = exp
+                    .variants
+                    .get((r.meta & VARIANT_MASK) as usize)
+                    .copied()
+                    .unwrap_or(variant);
+                return Ok(Exposure::Repeat(first));
+            }
+        }
+        let Some(vidx) = exp.variant_index(variant) else {
+            return Err(ExposureError::TooManyVariants(experiment.clone()));
+        };
+        let rec = Rec {
+            key: recipient.0,
+            meta: OCCUPIED | vidx,
+            time: t,
+        };
+        match exp.exposures.get_mut(&recipient.0) {
+            Some(r) => *r = rec,
+            None => exp.exposures.insert_new(rec),
+        }
+        exp.counters.exposures += 1;
+        if let Some(s) = exp.stats.get_mut(vidx as usize) {
+            s.exposures += 1;
+        }
+        self.pending.push_back(Update::Exposure {
+            experiment: experiment.clone(),
+            variant,
+            at: to_time(t),
+        });
+        Ok(Exposure::New)
+    }
+
+    fn scope_of(&self, ev: &CleanEvent) -> Option<usize> {
+        fn pick(list: &[(Option<String>, usize)], var: Option<&str>) -> Option<usize> {
+            list.iter()
+                .find(|(v, _)| v.is_none() || v.as_deref() == var)
+                .map(|(_, i)| *i)
+        }
+        if let Some(list) = ev
+            .canvas_step_id
+            .as_deref()
+            .and_then(|s| self.by_step.get(s))
+        {
+            if let Some(i) = pick(list, ev.canvas_step_message_variation_id.as_deref()) {
+                return Some(i);
+            }
+        }
+        if let Some(list) = ev
+            .campaign_id
+            .as_deref()
+            .and_then(|s| self.by_campaign.get(s))
+        {
+            return pick(list, ev.message_variation_id.as_deref());
+        }
+        None
+    }
+
+    /// Handles one clean Currents event received at `now`.
+    ///
+    /// A click lands in exactly one [`ClickBucket`], checked in order:
+    /// outside any experiment's scope; late (it arrived more than
+    /// `allowed_lateness` after its `time`); duplicate (its `id` was seen);
+    /// bot (flag, reason or user-agent rules); unattributable (no variant);
+    /// bot (clicked within `min_click_delay` of the exposure); late (more than
+    /// `window` after its exposure); duplicate (the recipient's click already
+    /// counted); attributed, which queues an [`Update::Click`]. The exposure
+    /// time is the recorded exposure (join mode), else the tag's serve time,
+    /// else the event's `send_time`; without any, the window cannot be checked.
+    ///
+    /// Opens count as human or machine opens (`machine_open == "true"`), and a
+    /// human open of an exposed recipient marks a unique open for the
+    /// variant. Other events are counted per type. Nothing is dropped silently.
+    pub fn handle_event(&mut self, event: &CleanEvent, now: DateTime<Utc>) -> Handled {
+        self.advance(now);
+        *self.global.events.entry(event.event_type).or_insert(0) += 1;
+        match event.event_type {
+            EventType::Click => {
+                let bucket = match self.scope_of(event) {
+                    None => ClickBucket::Outside,
+                    Some(i) => {
+                        let exp = &mut self.experiments[i];
+                        let b = exp.click(event, self.watermark, &mut self.pending);
+                        exp.counters.clicks.add(b);
+                        b
+                    }
+                };
+                self.global.clicks.add(bucket);
+                Handled::Click(bucket)
+            }
+            EventType::Open => {
+                let machine = is_machine_open(event.machine_open.as_deref());
+                if machine {
+                    self.global.machine_opens += 1;
+                } else {
+                    self.global.opens += 1;
+                }
+                if let Some(i) = self.scope_of(event) {
+                    self.experiments[i].open(event, machine, self.watermark);
+                }
+                Handled::Open { machine }
+            }
+            other => Handled::Counted(other),
+        }
+    }
+
+    /// Handles a batch of events received at `now`, in order.
+    pub fn handle_events<'a>(
+        &mut self,
+        events: impl IntoIterator<Item = &'a CleanEvent>,
+        now: DateTime<Utc>,
+    ) {
+        for e in events {
+            self.handle_event(e, now);
+        }
+    }
+
+    /// The next update for the optimiser, oldest first.
+    #[must_use]
+    pub fn poll_update(&mut self) -> Option<Update> {
+        self.pending.pop_front()
+    }
+
+    /// Moves every queued update into `out` (appended, oldest first).
+    pub fn drain_updates(&mut self, out: &mut Vec<Update>) {
+        out.extend(self.pending.drain(..));
+    }
+
+    /// Advances the watermark to `now` and frees expired exposures, unique
+    /// clickers and seen event ids. Returns how many entries were freed.
+    /// Results never depend on when (or whether) this runs; memory does.
+    pub fn expire(&mut self, now: DateTime<Utc>) -> usize {
+        self.advance(now);
+        let w = self.watermark;
+        let mut freed = 0;
+        for exp in &mut self.experiments {
+            let (h, l) = (exp.horizon(), exp.lateness);
+            freed += exp.exposures.retain(|r| live(r.time, h, w));
+            freed += exp.clickers.retain(|r| live(r.time, h, w));
+            freed += exp.seen.retain(|r| live(r.time, l, w));
+        }
+        freed
+    }
+
+    /// Heap bytes held by tracked exposures, unique clickers and seen event ids.
+    pub fn memory_bytes(&self) -> usize {
+        self.experiments
+            .iter()
+            .map(|e| e.exposures.heap_bytes() + e.clickers.heap_bytes() + e.seen.heap_bytes())
+            .sum()
+    }
+
+    /// Exposures currently held, over all experiments.
+    pub fn tracked_exposures(&self) -> usize {
+        self.experiments.iter().map(|e| e.exposures.len()).sum()
+    }
+
+    /// The counts so far.
+    pub fn report(&self) -> Accounting {
+        let mut experiments = BTreeMap::new();
+        for e in &self.experiments {
+            let mut variants: Vec<VariantReport> = e
+                .variants
+                .iter()
+                .zip(&e.stats)
+                .map(|(v, s)| VariantReport {
+                    variant: *v,
+                    exposures: s.exposures,
+                    clicks: s.clicks,
+                    unique_opens: s.unique_opens,
+                })
+                .collect();
+            variants.sort_by_key(|v| v.variant);
+            experiments.insert(
+                e.id.clone(),
+                ExperimentReport {
+                    clicks: e.counters.clicks,
+                    exposures: e.counters.exposures,
+                    repeat_exposures: e.counters.repeat_exposures,
+                    opens: e.counters.opens,
+                    machine_opens: e.counters.machine_opens,
+                    tracked_exposures: e.exposures.len() as u64,
+                    variants,
+                },
+            );
+        }
+        Accounting {
+            clicks: self.global.clicks,
+            opens: self.global.opens,
+            machine_opens: self.global.machine_opens,
+            events: self.global.events.clone(),
+            experiments,
+        }
+    }
+
+    /// Merges the state of another shard into this one.
+    ///
+    /// Both must have the same experiments with the same configurations, and
+    /// the shards must have been partitioned by recipient key (each recipient's
+    /// exposures and events went to one shard), so that the merged state is
+    /// the state one instance would have had: counters add up, tracked state
+    /// is united, the watermark is the larger one and `other`'s queued updates
+    /// are appended. On error `self` is unchanged.
+    pub fn merge(&mut self, other: Attribution) -> Result<(), MergeError> {
+        if other.experiments.len() != self.experiments.len() {
+            let id = other
+                .experiments
+                .iter()
+                .map(|e| &e.id)
+                .chain(self.experiments.iter().map(|e| &e.id))
+                .find(|id| !(self.by_id.contains_key(*id) && other.by_id.contains_key(*id)));
+            return Err(MergeError::ExperimentMismatch(
+                id.cloned().unwrap_or_else(|| ExperimentId::new("")),
+            ));
+        }
+        for oe in &other.experiments {
+            let Some(&i) = self.by_id.get(&oe.id) else {
+                return Err(MergeError::ExperimentMismatch(oe.id.clone()));
+            };
+            let se = &self.experiments[i];
+            if se.config != oe.config {
+                return Err(MergeError::ExperimentMismatch(oe.id.clone()));
+            }
+            let extra = oe
+                .variants
+                .iter()
+                .filter(|v| !se.variants.contains(v))
+                .count();
+            if se.variants.len() + extra > MAX_VARIANTS {
+                return Err(MergeError::TooManyVariants(oe.id.clone()));
+            }
+        }
+        for oe in other.experiments {
+            let i = self.by_id[&oe.id];
+            let se = &mut self.experiments[i];
+            let map: Vec<u32> = oe
+                .variants
+                .iter()
+                .map(|v| se.variant_index(*v).unwrap_or(0))
+                .collect();
+            for (j, s) in oe.stats.iter().enumerate() {
+                let t = &mut se.stats[map[j] as usize];
+                t.exposures += s.exposures;
+                t.clicks += s.clicks;
+                t.unique_opens += s.unique_opens;
+            }
+            se.counters.merge(&oe.counters);
+            let remap = |r: &Rec| -> Rec {
+                let v = map
+                    .get((r.meta & VARIANT_MASK) as usize)
+                    .copied()
+                    .unwrap_or(0);
+                Rec {
+                    meta: (r.meta & !VARIANT_MASK) | v,
+                    ..*r
+                }
+            };
+            for r in oe.exposures.iter().map(remap) {
+                match se.exposures.get_mut(&r.key) {
+                    None => se.exposures.insert_new(r),
+                    Some(x) => {
+                        let flags = (x.meta | r.meta) & (CLICKED | OPENED);
+                        if r.time < x.time {
+                            *x = r;
+                        }
+                        x.meta |= flags;
+                    }
+                }
+            }
+            for r in oe.clickers.iter().map(remap) {
+                match se.clickers.get_mut(&r.key) {
+                    None => se.clickers.insert_new(r),
+                    Some(x) if r.time < x.time => *x = r,
+                    Some(_) => {}
+                }
+            }
+            for r in oe.seen.iter() {
+                match se.seen.get_mut(&r.key) {
+                    None => se.seen.insert_new(*r),
+                    Some(x) => x.time = x.time.max(r.time),
+                }
+            }
+        }
+        self.global.clicks.merge(&other.global.clicks);
+        self.global.opens += other.global.opens;
+        self.global.machine_opens += other.global.machine_opens;
+        for (k, v) in other.global.events {
+            *self.global.events.entry(k).or_insert(0) += v;
+        }
+        self.watermark = match (self.watermark, other.watermark) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        self.pending.extend(other.pending);
+        Ok(())
+    }
+}

@@ -1,0 +1,143 @@
+//! Accounting: where every click went, and per-variant outcomes.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{ExperimentId, VariantId};
+use crate::currents::EventType;
+
+/// The bucket a click record lands in. Every click record handed to
+/// [`Attribution::handle_event`](super::Attribution::handle_event) lands in
+/// exactly one, checked in this order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ClickBucket {
+    /// The click matches no experiment's scope.
+    Outside,
+    /// The click arrived later than the experiment's `allowed_lateness` after
+    /// it happened, or happened more than the window after its exposure.
+    Late,
+    /// The same Currents event `id` was seen before (redelivery), or the
+    /// recipient's click was already counted (repeated clicks, several links,
+    /// re-rendered emails).
+    Duplicate,
+    /// A suspected bot (flag, or the experiment's stricter bot rules).
+    Bot,
+    /// No variant can be found: no recipient key or no (live) exposure for it
+    /// in exposure-join mode; no, malformed, conflicting or unknown variant
+    /// tag in URL-tag mode.
+    Unattributable,
+    /// The first click of an exposed recipient: the reward.
+    Attributed,
+}
+
+/// Click counts per bucket.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ClickBuckets {
+    /// Rewards: first clicks of exposed recipients.
+    pub attributed: u64,
+    /// Redelivered events and repeated clicks.
+    pub duplicate: u64,
+    /// Suspected bots.
+    pub bot: u64,
+    /// Clicks whose variant cannot be found.
+    pub unattributable: u64,
+    /// Clicks outside the window or past the allowed lateness.
+    pub late: u64,
+    /// Clicks matching no experiment.
+    pub outside: u64,
+}
+
+impl ClickBuckets {
+    /// All clicks counted.
+    pub fn total(&self) -> u64 {
+        self.attributed + self.duplicate + self.bot + self.unattributable + self.late + self.outside
+    }
+
+    /// The count of one bucket.
+    pub fn get(&self, bucket: ClickBucket) -> u64 {
+        match bucket {
+            ClickBucket::Attributed => self.attributed,
+            ClickBucket::Duplicate => self.duplicate,
+            ClickBucket::Bot => self.bot,
+            ClickBucket::Unattributable => self.unattributable,
+            ClickBucket::Late => self.late,
+            ClickBucket::Outside => self.outside,
+        }
+    }
+
+    pub(crate) fn add(&mut self, bucket: ClickBucket) {
+        match bucket {
+            ClickBucket::Attributed => self.attributed += 1,
+            ClickBucket::Duplicate => self.duplicate += 1,
+            ClickBucket::Bot => self.bot += 1,
+            ClickBucket::Unattributable => self.unattributable += 1,
+            ClickBucket::Late => self.late += 1,
+            ClickBucket::Outside => self.outside += 1,
+        }
+    }
+
+    pub(crate) fn merge(&mut self, o: &ClickBuckets) {
+        self.attributed += o.attributed;
+        self.duplicate += o.duplicate;
+        self.bot += o.bot;
+        self.unattributable += o.unattributable;
+        self.late += o.late;
+        self.outside += o.outside;
+    }
+}
+
+/// One variant's outcomes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct VariantReport {
+    /// The variant.
+    pub variant: VariantId,
+    /// Unique exposed recipients (re-renders counted once).
+    pub exposures: u64,
+    /// Unique clickers (rewards).
+    pub clicks: u64,
+    /// Unique human openers among exposed recipients (secondary metric;
+    /// needs recorded exposures and `recipient_key` on opens).
+    pub unique_opens: u64,
+}
+
+/// One experiment's accounting.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ExperimentReport {
+    /// Click buckets for the experiment's clicks (`outside` is always 0).
+    pub clicks: ClickBuckets,
+    /// Unique exposures recorded.
+    pub exposures: u64,
+    /// Repeated exposures of an already exposed recipient (re-renders), not counted.
+    pub repeat_exposures: u64,
+    /// Human open events in scope (every record, duplicates included).
+    pub opens: u64,
+    /// Machine open events in scope (`machine_open == "true"`); never a reward.
+    pub machine_opens: u64,
+    /// Exposures currently held in memory (they expire `window +
+    /// allowed_lateness` after they were served).
+    pub tracked_exposures: u64,
+    /// Per variant, in ascending id order.
+    pub variants: Vec<VariantReport>,
+}
+
+/// Everything attribution has counted. Nothing is silently dropped: every
+/// click is in exactly one bucket, every other event in `events`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Accounting {
+    /// Every click record, by bucket (sum of the experiments' buckets plus `outside`).
+    pub clicks: ClickBuckets,
+    /// Human open events (every record).
+    pub opens: u64,
+    /// Machine open events (Apple Mail Privacy Protection and the like).
+    pub machine_opens: u64,
+    /// Every event record handled, per event type (clicks and opens included).
+    pub events: BTreeMap<EventType, u64>,
+    /// Per experiment.
+    pub experiments: BTreeMap<ExperimentId, ExperimentReport>,
+}

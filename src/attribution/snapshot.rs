@@ -1,0 +1,236 @@
+//! Serde snapshots of the attribution state.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use super::config::ExperimentConfig;
+use super::engine::{Attribution, Counters, Global, MAX_VARIANTS, VariantStats};
+use super::report::ClickBuckets;
+use super::table::{KNOWN_BITS, KeyTable, OCCUPIED, Rec, VARIANT_MASK};
+use super::{ExperimentId, Update, VariantId};
+use crate::currents::EventType;
+use crate::pii::RecipientKey;
+
+/// The snapshot format this version of the crate writes and reads.
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
+
+/// Why a snapshot cannot be restored.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RestoreError {
+    /// The snapshot was written in another format version.
+    #[error("snapshot format version {found} is not supported (this build reads {supported})")]
+    UnsupportedVersion {
+        /// The version in the snapshot.
+        found: u32,
+        /// The version this build reads.
+        supported: u32,
+    },
+    /// The bytes are not a snapshot (syntax or shape).
+    #[error("malformed snapshot: {0}")]
+    Malformed(String),
+    /// The snapshot parses but is inconsistent; the text says what.
+    #[error("corrupt snapshot: {0}")]
+    Corrupt(&'static str),
+}
+
+/// One table entry: key, flags and variant index, UNIX seconds.
+type SnapRec = (RecipientKey, u32, u32);
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct ExperimentSnapshot {
+    id: ExperimentId,
+    config: ExperimentConfig,
+    variants: Vec<VariantId>,
+    stats: Vec<VariantStats>,
+    counters: Counters,
+    exposures: Vec<SnapRec>,
+    clickers: Vec<SnapRec>,
+    seen: Vec<SnapRec>,
+}
+
+/// The whole attribution state as a plain serde value: experiments, tracked
+/// exposures, unique clickers, seen event ids (for duplicate detection across
+/// restarts), counters, the watermark and queued updates.
+///
+/// Restoring it gives back a state that behaves exactly like the one
+/// snapshotted: replaying events it already handled changes no outcome.
+///
+/// ```
+/// use dynopt::attribution::{Attribution, Snapshot};
+///
+/// let state = Attribution::new();
+/// let bytes = state.snapshot().to_json();
+/// let restored = Attribution::restore(Snapshot::from_json(&bytes)?)?;
+/// assert_eq!(restored.report(), state.report());
+/// # Ok::<(), dynopt::attribution::RestoreError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    format_version: u32,
+    watermark: Option<i64>,
+    clicks: ClickBuckets,
+    opens: u64,
+    machine_opens: u64,
+    events: Vec<(EventType, u64)>,
+    experiments: Vec<ExperimentSnapshot>,
+    pending: Vec<Update>,
+}
+
+#[derive(Deserialize)]
+struct VersionProbe {
+    format_version: u32,
+}
+
+impl Snapshot {
+    /// The format version this snapshot was written in.
+    pub fn format_version(&self) -> u32 {
+        self.format_version
+    }
+
+    /// Serialises to JSON.
+    pub fn to_json(&self) -> Vec<u8> {
+        // A Snapshot holds only strings, numbers and sequences: serialising cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Parses JSON, checking the format version first so that a snapshot of
+    /// another version is reported as such rather than as malformed.
+    pub fn from_json(bytes: &[u8]) -> Result<Snapshot, RestoreError> {
+        let probe: VersionProbe =
+            serde_json::from_slice(bytes).map_err(|e| RestoreError::Malformed(e.to_string()))?;
+        if probe.format_version != SNAPSHOT_FORMAT_VERSION {
+            return Err(RestoreError::UnsupportedVersion {
+                found: probe.format_version,
+                supported: SNAPSHOT_FORMAT_VERSION,
+            });
+        }
+        serde_json::from_slice(bytes).map_err(|e| RestoreError::Malformed(e.to_string()))
+    }
+}
+
+fn dump(t: &KeyTable) -> Vec<SnapRec> {
+    let mut v: Vec<SnapRec> = t
+        .iter()
+        .map(|r| (RecipientKey(r.key), r.meta, r.time))
+        .collect();
+    v.sort_unstable_by_key(|r| r.0);
+    v
+}
+
+fn load(
+    recs: Vec<SnapRec>,
+    variants: usize,
+    flags_allowed: bool,
+) -> Result<KeyTable, RestoreError> {
+    let mut t = KeyTable::default();
+    for (k, meta, time) in recs {
+        if meta & OCCUPIED == 0 || meta & !KNOWN_BITS != 0 {
+            return Err(RestoreError::Corrupt("invalid entry flags"));
+        }
+        if flags_allowed {
+            if (meta & VARIANT_MASK) as usize >= variants {
+                return Err(RestoreError::Corrupt("entry refers to an unknown variant"));
+            }
+        } else if meta != OCCUPIED {
+            return Err(RestoreError::Corrupt("invalid seen-id entry"));
+        }
+        if t.get(&k.0).is_some() {
+            return Err(RestoreError::Corrupt("duplicate key"));
+        }
+        t.insert_new(Rec {
+            key: k.0,
+            meta,
+            time,
+        });
+    }
+    Ok(t)
+}
+
+impl Attribution {
+    /// The state as a serde value (see [`Snapshot`]).
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            format_version: SNAPSHOT_FORMAT_VERSION,
+            watermark: self.watermark,
+            clicks: self.global.clicks,
+            opens: self.global.opens,
+            machine_opens: self.global.machine_opens,
+            events: self.global.events.iter().map(|(k, v)| (*k, *v)).collect(),
+            experiments: self
+                .experiments
+                .iter()
+                .map(|e| ExperimentSnapshot {
+                    id: e.id.clone(),
+                    config: e.config.clone(),
+                    variants: e.variants.clone(),
+                    stats: e.stats.clone(),
+                    counters: e.counters,
+                    exposures: dump(&e.exposures),
+                    clickers: dump(&e.clickers),
+                    seen: dump(&e.seen),
+                })
+                .collect(),
+            pending: self.pending.iter().cloned().collect(),
+        }
+    }
+
+    /// Rebuilds the state from a snapshot, validating it: another format
+    /// version, an invalid configuration or inconsistent tables are typed
+    /// errors, never a panic.
+    pub fn restore(snapshot: Snapshot) -> Result<Attribution, RestoreError> {
+        if snapshot.format_version != SNAPSHOT_FORMAT_VERSION {
+            return Err(RestoreError::UnsupportedVersion {
+                found: snapshot.format_version,
+                supported: SNAPSHOT_FORMAT_VERSION,
+            });
+        }
+        let mut a = Attribution::new();
+        for es in snapshot.experiments {
+            a.add_experiment(es.id.clone(), es.config.clone())
+                .map_err(|_| {
+                    RestoreError::Corrupt("invalid or conflicting experiment configuration")
+                })?;
+            if es.variants.len() > MAX_VARIANTS || es.stats.len() != es.variants.len() {
+                return Err(RestoreError::Corrupt("variant table"));
+            }
+            let unique: HashSet<_> = es.variants.iter().collect();
+            if unique.len() != es.variants.len() {
+                return Err(RestoreError::Corrupt("repeated variant id"));
+            }
+            let n = es.variants.len();
+            let exp = a
+                .experiments
+                .last_mut()
+                .ok_or(RestoreError::Corrupt("experiment not added"))?;
+            if exp.config != es.config {
+                // add_experiment normalises durations; a snapshot holds normalised ones.
+                return Err(RestoreError::Corrupt("experiment configuration"));
+            }
+            exp.variants = es.variants;
+            exp.stats = es.stats;
+            exp.counters = es.counters;
+            exp.exposures = load(es.exposures, n, true)?;
+            exp.clickers = load(es.clickers, n, true)?;
+            exp.seen = load(es.seen, n, false)?;
+        }
+        a.watermark = snapshot.watermark;
+        a.global = Global {
+            clicks: snapshot.clicks,
+            opens: snapshot.opens,
+            machine_opens: snapshot.machine_opens,
+            events: {
+                let mut m = BTreeMap::new();
+                for (k, v) in snapshot.events {
+                    if m.insert(k, v).is_some() {
+                        return Err(RestoreError::Corrupt("repeated event type"));
+                    }
+                }
+                m
+            },
+        };
+        a.pending = VecDeque::from(snapshot.pending);
+        Ok(a)
+    }
+}
