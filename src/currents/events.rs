@@ -10,6 +10,7 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 
+use super::plan::{Typed, Val};
 use crate::pii::Pii;
 
 /// The Avro-level shape a typed field expects from the writer schema.
@@ -108,6 +109,136 @@ macro_rules! field_owned {
     };
 }
 
+macro_rules! field_get {
+    (RequiredString, $v:expr) => {
+        FieldValue::Str(&$v)
+    };
+    (RequiredPiiString, $v:expr) => {
+        FieldValue::Pii(Pii::new(&**$v.expose()))
+    };
+    (RequiredTime, $v:expr) => {
+        FieldValue::Time($v)
+    };
+    (String, $v:expr) => {
+        match &$v {
+            Some(s) => FieldValue::Str(s),
+            None => FieldValue::Null,
+        }
+    };
+    (PiiString, $v:expr) => {
+        match &$v {
+            Some(p) => FieldValue::Pii(Pii::new(&**p.expose())),
+            None => FieldValue::Null,
+        }
+    };
+    (Url, $v:expr) => {
+        match &$v {
+            Some(p) => FieldValue::Pii(Pii::new(&**p.expose())),
+            None => FieldValue::Null,
+        }
+    };
+    (Bool, $v:expr) => {
+        match $v {
+            Some(b) => FieldValue::Bool(b),
+            None => FieldValue::Null,
+        }
+    };
+    (Int, $v:expr) => {
+        match $v {
+            Some(n) => FieldValue::Int(n),
+            None => FieldValue::Null,
+        }
+    };
+    (Time, $v:expr) => {
+        match $v {
+            Some(t) => FieldValue::Time(t),
+            None => FieldValue::Null,
+        }
+    };
+    (StringList, $v:expr) => {
+        match &$v {
+            Some(l) => FieldValue::StrList(l),
+            None => FieldValue::Null,
+        }
+    };
+}
+
+/// A borrowed view of one typed field's value, for generic code (printing,
+/// tests, filters) that walks the fields of any event by name.
+///
+/// Personal fields (and the unscrubbed `url`) stay wrapped in [`Pii`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum FieldValue<'e> {
+    /// The optional field is absent (null, or missing from the file's schema).
+    Null,
+    /// A non-personal string.
+    Str(&'e str),
+    /// A personal string, or the unscrubbed `url`.
+    Pii(Pii<&'e str>),
+    /// A time (`time`, `send_time`).
+    Time(DateTime<Utc>),
+    /// An integer (`attempt_count`).
+    Int(i64),
+    /// A boolean.
+    Bool(bool),
+    /// A list of strings (`suspected_bot_click_reason`).
+    StrList(&'e [Cow<'e, str>]),
+}
+
+macro_rules! field_set {
+    (RequiredString, $dst:expr, $v:expr) => {
+        if let Val::Str(s) = $v {
+            $dst = Cow::Borrowed(s);
+        }
+    };
+    (RequiredPiiString, $dst:expr, $v:expr) => {
+        if let Val::Str(s) = $v {
+            $dst = Pii::new(Cow::Borrowed(s));
+        }
+    };
+    (RequiredTime, $dst:expr, $v:expr) => {
+        if let Val::Time(t) = $v {
+            $dst = t;
+        }
+    };
+    (String, $dst:expr, $v:expr) => {
+        if let Val::Str(s) = $v {
+            $dst = Some(Cow::Borrowed(s));
+        }
+    };
+    (PiiString, $dst:expr, $v:expr) => {
+        if let Val::Str(s) = $v {
+            $dst = Some(Pii::new(Cow::Borrowed(s)));
+        }
+    };
+    (Url, $dst:expr, $v:expr) => {
+        if let Val::Str(s) = $v {
+            $dst = Some(Pii::new(Cow::Borrowed(s)));
+        }
+    };
+    (Bool, $dst:expr, $v:expr) => {
+        if let Val::Bool(b) = $v {
+            $dst = Some(b);
+        }
+    };
+    (Int, $dst:expr, $v:expr) => {
+        if let Val::Long(n) = $v {
+            $dst = Some(n);
+        }
+    };
+    (Time, $dst:expr, $v:expr) => {
+        if let Val::Time(t) = $v {
+            $dst = Some(t);
+        }
+    };
+    (StringList, $dst:expr, $v:expr) => {
+        if let Val::List(l) = $v {
+            $dst = Some(l);
+        }
+    };
+}
+
 macro_rules! events {
     ($(
         $(#[$meta:meta])*
@@ -141,6 +272,20 @@ macro_rules! events {
                 /// and `time` at the UNIX epoch (decoders fill it in).
                 pub fn empty() -> Self {
                     Self { $( $field: field_default!($kind), )* }
+                }
+
+                /// The value of the field at `slot` (its index in `FIELDS`), or
+                /// `None` when `slot` is out of range.
+                #[allow(unused_assignments)]
+                pub fn value(&self, slot: usize) -> Option<FieldValue<'_>> {
+                    let mut i = 0usize;
+                    $(
+                        if slot == i {
+                            return Some(field_get!($kind, self.$field));
+                        }
+                        i += 1;
+                    )*
+                    None
                 }
 
                 /// Copies every borrowed string, detaching the event from the decoded block.
@@ -223,6 +368,28 @@ macro_rules! events {
                 match self { $( Event::$variant(e) => e.time, )* }
             }
 
+            /// The value of the field at `slot` (its index in the event type's
+            /// [`fields`](EventType::fields)), or `None` when out of range.
+            pub fn value(&self, slot: usize) -> Option<FieldValue<'_>> {
+                match self { $( Event::$variant(e) => e.value(slot), )* }
+            }
+
+            /// The value of the typed field named `name`, or `None` when this
+            /// event type has no such field.
+            pub fn get(&self, name: &str) -> Option<FieldValue<'_>> {
+                let slot = self.event_type().fields().iter().position(|f| f.name == name)?;
+                self.value(slot)
+            }
+
+            /// Every typed field with its value, in the newest schema's order.
+            pub fn values(&self) -> impl Iterator<Item = (&'static FieldDef, FieldValue<'_>)> + '_ {
+                self.event_type()
+                    .fields()
+                    .iter()
+                    .enumerate()
+                    .filter_map(move |(i, f)| Some((f, self.value(i)?)))
+            }
+
             /// The Braze user id (personal data, wrapped).
             pub fn user_id(&self) -> &Pii<Cow<'a, str>> {
                 match self { $( Event::$variant(e) => &e.user_id, )* }
@@ -230,6 +397,28 @@ macro_rules! events {
         }
 
         $(
+            impl<'a> Typed<'a> for $ty<'a> {
+                #[inline(always)]
+                fn blank() -> Self {
+                    Self::empty()
+                }
+
+                #[inline(always)]
+                #[allow(unused_assignments)]
+                fn set(&mut self, slot: usize, v: Val<'a>) {
+                    // Slots are the indices in `FIELDS`; the plan only sends a
+                    // value of the kind the slot's field expects.
+                    let mut i = 0usize;
+                    $(
+                        if slot == i {
+                            field_set!($kind, self.$field, v);
+                            return;
+                        }
+                        i += 1;
+                    )*
+                }
+            }
+
             impl<'a> From<$ty<'a>> for Event<'a> {
                 fn from(e: $ty<'a>) -> Self { Event::$variant(e) }
             }

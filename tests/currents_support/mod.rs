@@ -1,0 +1,3 @@
+//! Helpers shared by the `currents_*` integration tests.
+#![allow(unreachable_pub)]
+pub mod shapes;
