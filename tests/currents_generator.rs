@@ -116,6 +116,12 @@ fn values_are_realistic_and_deterministic() {
     let a = fx::generate(&shape, &GenOptions::new(2000, 7, GenCodec::Deflate));
     let b = fx::generate(&shape, &GenOptions::new(2000, 7, GenCodec::Deflate));
     assert_eq!(a.bytes, b.bytes, "same seed, same bytes");
+    let streamed = fx::generate_file(&shape, &GenOptions::new(2000, 7, GenCodec::Deflate));
+    assert_eq!(
+        streamed.0, a.bytes,
+        "generate_file writes what generate reports"
+    );
+    assert_eq!(streamed.1, a.blocks);
     let c = fx::generate(&shape, &GenOptions::new(2000, 8, GenCodec::Deflate));
     assert_ne!(a.records, c.records);
 
@@ -147,8 +153,14 @@ fn values_are_realistic_and_deterministic() {
     }
     let rate = nulls as f64 / optional as f64;
     assert!((0.04..0.06).contains(&rate), "null rate {rate}");
-    // Compressible like real Currents data (about 3:1), not like random bytes.
-    let raw = fx::generate(&shape, &GenOptions::new(2000, 7, GenCodec::Null));
-    let ratio = raw.bytes.len() as f64 / a.bytes.len() as f64;
-    assert!((2.0..8.0).contains(&ratio), "deflate ratio {ratio}");
+    // Compressible like real Currents data (about 3:1 in 64,000-byte blocks), not
+    // like random bytes nor like one record repeated.
+    let big = |codec| GenOptions {
+        block_bytes: 64_000,
+        ..GenOptions::new(2000, 7, codec)
+    };
+    let raw = fx::generate_file(&shape, &big(GenCodec::Null)).0;
+    let deflated = fx::generate_file(&shape, &big(GenCodec::Deflate)).0;
+    let ratio = raw.len() as f64 / deflated.len() as f64;
+    assert!((2.5..4.5).contains(&ratio), "deflate ratio {ratio}");
 }

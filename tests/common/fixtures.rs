@@ -623,9 +623,9 @@ pub fn walk_blocks(bytes: &[u8], header_len: usize) -> Vec<BlockInfo> {
 }
 
 /// Writes an OCF file of `shape` with the given values (which must fit the shape).
-pub fn write_ocf(
+pub fn write_ocf<R: AsRef<[Val]>>(
     shape: &Shape,
-    records: &[Vec<Val>],
+    records: impl IntoIterator<Item = R>,
     codec: GenCodec,
     block_bytes: usize,
     sync: [u8; 16],
@@ -650,7 +650,7 @@ pub fn write_ocf(
             .fields
             .iter()
             .zip(&kinds)
-            .zip(rec)
+            .zip(rec.as_ref())
             .map(|((f, k), v)| (f.name.clone(), v.to_avro(k)))
             .collect();
         writer
@@ -665,7 +665,7 @@ pub fn generate(shape: &Shape, opts: &GenOptions) -> Generated {
     let mut rng = Pcg64::seed_from_u64(opts.seed);
     let mut sync = [0u8; 16];
     rng.fill_bytes(&mut sync);
-    let mut g = ValueGen::new(shape, &mut rng);
+    let mut g = ValueGen::new(shape);
     let records: Vec<Vec<Val>> = (0..opts.records)
         .map(|_| g.record(shape, &mut rng))
         .collect();
@@ -687,6 +687,26 @@ pub fn generate(shape: &Shape, opts: &GenOptions) -> Generated {
         sync,
         blocks,
     }
+}
+
+/// The same bytes as [`generate`] (same seed, same values), without keeping the
+/// values: for large benchmark files. Returns the bytes and the blocks.
+pub fn generate_file(shape: &Shape, opts: &GenOptions) -> (Vec<u8>, Vec<BlockInfo>) {
+    let mut rng = Pcg64::seed_from_u64(opts.seed);
+    let mut sync = [0u8; 16];
+    rng.fill_bytes(&mut sync);
+    let mut g = ValueGen::new(shape);
+    let records = (0..opts.records).map(|_| g.record(shape, &mut rng));
+    let (bytes, header_len) = write_ocf(
+        shape,
+        records,
+        opts.codec,
+        opts.block_bytes,
+        sync,
+        &opts.metadata,
+    );
+    let blocks = walk_blocks(&bytes, header_len);
+    (bytes, blocks)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -794,7 +814,7 @@ struct RecordCtx {
 }
 
 impl ValueGen {
-    fn new<R: Rng + ?Sized>(shape: &Shape, _rng: &mut R) -> Self {
+    fn new(shape: &Shape) -> Self {
         let date = NaiveDate::parse_from_str(&shape.first_seen, "%Y-%m-%d").expect("date");
         let base_time = Utc
             .from_utc_datetime(&date.and_hms_opt(0, 0, 0).expect("midnight"))
@@ -878,7 +898,11 @@ impl ValueGen {
         }
         let size = match name {
             "app_group_id" | "app_group_api_id" | "from_domain" | "machine_open" => 1,
-            _ => 4,
+            "esp" | "ip_pool" | "timezone" | "device_class" | "device_os" | "device_model"
+            | "browser" | "mailbox_provider" | "abort_type" | "retry_type" | "gender"
+            | "country" | "language" => 8,
+            // A five-minute file spans many campaigns, canvases, steps and links.
+            _ => 120,
         };
         if !self.pools.contains_key(name) {
             let pool = (0..size).map(|_| fresh_string(name, ctx, rng)).collect();
@@ -928,6 +952,23 @@ fn url<R: Rng + ?Sized>(ctx: &RecordCtx, rng: &mut R) -> String {
     }
 }
 
+fn user_agent<R: Rng + ?Sized>(rng: &mut R) -> String {
+    let base = pick(rng, USER_AGENTS);
+    // Vary the version numbers like real traffic does.
+    let mut out = String::with_capacity(base.len() + 8);
+    for (i, part) in base.split('.').enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        if i % 2 == 1 && part.bytes().all(|b| b.is_ascii_digit()) && !part.is_empty() {
+            out.push_str(&rng.random_range(0..200u32).to_string());
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
+}
+
 fn name_string<R: Rng + ?Sized>(rng: &mut R) -> String {
     let n = rng.random_range(2..5usize);
     let words: Vec<&str> = (0..n).map(|_| pick(rng, WORDS)).collect();
@@ -942,7 +983,7 @@ fn fresh_string<R: Rng + ?Sized>(name: &str, ctx: &RecordCtx, rng: &mut R) -> St
         "external_user_id" => ctx.external.clone(),
         "email_address" => ctx.email.clone(),
         "url" => url(ctx, rng),
-        "user_agent" => pick(rng, USER_AGENTS).to_owned(),
+        "user_agent" => user_agent(rng),
         "message_extras" => format!(
             "{{\"coupon\":\"SAVE-{}\",\"customer\":\"{}\"}}",
             hex(rng, 6),
