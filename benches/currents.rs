@@ -22,7 +22,6 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dynopt::currents::{DecodeOptions, Reader, decode_file};
 
-#[allow(dead_code, unreachable_pub)]
 #[path = "../tests/common/fixtures.rs"]
 mod fixtures;
 
