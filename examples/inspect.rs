@@ -1,0 +1,166 @@
+//! `inspect FILE...`: decodes Braze Currents email files and prints one JSON object
+//! per event on stdout (SPEC §6).
+//!
+//! Each object starts with `"event_type"` (for example `"users.messages.email.Click"`),
+//! then every field of that event type's typed event (newest schema plus the announced
+//! v12 fields, in schema order) that the default PII allowlist lets through, named as
+//! in Braze's schema, `null` where the file lacks it; `time` and `send_time` are UNIX
+//! seconds. No personal field or value is ever printed: which fields print is decided
+//! by [`output_of`] alone, and a value still wrapped in `Pii` cannot print at all.
+//!
+//! On a bad file the events decoded before the error are printed, the error goes to
+//! stderr with the file name, byte offset and field, and the next file is read; the
+//! exit status is 1 when any file failed.
+//!
+//! ```sh
+//! cargo run --release --example inspect -- users.messages.email.Click/*.avro
+//! ```
+
+use std::ffi::OsString;
+use std::io::{self, BufWriter, Write};
+use std::process::ExitCode;
+
+use dynopt::currents::{
+    DecodeError, DecodeOptions, Event, FieldDef, FieldKind, FieldValue, Reader,
+};
+use dynopt::pii::default_allows;
+
+/// How a typed field appears in the output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Output {
+    /// Printed as its JSON value (`null` when absent).
+    Value,
+    /// Not printed at all.
+    Omit,
+}
+
+/// The one place that decides which typed fields print: those on the default
+/// allowlist whose values are not personal. The clicked `url` is on the allowlist
+/// only in scrubbed form; this example prints no url until it prints scrubbed ones.
+fn output_of(def: &FieldDef) -> Output {
+    if !default_allows(def.name) {
+        return Output::Omit;
+    }
+    match def.kind {
+        FieldKind::RequiredPiiString | FieldKind::PiiString | FieldKind::Url => Output::Omit,
+        _ => Output::Value,
+    }
+}
+
+fn push_json_str(out: &mut String, s: &str) {
+    out.push_str(&serde_json::Value::from(s).to_string());
+}
+
+/// Appends the JSON of a non-personal value. `Pii` values never reach the output:
+/// they print as `null` should a future field kind slip past [`output_of`].
+fn push_value(out: &mut String, value: &FieldValue<'_>) {
+    match value {
+        FieldValue::Str(s) => push_json_str(out, s),
+        FieldValue::Time(t) => out.push_str(&t.timestamp().to_string()),
+        FieldValue::Int(n) => out.push_str(&n.to_string()),
+        FieldValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        FieldValue::StrList(items) => {
+            out.push('[');
+            for (i, s) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_json_str(out, s);
+            }
+            out.push(']');
+        }
+        _ => out.push_str("null"),
+    }
+}
+
+/// One event as a JSON object, `event_type` first, then the printed fields in order.
+fn event_json(event: &Event<'_>) -> String {
+    let mut out = String::with_capacity(512);
+    out.push_str("{\"event_type\":");
+    push_json_str(&mut out, event.event_type().name());
+    for (def, value) in event.values() {
+        if output_of(def) == Output::Omit {
+            continue;
+        }
+        out.push(',');
+        push_json_str(&mut out, def.name);
+        out.push(':');
+        push_value(&mut out, &value);
+    }
+    out.push('}');
+    out
+}
+
+/// Why reading a file stopped early.
+enum Failure {
+    /// The file could not be read.
+    Io(io::Error),
+    /// The bytes are not a valid Currents file past some point.
+    Decode(DecodeError),
+}
+
+/// Prints the events of one file; stops at the first error (after printing the
+/// events decoded before it). `Err(None)` means stdout is gone.
+fn inspect(bytes: &[u8], out: &mut impl Write, printed: &mut u64) -> Result<(), Option<Failure>> {
+    let options = DecodeOptions::default();
+    let mut reader = Reader::new(bytes, &options).map_err(|e| Some(Failure::Decode(e)))?;
+    while let Some(block) = reader.next_block() {
+        let block = block.map_err(|e| Some(Failure::Decode(e)))?;
+        for event in block.events() {
+            let event = event.map_err(|e| Some(Failure::Decode(e)))?;
+            writeln!(out, "{}", event_json(&event)).map_err(|_| None)?;
+            *printed += 1;
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let files: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if files.is_empty() {
+        eprintln!("usage: inspect FILE...");
+        return ExitCode::from(2);
+    }
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut failed = false;
+    for file in &files {
+        let name = file.to_string_lossy();
+        let mut printed = 0;
+        let result = match std::fs::read(file) {
+            Ok(bytes) => inspect(&bytes, &mut out, &mut printed),
+            Err(e) => Err(Some(Failure::Io(e))),
+        };
+        match result {
+            Ok(()) => {}
+            Err(None) => {
+                // stdout closed (for example `inspect FILE | head`): nothing more to do.
+                return if failed {
+                    ExitCode::FAILURE
+                } else {
+                    ExitCode::SUCCESS
+                };
+            }
+            Err(Some(failure)) => {
+                failed = true;
+                // Flush the events printed so far before the message, so that they
+                // come first when stdout and stderr go to the same place.
+                let _ = out.flush();
+                match failure {
+                    Failure::Io(e) => eprintln!("inspect: {name}: cannot read the file: {e}"),
+                    Failure::Decode(e) => eprintln!(
+                        "inspect: {name}: {e} ({printed} events printed before the error)"
+                    ),
+                }
+            }
+        }
+    }
+    if out.flush().is_err() {
+        return ExitCode::FAILURE;
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,314 @@
+//! The `inspect` example, run as a subprocess (SPEC §6): one JSON object per event with
+//! `event_type` first and the allowlisted fields in schema order; no personal value on
+//! stdout or stderr; bad files report file, offset and field, keep the events decoded
+//! before the error, do not stop the other files, and make the exit status 1.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use common::fixtures::{self as fx, GenCodec, GenOptions, Generated, Val};
+use dynopt::currents::{EventType, FieldKind};
+use dynopt::pii::DEFAULT_ALLOWLIST;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::Value as Json;
+
+/// The `inspect` binary, built once per test run (a no-op when `cargo test` already
+/// built the examples). It sits next to the test executable's `deps` directory.
+fn inspect_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "--example", "inspect"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the inspect example failed");
+        let exe = std::env::current_exe().expect("test executable path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>/deps/<test>");
+        let bin = profile_dir
+            .join("examples")
+            .join(format!("inspect{}", std::env::consts::EXE_SUFFIX));
+        assert!(bin.exists(), "{} exists", bin.display());
+        bin
+    })
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("dynopt-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, bytes).expect("write temp file");
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn run(files: &[PathBuf]) -> (Output, String, String) {
+    let out = Command::new(inspect_bin())
+        .args(files)
+        .output()
+        .expect("inspect runs");
+    let stdout = String::from_utf8(out.stdout.clone()).expect("stdout is UTF-8");
+    let stderr = String::from_utf8(out.stderr.clone()).expect("stderr is UTF-8");
+    (out, stdout, stderr)
+}
+
+/// A JSON object with its keys in document order.
+struct Ordered(Vec<(String, Json)>);
+
+impl<'de> Deserialize<'de> for Ordered {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Ordered;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Ordered, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, Json>()? {
+                    out.push((k, v));
+                }
+                Ok(Ordered(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+fn parse_line(line: &str) -> Vec<(String, Json)> {
+    let obj: Ordered =
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON object ({e}): {line}"));
+    obj.0
+}
+
+/// The keys SPEC §6 wants for an event type, computed from the allowlist (url is
+/// not printed until it is printed scrubbed).
+fn expected_keys(et: EventType) -> Vec<&'static str> {
+    let mut keys = vec!["event_type"];
+    keys.extend(
+        et.fields()
+            .iter()
+            .filter(|f| DEFAULT_ALLOWLIST.contains(&f.name) && f.kind != FieldKind::Url)
+            .map(|f| f.name),
+    );
+    keys
+}
+
+fn expected_json(v: Option<&Val>) -> Json {
+    match v {
+        None | Some(Val::Null) => Json::Null,
+        Some(Val::Str(s)) => Json::from(s.as_str()),
+        Some(Val::Int(i)) => Json::from(*i),
+        Some(Val::Bool(b)) => Json::from(*b),
+        Some(Val::Double(d)) => Json::from(*d),
+        Some(Val::Array(items)) => {
+            Json::Array(items.iter().map(|i| expected_json(Some(i))).collect())
+        }
+    }
+}
+
+/// Checks `lines` against the records of `g` from `first_record` on, value by value.
+fn check_lines(g: &Generated, lines: &[&str], first_record: usize) {
+    let et = EventType::from_name(&g.shape.event_type).expect("event type");
+    let keys = expected_keys(et);
+    for (i, line) in lines.iter().enumerate() {
+        let r = first_record + i;
+        assert!(
+            line.starts_with(&format!("{{\"event_type\":\"{}\"", et.name())),
+            "{}: event_type first: {line}",
+            g.shape.label
+        );
+        let obj = parse_line(line);
+        let got_keys: Vec<&str> = obj.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(got_keys, keys, "{}: keys and order", g.shape.label);
+        for (k, v) in &obj[1..] {
+            assert_eq!(
+                v,
+                &expected_json(g.value(r, k)),
+                "{} record {r} field {k}",
+                g.shape.label
+            );
+        }
+    }
+}
+
+fn assert_no_personal_data(text: &str, files: &[&Generated], what: &str) {
+    assert!(!text.contains('@'), "{what} shows an email address");
+    assert!(
+        !text.contains("[REDACTED]"),
+        "{what} prints a redacted field"
+    );
+    for g in files {
+        for p in g.personal_strings() {
+            assert!(
+                !text.contains(&p),
+                "{what} shows a personal value of {}",
+                g.shape.label
+            );
+        }
+    }
+}
+
+#[test]
+fn every_shape_prints_allowlisted_fields_in_schema_order() {
+    let dir = TempDir::new("inspect-shapes");
+    let mut shapes = fx::shapes();
+    shapes.extend(fx::v12_shapes(false));
+    let mut generated = Vec::new();
+    let mut paths = Vec::new();
+    for (i, shape) in shapes.iter().enumerate() {
+        let codec = if i % 2 == 0 {
+            GenCodec::Null
+        } else {
+            GenCodec::Deflate
+        };
+        let g = fx::generate(shape, &GenOptions::new(25 + i % 7, 300 + i as u64, codec));
+        paths.push(dir.write(&format!("{i:02}.avro"), &g.bytes));
+        generated.push(g);
+    }
+    let (out, stdout, stderr) = run(&paths);
+    assert!(
+        out.status.success(),
+        "exit status {:?}: {stderr}",
+        out.status
+    );
+    assert_eq!(stderr, "");
+    let lines: Vec<&str> = stdout.lines().collect();
+    let total: usize = generated.iter().map(|g| g.records.len()).sum();
+    assert_eq!(lines.len(), total);
+    let mut at = 0;
+    for g in &generated {
+        let n = g.records.len();
+        check_lines(g, &lines[at..at + n], 0);
+        at += n;
+    }
+    let refs: Vec<&Generated> = generated.iter().collect();
+    assert_no_personal_data(&stdout, &refs, "stdout");
+}
+
+#[test]
+fn bad_files_are_reported_and_the_others_still_print() {
+    let dir = TempDir::new("inspect-bad");
+    let click = fx::newest_shape("Click");
+    let opts = |seed, codec| GenOptions::new(60, seed, codec);
+    let good1 = fx::generate(&click, &opts(1, GenCodec::Null));
+    let good2 = fx::generate(&fx::newest_shape("Deferral"), &opts(2, GenCodec::Deflate));
+    let base = fx::generate(&click, &opts(3, GenCodec::Null));
+    let deflated = fx::generate(&click, &opts(4, GenCodec::Deflate));
+    assert!(base.blocks.len() >= 3 && deflated.blocks.len() >= 3);
+
+    // Truncated in the middle of the third block.
+    let b2 = base.blocks[2];
+    let truncated = &base.bytes[..b2.data_offset + b2.data_len / 2];
+    let complete_before: u64 = base.blocks[..2].iter().map(|b| b.count).sum();
+    // Wrong magic.
+    let mut bad_magic = base.bytes.clone();
+    bad_magic[2] = b'x';
+    // Second block: the first record's `id` length becomes -64.
+    let b1 = base.blocks[1];
+    let mut bad_length = base.bytes.clone();
+    bad_length[b1.data_offset] = 0x7f;
+    // Deflate: the second block's compressed bytes scrambled.
+    let d1 = deflated.blocks[1];
+    let mut bad_deflate = deflated.bytes.clone();
+    for b in &mut bad_deflate[d1.data_offset + 2..d1.data_offset + d1.data_len / 2] {
+        *b ^= 0x5a;
+    }
+    let missing = dir.0.join("missing.avro");
+
+    let paths = vec![
+        dir.write("good1.avro", &good1.bytes),
+        dir.write("truncated.avro", truncated),
+        dir.write("bad-magic.avro", &bad_magic),
+        dir.write("bad-length.avro", &bad_length),
+        dir.write("bad-deflate.avro", &bad_deflate),
+        missing.clone(),
+        dir.write("good2.avro", &good2.bytes),
+    ];
+    let (out, stdout, stderr) = run(&paths);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("RUST_BACKTRACE"), "{stderr}");
+
+    let err_line = |file: &str| -> &str {
+        let lines: Vec<&str> = stderr.lines().filter(|l| l.contains(file)).collect();
+        assert_eq!(lines.len(), 1, "one message for {file}: {stderr}");
+        lines[0]
+    };
+    for file in [
+        "truncated.avro",
+        "bad-magic.avro",
+        "bad-length.avro",
+        "bad-deflate.avro",
+    ] {
+        let line = err_line(file);
+        assert!(line.contains("at byte "), "offset named: {line}");
+    }
+    assert!(err_line("bad-magic.avro").contains("at byte 0"), "{stderr}");
+    let bl = err_line("bad-length.avro");
+    assert!(bl.contains(&format!("at byte {}", b1.data_offset)), "{bl}");
+    assert!(bl.contains("field `id`"), "{bl}");
+    assert!(err_line("missing.avro").contains("cannot read"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 5, "{stderr}");
+
+    // stdout: good1, the complete blocks of the truncated file, the first block of
+    // bad-length, the blocks of bad-deflate before the scrambled one (at least), good2.
+    let lines: Vec<&str> = stdout.lines().collect();
+    let mut at = 0;
+    check_lines(&good1, &lines[at..at + 60], 0);
+    at += 60;
+    let n = complete_before as usize;
+    check_lines(&base, &lines[at..at + n], 0);
+    at += n;
+    // bad-length: the first block only.
+    let n0 = base.blocks[0].count as usize;
+    check_lines(&base, &lines[at..at + n0], 0);
+    at += n0;
+    // bad-deflate: block 0 decodes; block 1 must not produce events silently wrong
+    // beyond what its bytes hold, and nothing after the error.
+    let d0 = deflated.blocks[0].count as usize;
+    check_lines(&deflated, &lines[at..at + d0], 0);
+    at += d0;
+    let rest = lines.len() - at;
+    assert!(rest >= 60, "good2 printed");
+    let extra = rest - 60;
+    assert!(
+        extra < deflated.blocks[1].count as usize,
+        "{extra} events from the scrambled block"
+    );
+    at += extra;
+    check_lines(&good2, &lines[at..], 0);
+    assert_eq!(lines.len() - at, 60);
+
+    let all = [&good1, &good2, &base, &deflated];
+    assert_no_personal_data(&stdout, &all, "stdout");
+    assert_no_personal_data(&stderr, &all, "stderr");
+}
+
+#[test]
+fn no_arguments_is_a_usage_error() {
+    let out = Command::new(inspect_bin()).output().expect("inspect runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("usage"));
+    assert!(out.stdout.is_empty());
+}
