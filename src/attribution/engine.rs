@@ -8,7 +8,7 @@ use siphasher::sip128::SipHasher13;
 
 use super::config::{ExperimentConfig, Mode};
 use super::report::{Accounting, ClickBucket, ClickBuckets, ExperimentReport, VariantReport};
-use super::table::{CLICKED, KeyTable, OCCUPIED, OPENED, Rec, VARIANT_MASK};
+use super::table::{CLICKED, Density, KeyTable, OCCUPIED, OPENED, Rec, VARIANT_MASK};
 use super::tag::parse_tag;
 use super::{ExperimentId, Update, VariantId};
 use crate::currents::EventType;
@@ -289,7 +289,7 @@ impl Experiment {
             .collect();
         Ok(Experiment {
             id,
-            exposures: KeyTable::with_capacity(config.expected_exposures),
+            exposures: KeyTable::with_capacity(config.expected_exposures, Density::Compact),
             config,
             window,
             lateness,
@@ -298,8 +298,8 @@ impl Experiment {
             variants: Vec::new(),
             stats: Vec::new(),
             counters: Counters::default(),
-            clickers: KeyTable::default(),
-            seen: KeyTable::default(),
+            clickers: KeyTable::new(Density::Fast),
+            seen: KeyTable::new(Density::Fast),
         })
     }
 
@@ -364,31 +364,48 @@ impl Experiment {
         }
         let idk = id_key(&ev.id);
         let lateness = self.lateness;
-        match self.seen.get_mut(&idk) {
-            Some(r) if live(r.time, lateness, watermark) => return ClickBucket::Duplicate,
-            Some(r) => r.time = store_secs(c),
-            None => self.seen.insert_new(Rec {
-                key: idk,
-                meta: OCCUPIED,
-                time: store_secs(c),
-            }),
+        let seen = Rec {
+            key: idk,
+            meta: OCCUPIED,
+            time: store_secs(c),
+        };
+        match self.seen.get_or_insert(seen) {
+            Some(r) if live(r.time(), lateness, watermark) => return ClickBucket::Duplicate,
+            Some(mut r) => r.set_time(store_secs(c)),
+            None => {}
         }
         if self.is_bot(ev) {
             return ClickBucket::Bot;
         }
         let horizon = self.horizon();
-        // Resolve the variant and the exposure time.
+        let (window, min_delay) = (self.window, self.min_delay);
+        // Decides bot-by-delay and lateness once the exposure time is known.
+        let timing = |exposed_at: Option<i64>| -> Option<ClickBucket> {
+            let t = exposed_at?;
+            if min_delay.is_some_and(|min| c.saturating_sub(t) < min) {
+                return Some(ClickBucket::Bot);
+            }
+            (c.saturating_sub(t) > window).then_some(ClickBucket::Late)
+        };
         let (vidx, exposed_at): (u32, Option<i64>) = match &self.config.mode {
             Mode::ExposureJoin => {
-                let Some(key) = ev.recipient_key else {
+                let Some(mut r) = ev.recipient_key.and_then(|k| self.exposures.get_mut(&k.0))
+                else {
                     return ClickBucket::Unattributable;
                 };
-                match self.exposures.get(&key.0) {
-                    Some(r) if live(r.time, horizon, watermark) => {
-                        (r.meta & VARIANT_MASK, Some(i64::from(r.time)))
-                    }
-                    _ => return ClickBucket::Unattributable,
+                if !live(r.time(), horizon, watermark) {
+                    return ClickBucket::Unattributable;
                 }
+                let t = i64::from(r.time());
+                if let Some(b) = timing(Some(t)) {
+                    return b;
+                }
+                let meta = r.meta();
+                if meta & CLICKED != 0 {
+                    return ClickBucket::Duplicate;
+                }
+                r.set_meta(meta | CLICKED);
+                (meta & VARIANT_MASK, Some(t))
             }
             Mode::UrlTag { param } => {
                 let Some(url) = ev.url.as_deref() else {
@@ -401,50 +418,32 @@ impl Experiment {
                     return ClickBucket::Unattributable;
                 };
                 let t = tag.served_at.or(ev.send_time).map(|t| t.timestamp());
-                (vidx, t)
-            }
-        };
-        if let (Some(min), Some(t)) = (self.min_delay, exposed_at) {
-            if c.saturating_sub(t) < min {
-                return ClickBucket::Bot;
-            }
-        }
-        if exposed_at.is_some_and(|t| c.saturating_sub(t) > self.window) {
-            return ClickBucket::Late;
-        }
-        // Unique clicker.
-        match &self.config.mode {
-            Mode::ExposureJoin => {
-                let Some(r) = ev.recipient_key.and_then(|k| self.exposures.get_mut(&k.0)) else {
-                    return ClickBucket::Unattributable;
-                };
-                if r.meta & CLICKED != 0 {
-                    return ClickBucket::Duplicate;
+                if let Some(b) = timing(t) {
+                    return b;
                 }
-                r.meta |= CLICKED;
-            }
-            Mode::UrlTag { .. } => {
                 // Without a recipient key, unique clickers are unique event ids,
                 // which the seen-id check above already guarantees.
                 if let Some(key) = ev.recipient_key {
-                    let time = store_secs(exposed_at.unwrap_or(c));
-                    match self.clickers.get_mut(&key.0) {
-                        Some(r) if live(r.time, horizon, watermark) => {
+                    let time = store_secs(t.unwrap_or(c));
+                    let rec = Rec {
+                        key: key.0,
+                        meta: OCCUPIED | CLICKED | vidx,
+                        time,
+                    };
+                    match self.clickers.get_or_insert(rec) {
+                        Some(r) if live(r.time(), horizon, watermark) => {
                             return ClickBucket::Duplicate;
                         }
-                        Some(r) => {
-                            r.meta = OCCUPIED | CLICKED | vidx;
-                            r.time = time;
+                        Some(mut r) => {
+                            r.set_meta(rec.meta);
+                            r.set_time(time);
                         }
-                        None => self.clickers.insert_new(Rec {
-                            key: key.0,
-                            meta: OCCUPIED | CLICKED | vidx,
-                            time,
-                        }),
+                        None => {}
                     }
                 }
+                (vidx, t)
             }
-        }
+        };
         let vi = vidx as usize;
         if let (Some(stats), Some(variant)) = (self.stats.get_mut(vi), self.variants.get(vi)) {
             stats.clicks += 1;
@@ -465,10 +464,11 @@ impl Experiment {
         }
         self.counters.opens += 1;
         let horizon = self.horizon();
-        if let Some(r) = ev.recipient_key.and_then(|k| self.exposures.get_mut(&k.0)) {
-            if live(r.time, horizon, watermark) && r.meta & OPENED == 0 {
-                r.meta |= OPENED;
-                if let Some(s) = self.stats.get_mut((r.meta & VARIANT_MASK) as usize) {
+        if let Some(mut r) = ev.recipient_key.and_then(|k| self.exposures.get_mut(&k.0)) {
+            let meta = r.meta();
+            if live(r.time(), horizon, watermark) && meta & OPENED == 0 {
+                r.set_meta(meta | OPENED);
+                if let Some(s) = self.stats.get_mut((meta & VARIANT_MASK) as usize) {
                     s.unique_opens += 1;
                 }
             }
@@ -557,8 +557,8 @@ impl Attribution {
         let exp = &mut self.experiments[ei];
         let horizon = exp.horizon();
         let t = store_secs(now.timestamp());
-        if let Some(r) = exp.exposures.get(&recipient.0) {
-            if live(r.time, horizon, watermark) {
+        let stale = match exp.exposures.get(&recipient.0) {
+            Some(r) if live(r.time, horizon, watermark) => {
                 exp.counters.repeat_exposures += 1;
                 let first = exp
                     .variants
@@ -567,18 +567,23 @@ impl Attribution {
                     .unwrap_or(variant);
                 return Ok(Exposure::Repeat(first));
             }
-        }
+            Some(_) => true,
+            None => false,
+        };
         let Some(vidx) = exp.variant_index(variant) else {
             return Err(ExposureError::TooManyVariants(experiment.clone()));
         };
-        let rec = Rec {
-            key: recipient.0,
-            meta: OCCUPIED | vidx,
-            time: t,
-        };
         match exp.exposures.get_mut(&recipient.0) {
-            Some(r) => *r = rec,
-            None => exp.exposures.insert_new(rec),
+            // An expired exposure not yet freed: this is a new exposure.
+            Some(mut r) if stale => {
+                r.set_meta(OCCUPIED | vidx);
+                r.set_time(t);
+            }
+            _ => exp.exposures.insert_new(Rec {
+                key: recipient.0,
+                meta: OCCUPIED | vidx,
+                time: t,
+            }),
         }
         exp.counters.exposures += 1;
         if let Some(s) = exp.stats.get_mut(vidx as usize) {
@@ -816,29 +821,37 @@ impl Attribution {
                     ..*r
                 }
             };
-            for r in oe.exposures.iter().map(remap) {
+            for r in oe.exposures.iter().map(|r| remap(&r)) {
                 match se.exposures.get_mut(&r.key) {
                     None => se.exposures.insert_new(r),
-                    Some(x) => {
-                        let flags = (x.meta | r.meta) & (CLICKED | OPENED);
-                        if r.time < x.time {
-                            *x = r;
+                    Some(mut x) => {
+                        let flags = (x.meta() | r.meta) & (CLICKED | OPENED);
+                        if r.time < x.time() {
+                            x.set_meta(r.meta);
+                            x.set_time(r.time);
                         }
-                        x.meta |= flags;
+                        let m = x.meta();
+                        x.set_meta(m | flags);
                     }
                 }
             }
-            for r in oe.clickers.iter().map(remap) {
+            for r in oe.clickers.iter().map(|r| remap(&r)) {
                 match se.clickers.get_mut(&r.key) {
                     None => se.clickers.insert_new(r),
-                    Some(x) if r.time < x.time => *x = r,
+                    Some(mut x) if r.time < x.time() => {
+                        x.set_meta(r.meta);
+                        x.set_time(r.time);
+                    }
                     Some(_) => {}
                 }
             }
             for r in oe.seen.iter() {
                 match se.seen.get_mut(&r.key) {
-                    None => se.seen.insert_new(*r),
-                    Some(x) => x.time = x.time.max(r.time),
+                    None => se.seen.insert_new(r),
+                    Some(mut x) => {
+                        let t = x.time().max(r.time);
+                        x.set_time(t);
+                    }
                 }
             }
         }

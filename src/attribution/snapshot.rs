@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::config::ExperimentConfig;
 use super::engine::{Attribution, Counters, Global, MAX_VARIANTS, VariantStats};
 use super::report::ClickBuckets;
-use super::table::{KNOWN_BITS, KeyTable, OCCUPIED, Rec, VARIANT_MASK};
+use super::table::{Density, KNOWN_BITS, KeyTable, OCCUPIED, Rec, VARIANT_MASK};
 use super::{ExperimentId, Update, VariantId};
 use crate::currents::EventType;
 use crate::pii::RecipientKey;
@@ -123,8 +123,9 @@ fn load(
     recs: Vec<SnapRec>,
     variants: usize,
     flags_allowed: bool,
+    density: Density,
 ) -> Result<KeyTable, RestoreError> {
-    let mut t = KeyTable::default();
+    let mut t = KeyTable::new(density);
     for (k, meta, time) in recs {
         if meta & OCCUPIED == 0 || meta & !KNOWN_BITS != 0 {
             return Err(RestoreError::Corrupt("invalid entry flags"));
@@ -211,9 +212,9 @@ impl Attribution {
             exp.variants = es.variants;
             exp.stats = es.stats;
             exp.counters = es.counters;
-            exp.exposures = load(es.exposures, n, true)?;
-            exp.clickers = load(es.clickers, n, true)?;
-            exp.seen = load(es.seen, n, false)?;
+            exp.exposures = load(es.exposures, n, true, Density::Compact)?;
+            exp.clickers = load(es.clickers, n, true, Density::Fast)?;
+            exp.seen = load(es.seen, n, false, Density::Fast)?;
         }
         a.watermark = snapshot.watermark;
         a.global = Global {

@@ -17,13 +17,40 @@ pub(crate) const CLICKED: u32 = 1 << 30;
 pub(crate) const OPENED: u32 = 1 << 29;
 /// The low 16 bits hold the variant's index in its experiment.
 pub(crate) const VARIANT_MASK: u32 = 0xFFFF;
-/// Every bit a valid record may have set.
+/// Every bit a valid record may have set (outside the table).
 pub(crate) const KNOWN_BITS: u32 = OCCUPIED | CLICKED | OPENED | VARIANT_MASK;
+/// Inside the table, bits 16..29 hold the record's probe distance from its
+/// home slot, so probing never rehashes resident keys.
+const DIST_SHIFT: u32 = 16;
+const DIST_MAX: u32 = (1 << 13) - 1;
+const DIST_MASK: u32 = DIST_MAX << DIST_SHIFT;
 
 const SHARDS: usize = 256;
-/// Grow when `len / cap > 19 / 20`.
-const LOAD_NUM: usize = 19;
-const LOAD_DEN: usize = 20;
+
+/// How full a table may get before a shard grows, and by how much it grows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Density {
+    /// Up to 95% full, growing by 25%: 25–32 bytes per record (exposures).
+    Compact,
+    /// Up to 80% full, doubling: fewer moves, shorter probes (dedup state).
+    Fast,
+}
+
+impl Density {
+    fn full(self, len: usize, cap: usize) -> bool {
+        match self {
+            Density::Compact => len * 20 > cap * 19,
+            Density::Fast => len * 5 > cap * 4,
+        }
+    }
+
+    fn grown(self, cap: usize) -> usize {
+        match self {
+            Density::Compact => (cap + cap / 4).max(8),
+            Density::Fast => (cap * 2).max(8),
+        }
+    }
+}
 
 /// One record: 16-byte key, flags and variant index, time in UNIX seconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,8 +97,8 @@ struct Shard {
 }
 
 impl Shard {
-    fn dist(i: usize, home: usize, cap: usize) -> usize {
-        if i >= home { i - home } else { i + cap - home }
+    fn dist(r: &Rec) -> usize {
+        ((r.meta & DIST_MASK) >> DIST_SHIFT) as usize
     }
 
     fn find(&self, key: &[u8; 16], h: u64) -> Option<usize> {
@@ -83,14 +110,11 @@ impl Shard {
         let mut d = 0;
         while d <= cap {
             let s = &self.slots[i];
-            if s.meta == 0 {
+            if s.meta == 0 || Self::dist(s) < d {
                 return None;
             }
             if s.key == *key {
                 return Some(i);
-            }
-            if Self::dist(i, home(hash(&s.key), cap), cap) < d {
-                return None;
             }
             i += 1;
             if i == cap {
@@ -101,20 +125,32 @@ impl Shard {
         None
     }
 
-    /// Inserts a record whose key is absent; the caller made room.
-    fn place(slots: &mut [Rec], mut cur: Rec) {
+    /// Robin Hood insertion of `rec` starting at slot `i`, probe distance `d`.
+    /// Returns the record that could not be placed when a probe distance
+    /// would overflow (the caller grows and retries with it).
+    fn place_from(slots: &mut [Rec], mut i: usize, mut d: u32, rec: Rec) -> Result<(), Rec> {
         let cap = slots.len();
-        let mut i = home(hash(&cur.key), cap);
-        let mut d = 0;
+        if cap == 0 {
+            return Err(rec);
+        }
+        let mut cur = rec;
         // The table is never full (load <= 95%), so an empty slot is reached.
         for _ in 0..=cap {
+            if d > DIST_MAX {
+                return Err(Rec {
+                    meta: cur.meta & !DIST_MASK,
+                    ..cur
+                });
+            }
             let s = &mut slots[i];
             if s.meta == 0 {
+                cur.meta = (cur.meta & !DIST_MASK) | (d << DIST_SHIFT);
                 *s = cur;
-                return;
+                return Ok(());
             }
-            let sd = Self::dist(i, home(hash(&s.key), cap), cap);
+            let sd = (s.meta & DIST_MASK) >> DIST_SHIFT;
             if sd < d {
+                cur.meta = (cur.meta & !DIST_MASK) | (d << DIST_SHIFT);
                 std::mem::swap(s, &mut cur);
                 d = sd;
             }
@@ -124,39 +160,138 @@ impl Shard {
             }
             d += 1;
         }
+        Err(cur)
+    }
+
+    fn place(slots: &mut [Rec], rec: Rec) -> Result<(), Rec> {
+        let start = home(hash(&rec.key), slots.len());
+        Self::place_from(slots, start, 0, rec)
     }
 
     fn rebuild(&mut self, new_cap: usize) {
+        let mut cap = new_cap;
         let old = std::mem::take(&mut self.slots);
-        let mut slots = Vec::with_capacity(new_cap);
-        slots.resize(new_cap, EMPTY);
-        for r in old.into_iter().filter(|r| r.meta != 0) {
-            Self::place(&mut slots, r);
+        loop {
+            let mut slots = Vec::with_capacity(cap);
+            slots.resize(cap, EMPTY);
+            let ok = old
+                .iter()
+                .filter(|r| r.meta != 0)
+                .all(|r| Self::place(&mut slots, *r).is_ok());
+            if ok {
+                self.slots = slots;
+                return;
+            }
+            // Only reachable with pathological keys: grow until distances fit.
+            cap = cap + cap / 4 + 8;
         }
-        self.slots = slots;
     }
 
-    fn insert(&mut self, rec: Rec) {
+    fn make_room(&mut self, density: Density) {
         let cap = self.slots.len();
-        if (self.len + 1) * LOAD_DEN > cap * LOAD_NUM {
-            self.rebuild((cap + cap / 4).max(8));
+        if density.full(self.len + 1, cap) {
+            self.rebuild(density.grown(cap));
         }
-        Self::place(&mut self.slots, rec);
+    }
+
+    fn place_retrying(&mut self, rec: Rec) {
+        let mut rec = rec;
+        while let Err(r) = Self::place(&mut self.slots, rec) {
+            // place() leaves the table consistent: the evicted record comes back.
+            let cap = self.slots.len();
+            self.rebuild(cap + cap / 4 + 8);
+            rec = r;
+        }
         self.len += 1;
+    }
+
+    fn insert(&mut self, rec: Rec, density: Density) {
+        self.make_room(density);
+        self.place_retrying(rec);
+    }
+
+    /// One probe: the index of `rec.key` when present, else inserts `rec`.
+    fn get_or_insert(&mut self, rec: Rec, h: u64, density: Density) -> Option<usize> {
+        self.make_room(density);
+        let cap = self.slots.len();
+        let mut i = home(h, cap);
+        let mut d: u32 = 0;
+        for _ in 0..=cap {
+            let s = &self.slots[i];
+            if s.meta == 0 || Self::dist(s) < d as usize {
+                break;
+            }
+            if s.key == rec.key {
+                return Some(i);
+            }
+            i += 1;
+            if i == cap {
+                i = 0;
+            }
+            d += 1;
+        }
+        match Self::place_from(&mut self.slots, i, d, rec) {
+            Ok(()) => self.len += 1,
+            Err(r) => {
+                let cap = self.slots.len();
+                self.rebuild(cap + cap / 4 + 8);
+                self.place_retrying(r);
+            }
+        }
+        None
+    }
+}
+
+/// Mutable access to one record that keeps the table's internal bits intact.
+pub(crate) struct RecMut<'a>(&'a mut Rec);
+
+impl RecMut<'_> {
+    pub(crate) fn meta(&self) -> u32 {
+        self.0.meta & !DIST_MASK
+    }
+
+    pub(crate) fn time(&self) -> u32 {
+        self.0.time
+    }
+
+    pub(crate) fn set_meta(&mut self, meta: u32) {
+        debug_assert!(meta & OCCUPIED != 0);
+        self.0.meta = (self.0.meta & DIST_MASK) | (meta & !DIST_MASK) | OCCUPIED;
+    }
+
+    pub(crate) fn set_time(&mut self, time: u32) {
+        self.0.time = time;
+    }
+}
+
+fn strip(r: &Rec) -> Rec {
+    Rec {
+        meta: r.meta & !DIST_MASK,
+        ..*r
     }
 }
 
 /// The table. Keys are unique; an empty table allocates nothing.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(crate) struct KeyTable {
     shards: Vec<Shard>,
     len: usize,
+    density: Density,
 }
 
 impl KeyTable {
+    /// An empty table; allocates nothing until the first insert.
+    pub(crate) fn new(density: Density) -> KeyTable {
+        KeyTable {
+            shards: Vec::new(),
+            len: 0,
+            density,
+        }
+    }
+
     /// A table pre-sized for about `n` records (0: grow on demand).
-    pub(crate) fn with_capacity(n: usize) -> KeyTable {
-        let mut t = KeyTable::default();
+    pub(crate) fn with_capacity(n: usize, density: Density) -> KeyTable {
+        let mut t = KeyTable::new(density);
         if n > 0 {
             let per = (n / SHARDS + 1) * 100 / 85 + 1;
             t.shards = (0..SHARDS)
@@ -178,17 +313,17 @@ impl KeyTable {
         (h & 0xff) as usize
     }
 
-    pub(crate) fn get(&self, key: &[u8; 16]) -> Option<&Rec> {
+    pub(crate) fn get(&self, key: &[u8; 16]) -> Option<Rec> {
         let h = hash(key);
         let shard = self.shards.get(Self::shard_of(h))?;
-        shard.find(key, h).map(|i| &shard.slots[i])
+        shard.find(key, h).map(|i| strip(&shard.slots[i]))
     }
 
-    pub(crate) fn get_mut(&mut self, key: &[u8; 16]) -> Option<&mut Rec> {
+    pub(crate) fn get_mut(&mut self, key: &[u8; 16]) -> Option<RecMut<'_>> {
         let h = hash(key);
         let shard = self.shards.get_mut(Self::shard_of(h))?;
         let i = shard.find(key, h)?;
-        Some(&mut shard.slots[i])
+        Some(RecMut(&mut shard.slots[i]))
     }
 
     /// Inserts a record whose key must be absent (check with [`get`](Self::get)).
@@ -198,8 +333,26 @@ impl KeyTable {
             self.shards = vec![Shard::default(); SHARDS];
         }
         let h = hash(&rec.key);
-        self.shards[Self::shard_of(h)].insert(rec);
+        self.shards[Self::shard_of(h)].insert(rec, self.density);
         self.len += 1;
+    }
+
+    /// The record under `rec.key` when present; otherwise inserts `rec` and
+    /// returns `None`. One probe sequence.
+    pub(crate) fn get_or_insert(&mut self, rec: Rec) -> Option<RecMut<'_>> {
+        debug_assert!(rec.meta & OCCUPIED != 0);
+        if self.shards.is_empty() {
+            self.shards = vec![Shard::default(); SHARDS];
+        }
+        let h = hash(&rec.key);
+        let shard = &mut self.shards[Self::shard_of(h)];
+        match shard.get_or_insert(rec, h, self.density) {
+            Some(i) => Some(RecMut(&mut shard.slots[i])),
+            None => {
+                self.len += 1;
+                None
+            }
+        }
     }
 
     /// Keeps the records for which `keep` is true; returns how many went.
@@ -209,7 +362,7 @@ impl KeyTable {
         for shard in &mut self.shards {
             let mut gone = 0;
             for s in shard.slots.iter_mut().filter(|s| s.meta != 0) {
-                if !keep(s) {
+                if !keep(&strip(s)) {
                     *s = EMPTY;
                     gone += 1;
                 }
@@ -221,7 +374,7 @@ impl KeyTable {
                 let new_cap = if shard.len == 0 {
                     0
                 } else if shard.len * 2 < cap {
-                    (shard.len * 100 / 85).max(8)
+                    (shard.len * 100 / 70).max(8)
                 } else {
                     cap
                 };
@@ -233,10 +386,11 @@ impl KeyTable {
         removed
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &Rec> {
+    /// Every record (with only the bits of [`KNOWN_BITS`]).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = Rec> + '_ {
         self.shards
             .iter()
-            .flat_map(|s| s.slots.iter().filter(|r| r.meta != 0))
+            .flat_map(|s| s.slots.iter().filter(|r| r.meta != 0).map(strip))
     }
 
     /// Heap bytes held (slot arrays and the shard array).
@@ -261,13 +415,39 @@ mod tests {
     }
 
     #[test]
+    fn get_or_insert_matches_get_then_insert() {
+        for density in [Density::Compact, Density::Fast] {
+            let mut t = KeyTable::new(density);
+            let mut inserted = 0;
+            for i in 0..50_000u64 {
+                let k = key(i * 31 % 20_011);
+                let rec = Rec {
+                    key: k,
+                    meta: OCCUPIED | 7,
+                    time: i as u32,
+                };
+                match t.get_or_insert(rec) {
+                    Some(r) => assert!(r.time() < i as u32 && r.meta() == OCCUPIED | 7),
+                    None => inserted += 1,
+                }
+            }
+            assert_eq!(inserted, 20_011);
+            assert_eq!(t.len(), inserted);
+            assert_eq!(t.iter().count(), inserted);
+            for i in 0..20_011u64 {
+                assert!(t.get(&key(i)).is_some());
+            }
+        }
+    }
+
+    #[test]
     fn record_is_24_bytes() {
         assert_eq!(std::mem::size_of::<Rec>(), 24);
     }
 
     #[test]
     fn insert_get_retain_against_a_model() {
-        let mut t = KeyTable::default();
+        let mut t = KeyTable::new(Density::Compact);
         let mut model = std::collections::HashMap::new();
         for i in 0..20_000u64 {
             let k = key(i * 7919 % 30_011);
@@ -294,9 +474,11 @@ mod tests {
         for (k, v) in &model {
             assert_eq!(t.get(k).map(|r| r.time), Some(*v));
         }
-        if let Some(r) = t.get_mut(&key(1)) {
-            r.meta |= CLICKED;
+        if let Some(mut r) = t.get_mut(&key(1)) {
+            let m = r.meta();
+            r.set_meta(m | CLICKED);
         }
+        assert!(t.iter().all(|r| r.meta & !KNOWN_BITS == 0));
         t.retain(|_| false);
         assert_eq!(t.len(), 0);
         assert!(t.get(&key(1)).is_none());

@@ -88,13 +88,22 @@ pub fn parse_tag(url: &str, param: &str) -> Result<Tag, TagError> {
 }
 
 fn scan(query: &str, param: &str) -> Result<Tag, TagError> {
+    let param = param.as_bytes();
     let mut found: Option<Tag> = None;
-    for part in query.split(['&', ';']) {
-        let (name, value) = part.split_once('=').unwrap_or((part, ""));
-        if !decode(name.as_bytes()).eq_ignore_ascii_case(param.as_bytes()) {
+    for part in query.as_bytes().split(|&c| c == b'&' || c == b';') {
+        let (name, value) = match part.iter().position(|&c| c == b'=') {
+            Some(eq) => (&part[..eq], &part[eq + 1..]),
+            None => (part, &[][..]),
+        };
+        let matches = if name.iter().any(|&c| c == b'%' || c == b'+') {
+            decode(name).eq_ignore_ascii_case(param)
+        } else {
+            name.eq_ignore_ascii_case(param)
+        };
+        if !matches {
             continue;
         }
-        let tag = parse_value(&decode(value.as_bytes())).ok_or(TagError::Malformed)?;
+        let tag = parse_value(&decode(value)).ok_or(TagError::Malformed)?;
         match found {
             Some(prev) if prev != tag => return Err(TagError::Conflicting),
             _ => found = Some(tag),
