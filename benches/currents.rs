@@ -5,7 +5,8 @@
 //! Groups (each reports records/s and bytes/s of the file as stored):
 //! - `currents_null/*`, `currents_deflate/*`: dynopt typed decode (`Reader` → blocks →
 //!   borrowed events), dynopt `decode_file` to owned events, and the hand-specialised
-//!   decoder below (the practical limit, SPEC §7) with and without UTF-8 validation;
+//!   decoder below (the practical limit, SPEC §7) with and without UTF-8 validation,
+//!   and its all-fields variant (every field of the newest schema, validated);
 //!   for deflate also inflate-only of every block (flate2's zlib-rs backend: the target
 //!   reference; miniz_oxide for comparison).
 //! - `currents_apache_avro/*`: apache-avro 0.22 on a 10,000-record subset, generic
@@ -79,6 +80,48 @@ struct Click12<S> {
     link_alias: Option<S>,
     user_agent: Option<S>,
     is_suspected_bot_click: Option<bool>,
+}
+
+/// Every field of the newest Click schema, borrowed and validated: what a decoder
+/// hand-written for this one schema costs when it extracts everything (compare with
+/// dynopt's typed decode, which also extracts everything but for any schema version).
+#[derive(Debug)]
+#[allow(dead_code)] // read through black_box
+struct ClickAll<'a> {
+    id: &'a str,
+    user_id: &'a str,
+    dispatch_id: Option<&'a str>,
+    external_user_id: Option<&'a str>,
+    time: i64,
+    timezone: Option<&'a str>,
+    campaign_id: Option<&'a str>,
+    campaign_name: Option<&'a str>,
+    message_variation_id: Option<&'a str>,
+    message_variation_name: Option<&'a str>,
+    email_address: &'a str,
+    url: Option<&'a str>,
+    canvas_id: Option<&'a str>,
+    canvas_name: Option<&'a str>,
+    canvas_variation_id: Option<&'a str>,
+    canvas_variation_name: Option<&'a str>,
+    canvas_step_id: Option<&'a str>,
+    canvas_step_name: Option<&'a str>,
+    send_id: Option<&'a str>,
+    user_agent: Option<&'a str>,
+    ip_pool: Option<&'a str>,
+    link_id: Option<&'a str>,
+    link_alias: Option<&'a str>,
+    esp: Option<&'a str>,
+    from_domain: Option<&'a str>,
+    is_amp: Option<bool>,
+    app_group_id: Option<&'a str>,
+    device_class: Option<&'a str>,
+    device_os: Option<&'a str>,
+    device_model: Option<&'a str>,
+    browser: Option<&'a str>,
+    mailbox_provider: Option<&'a str>,
+    is_suspected_bot_click: Option<bool>,
+    suspected_bot_click_reason: Option<Vec<&'a str>>,
 }
 
 /// How the specialised decoder turns string bytes into values.
@@ -209,6 +252,74 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    fn opt_str_array(&mut self) -> Option<Option<Vec<&'a str>>> {
+        if !self.union()? {
+            return Some(None);
+        }
+        let mut out = Vec::new();
+        loop {
+            let n = self.long()?;
+            if n == 0 {
+                return Some(Some(out));
+            }
+            if n < 0 {
+                self.long()?; // block byte size
+            }
+            for _ in 0..n.unsigned_abs() {
+                out.push(self.text()?);
+            }
+        }
+    }
+
+    /// Every field of one newest-schema Click record, all strings validated.
+    #[inline]
+    fn click_all(&mut self) -> Option<ClickAll<'a>> {
+        let id = self.text()?;
+        let user_id = self.text()?;
+        let dispatch_id = self.opt_text()?;
+        let external_user_id = self.opt_text()?;
+        let time = self.long()?;
+        if i32::try_from(time).is_err() {
+            return None;
+        }
+        Some(ClickAll {
+            id,
+            user_id,
+            dispatch_id,
+            external_user_id,
+            time,
+            timezone: self.opt_text()?,
+            campaign_id: self.opt_text()?,
+            campaign_name: self.opt_text()?,
+            message_variation_id: self.opt_text()?,
+            message_variation_name: self.opt_text()?,
+            email_address: self.text()?,
+            url: self.opt_text()?,
+            canvas_id: self.opt_text()?,
+            canvas_name: self.opt_text()?,
+            canvas_variation_id: self.opt_text()?,
+            canvas_variation_name: self.opt_text()?,
+            canvas_step_id: self.opt_text()?,
+            canvas_step_name: self.opt_text()?,
+            send_id: self.opt_text()?,
+            user_agent: self.opt_text()?,
+            ip_pool: self.opt_text()?,
+            link_id: self.opt_text()?,
+            link_alias: self.opt_text()?,
+            esp: self.opt_text()?,
+            from_domain: self.opt_text()?,
+            is_amp: self.opt_bool()?,
+            app_group_id: self.opt_text()?,
+            device_class: self.opt_text()?,
+            device_os: self.opt_text()?,
+            device_model: self.opt_text()?,
+            browser: self.opt_text()?,
+            mailbox_provider: self.opt_text()?,
+            is_suspected_bot_click: self.opt_bool()?,
+            suspected_bot_click_reason: self.opt_str_array()?,
+        })
+    }
+
     /// One record of the newest (34-field) Click schema.
     #[inline]
     fn click<S: Text<'a>>(&mut self) -> Option<Click12<S>> {
@@ -306,6 +417,20 @@ fn specialised_file<'a, S: Text<'a> + std::fmt::Debug>(file: &'a File) -> usize 
             &file.bytes[b.data_offset..b.data_offset + b.data_len],
             b.count,
         );
+    }
+    n
+}
+
+fn specialised_all_fields_file(file: &File) -> usize {
+    let mut n = 0;
+    for b in &file.blocks {
+        let data = &file.bytes[b.data_offset..b.data_offset + b.data_len];
+        let mut c = Cursor { buf: data, pos: 0 };
+        for _ in 0..b.count {
+            black_box(&c.click_all().expect("valid record"));
+        }
+        assert_eq!(c.pos, data.len(), "block consumed exactly");
+        n += b.count as usize;
     }
     n
 }
@@ -423,6 +548,7 @@ fn bench_currents(c: &mut Criterion) {
     );
     // Sanity: every decoder sees every record.
     assert_eq!(specialised_file::<&str>(&null), RECORDS);
+    assert_eq!(specialised_all_fields_file(&null), RECORDS);
     assert_eq!(dynopt_typed(&null.bytes, &options), RECORDS);
     assert_eq!(dynopt_typed(&deflate.bytes, &options), RECORDS);
 
@@ -444,6 +570,9 @@ fn bench_currents(c: &mut Criterion) {
         });
         g.bench_function("specialised_12_fields_no_utf8_check", |b| {
             b.iter(|| specialised_file::<&[u8]>(&null))
+        });
+        g.bench_function("specialised_all_fields_utf8", |b| {
+            b.iter(|| specialised_all_fields_file(&null))
         });
         g.finish();
     }
