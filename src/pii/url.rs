@@ -85,9 +85,9 @@ pub const PHONE_MIN_DIGITS: usize = 7;
 ///
 /// Beyond the query string: user information before the host (`https://jane:pw@host/`)
 /// is removed, a path segment holding an `@` becomes `redacted` (also the whole path
-/// of `mailto:`, `tel:` and `sms:` URLs), and a fragment is scrubbed like a query
-/// string (`#/route?email=...`, `#access_token=...`) or dropped when it holds an `@` or
-/// a phone-like run.
+/// of `mailto:`, `tel:` and `sms:` URLs), and the fragment is scrubbed like a query
+/// string (`#access_token=...`, `#/route?email=...`; a plain fragment such as `#top`
+/// is one parameter without a value).
 ///
 /// The result is always a valid URL reference: kept parts are copied byte for byte,
 /// and any byte that may not appear in a URL (spaces, controls, non-ASCII, a `%` not
@@ -247,20 +247,16 @@ impl UrlScrubber {
     fn push_fragment(&self, fragment: &str, out: &mut String) {
         let (head, query) = match fragment.find('?') {
             Some(i) => (&fragment[..i], Some(&fragment[i + 1..])),
-            None if fragment.contains('=') => ("", Some(fragment)),
             None => (fragment, None),
         };
-        if decoded_contains_at(head) || has_phone_run(&decode(head)) {
-            return;
-        }
         let mark = out.len();
         out.push('#');
-        push_encoded(head, out);
+        // The fragment is scrubbed like a query string (`#access_token=...`,
+        // `#/route?email=...`); a plain fragment is one parameter without a value.
+        self.push_query(head, out);
         if let Some(q) = query {
             let qmark = out.len();
-            if fragment.contains('?') {
-                out.push('?');
-            }
+            out.push('?');
             if !self.push_query(q, out) {
                 out.truncate(qmark);
             }
@@ -333,7 +329,9 @@ fn decoded_contains_at(s: &str) -> bool {
     s.contains('@') || (s.contains('%') && decode(s).contains('@'))
 }
 
-/// Bytes allowed verbatim in a URL reference (RFC 3986 unreserved, reserved and `%`).
+/// Bytes allowed verbatim in a URL reference (RFC 3986 unreserved, reserved and `%`),
+/// except `#`: the first `#` starts the fragment and is written by the scrubber, any
+/// later one is encoded.
 fn is_url_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
@@ -344,7 +342,6 @@ fn is_url_byte(b: u8) -> bool {
                 | b':'
                 | b'/'
                 | b'?'
-                | b'#'
                 | b'['
                 | b']'
                 | b'@'
