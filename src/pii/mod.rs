@@ -14,6 +14,7 @@ mod filter;
 mod key;
 mod policy;
 mod pseudonym;
+mod sanitize;
 mod url;
 mod wrapper;
 
@@ -22,6 +23,10 @@ pub use filter::{FileFilter, Filter};
 pub use key::{InvalidRecipientKey, RecipientKey};
 pub use policy::{DropReason, FilterReport, Policy, PolicyError, REQUIRED_FIELDS};
 pub use pseudonym::{InvalidHostKey, Pseudonymizer, REDACTED};
+pub use sanitize::{
+    CleanFile, CorruptReason, RECIPIENT_KEY_FIELD, SANITIZED_VERSION, SanitizeError,
+    SanitizeOptions, SanitizeOutcome, SanitizeSummary, sanitize, sanitize_to,
+};
 pub use url::{DEFAULT_IDENTIFIER_PARAMS, PHONE_MIN_DIGITS, UrlScrubber, scrub_url};
 pub use wrapper::Pii;
 

@@ -194,8 +194,10 @@ impl UrlScrubber {
         if let Some(s) = scheme {
             push_encoded(s, out);
             out.push(':');
-            let lower = s.to_ascii_lowercase();
-            if matches!(lower.as_str(), "mailto" | "tel" | "sms" | "callto") {
+            if ["mailto", "tel", "sms", "callto"]
+                .iter()
+                .any(|p| s.eq_ignore_ascii_case(p))
+            {
                 if !rest.is_empty() {
                     out.push_str("redacted");
                 }
@@ -276,25 +278,41 @@ impl UrlScrubber {
         if name.contains('@') || value.contains('@') {
             return true;
         }
-        let lower = name.to_ascii_lowercase();
-        if self.is_kept_name(&lower) {
+        if self.is_kept_name(&name) {
             return false;
         }
-        if DEFAULT_IDENTIFIER_PARAMS.contains(&lower.as_str())
-            || self.extra_identifiers.contains(&lower)
-            || IDENTIFIER_SUBSTRINGS.iter().any(|s| lower.contains(s))
+        if DEFAULT_IDENTIFIER_PARAMS
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(&name))
+            || self
+                .extra_identifiers
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(&name))
+            || IDENTIFIER_SUBSTRINGS
+                .iter()
+                .any(|s| contains_ignore_ascii_case(&name, s))
         {
             return true;
         }
         has_phone_run(&name) || has_phone_run(&value)
     }
 
-    fn is_kept_name(&self, lower: &str) -> bool {
-        lower.eq_ignore_ascii_case(&self.variant_tag)
-            || lower.starts_with("utm_")
-            || DEFAULT_KEEP_PARAMS.contains(&lower)
-            || self.extra_keep.iter().any(|n| n == lower)
+    fn is_kept_name(&self, name: &str) -> bool {
+        name.eq_ignore_ascii_case(&self.variant_tag)
+            || name
+                .get(..4)
+                .is_some_and(|p| p.eq_ignore_ascii_case("utm_"))
+            || DEFAULT_KEEP_PARAMS
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(name))
+            || self.extra_keep.iter().any(|n| n.eq_ignore_ascii_case(name))
     }
+}
+
+fn contains_ignore_ascii_case(hay: &str, needle: &str) -> bool {
+    hay.as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 fn split_scheme(s: &str) -> (Option<&str>, &str) {
@@ -332,32 +350,25 @@ fn decoded_contains_at(s: &str) -> bool {
 /// Bytes allowed verbatim in a URL reference (RFC 3986 unreserved, reserved and `%`),
 /// except `#`: the first `#` starts the fragment and is written by the scrubber, any
 /// later one is encoded.
+const URL_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let extra = b"-._~:/?[]@!$&'()*+,;=%";
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = c.is_ascii_alphanumeric();
+        i += 1;
+    }
+    let mut j = 0;
+    while j < extra.len() {
+        t[extra[j] as usize] = true;
+        j += 1;
+    }
+    t
+};
+
 fn is_url_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.'
-                | b'_'
-                | b'~'
-                | b':'
-                | b'/'
-                | b'?'
-                | b'['
-                | b']'
-                | b'@'
-                | b'!'
-                | b'$'
-                | b'&'
-                | b'\''
-                | b'('
-                | b')'
-                | b'*'
-                | b'+'
-                | b','
-                | b';'
-                | b'='
-                | b'%'
-        )
+    URL_BYTES[usize::from(b)]
 }
 
 fn hex_digit(b: u8) -> Option<u8> {
@@ -374,6 +385,7 @@ fn hex_digit(b: u8) -> Option<u8> {
 fn push_encoded(s: &str, out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let b = s.as_bytes();
+    let mut start = 0;
     for (i, &c) in b.iter().enumerate() {
         let ok = if c == b'%' {
             b.get(i + 1).and_then(|&x| hex_digit(x)).is_some()
@@ -381,13 +393,24 @@ fn push_encoded(s: &str, out: &mut String) {
         } else {
             is_url_byte(c)
         };
-        if ok {
-            out.push(char::from(c));
-        } else {
+        if !ok {
+            push_ascii_run(s, start, i, out);
             out.push('%');
             out.push(char::from(HEX[usize::from(c >> 4)]));
             out.push(char::from(HEX[usize::from(c & 15)]));
+            start = i + 1;
         }
+    }
+    push_ascii_run(s, start, b.len(), out);
+}
+
+/// Pushes `s[start..end]`, a run of URL bytes (all ASCII, so both ends are
+/// character boundaries when the run is not empty).
+fn push_ascii_run(s: &str, start: usize, end: usize, out: &mut String) {
+    if start < end
+        && let Some(run) = s.get(start..end)
+    {
+        out.push_str(run);
     }
 }
 

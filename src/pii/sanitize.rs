@@ -1,0 +1,695 @@
+//! The sanitising rewrite: a Braze Currents Avro file in, a PII-free Avro file out.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde_json::Value;
+
+use super::{CleanEvent, DropReason, FileFilter, Filter, FilterReport, Policy, Pseudonymizer};
+use crate::currents::{
+    Codec, DecodeError, DecodeOptions, EventType, OcfWriter, Reader, SANITIZED_KEY, WriterField,
+};
+
+/// The name of the field `sanitize` appends when a [`Pseudonymizer`] is configured.
+pub const RECIPIENT_KEY_FIELD: &str = "recipient_key";
+
+/// The value of the `dynopt.sanitized` metadata entry this version writes.
+pub const SANITIZED_VERSION: &[u8] = b"1";
+
+/// What [`sanitize`] keeps and adds.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct SanitizeOptions {
+    /// Which fields may leave, and how `url` is scrubbed.
+    pub policy: Policy,
+    /// When set, a last field `recipient_key` (`["null","string"]`, 32 lowercase hex
+    /// characters, null where the user id is `"[REDACTED]"`) is added.
+    pub pseudonymizer: Option<Pseudonymizer>,
+    /// Limits for reading the input.
+    pub decode: DecodeOptions,
+}
+
+impl SanitizeOptions {
+    /// The default policy, no pseudonymizer, default decode limits.
+    pub fn new() -> SanitizeOptions {
+        SanitizeOptions::default()
+    }
+
+    /// Uses `policy`.
+    #[must_use]
+    pub fn with_policy(mut self, policy: Policy) -> SanitizeOptions {
+        self.policy = policy;
+        self
+    }
+
+    /// Adds `recipient_key`, computed with `p`.
+    #[must_use]
+    pub fn with_pseudonymizer(mut self, p: Pseudonymizer) -> SanitizeOptions {
+        self.pseudonymizer = Some(p);
+        self
+    }
+
+    /// Uses `decode` limits for the input.
+    #[must_use]
+    pub fn with_decode_options(mut self, decode: DecodeOptions) -> SanitizeOptions {
+        self.decode = decode;
+        self
+    }
+}
+
+/// What [`sanitize`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SanitizeSummary {
+    /// The event type of the file.
+    pub event_type: EventType,
+    /// The codec of the input, which the output uses too.
+    pub codec: Codec,
+    /// Records written (equal to records read).
+    pub records: u64,
+    /// Blocks written (equal to blocks read).
+    pub blocks: u64,
+    /// The dropped writer fields, in writer order.
+    pub dropped: Vec<String>,
+    /// The dropped fields with their reasons.
+    pub report: FilterReport,
+    /// Whether the output carries a `recipient_key` field.
+    pub recipient_key: bool,
+}
+
+/// A sanitized file and what was done to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SanitizeOutcome {
+    /// The PII-free Avro Object Container File.
+    pub bytes: Vec<u8>,
+    /// What was done.
+    pub summary: SanitizeSummary,
+}
+
+/// Why [`sanitize`] failed. Messages name positions and fields, never values.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SanitizeError {
+    /// The input is not a readable Currents file (the decoder's error, with its offset).
+    #[error("{0}")]
+    Decode(#[from] DecodeError),
+    /// A kept value is malformed in a way the span walk does not check.
+    #[error("in the block at byte {block_offset}, record {record}, field `{field}`: {reason}")]
+    Corrupt {
+        /// The file offset of the block.
+        block_offset: u64,
+        /// The record index within the block.
+        record: u64,
+        /// The writer field.
+        field: String,
+        /// What is wrong.
+        reason: CorruptReason,
+    },
+    /// The writer schema could not be rewritten (not a JSON record).
+    #[error("the writer schema cannot be rewritten: {0}")]
+    Schema(&'static str),
+    /// The output sink failed.
+    #[error("writing the sanitized output failed: {0}")]
+    Write(String),
+}
+
+/// What is wrong with a kept value (see [`SanitizeError::Corrupt`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CorruptReason {
+    /// A string is not valid UTF-8.
+    InvalidUtf8,
+    /// A value's encoding does not fit its span.
+    BadEncoding,
+}
+
+impl fmt::Display for CorruptReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CorruptReason::InvalidUtf8 => "string is not valid UTF-8",
+            CorruptReason::BadEncoding => "value encoding does not fit the field",
+        })
+    }
+}
+
+impl SanitizeError {
+    /// The file offset the error refers to, when known (the decoder's offset, or
+    /// the start of the block holding a corrupt value).
+    pub fn offset(&self) -> Option<u64> {
+        match self {
+            SanitizeError::Decode(e) => e.offset(),
+            SanitizeError::Corrupt { block_offset, .. } => Some(*block_offset),
+            SanitizeError::Schema(_) | SanitizeError::Write(_) => None,
+        }
+    }
+}
+
+/// How a string-like field is encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StrShape {
+    /// `"string"`.
+    Plain,
+    /// A union whose branch `n` is `"string"`.
+    Union(i64),
+}
+
+/// The per-field work of the rewrite.
+#[derive(Clone, Debug)]
+enum Op {
+    /// Copy the byte range of writer fields `first..=last` (all copied verbatim).
+    Copy { first: usize, last: usize },
+    /// Copy writer field `i`, a string (checked for UTF-8).
+    Str { i: usize, shape: StrShape },
+    /// Copy writer field `i`, an array of strings (checked for UTF-8).
+    StrList { i: usize, branch: Option<i64> },
+    /// Scrub writer field `i` (the url).
+    Url { i: usize, shape: StrShape },
+}
+
+fn str_shape(type_json: &Value) -> Option<StrShape> {
+    fn is_string(v: &Value) -> bool {
+        v.as_str() == Some("string")
+            || (v.get("type").and_then(Value::as_str) == Some("string")
+                && v.get("logicalType").is_none())
+    }
+    if is_string(type_json) {
+        return Some(StrShape::Plain);
+    }
+    let branches = type_json.as_array()?;
+    let n = branches.iter().position(is_string)?;
+    // Any other branch must be null for the span to be either null or the string.
+    if branches
+        .iter()
+        .enumerate()
+        .all(|(k, b)| k == n || b.as_str() == Some("null"))
+    {
+        Some(StrShape::Union(i64::try_from(n).ok()?))
+    } else {
+        None
+    }
+}
+
+fn str_list_shape(type_json: &Value) -> Option<Option<i64>> {
+    fn is_list(v: &Value) -> bool {
+        v.get("type").and_then(Value::as_str) == Some("array")
+            && v.get("items").and_then(Value::as_str) == Some("string")
+    }
+    if is_list(type_json) {
+        return Some(None);
+    }
+    let branches = type_json.as_array()?;
+    let n = branches.iter().position(is_list)?;
+    if branches
+        .iter()
+        .enumerate()
+        .all(|(k, b)| k == n || b.as_str() == Some("null"))
+    {
+        Some(Some(i64::try_from(n).ok()?))
+    } else {
+        None
+    }
+}
+
+/// Reads one zigzag varint `long` from the front of `b`.
+fn read_long(b: &[u8]) -> Option<(i64, usize)> {
+    let mut v: u64 = 0;
+    for (i, &byte) in b.iter().enumerate().take(10) {
+        v |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            let z = ((v >> 1) as i64) ^ -((v & 1) as i64);
+            return Some((z, i + 1));
+        }
+    }
+    None
+}
+
+fn write_long(v: i64, out: &mut Vec<u8>) {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    while z >= 0x80 {
+        out.push((z as u8) | 0x80);
+        z >>= 7;
+    }
+    out.push(z as u8);
+}
+
+/// The string bytes of a string-like span, `Ok(None)` for the null branch.
+fn span_str(span: &[u8], shape: StrShape) -> Result<Option<&str>, CorruptReason> {
+    let rest = match shape {
+        StrShape::Plain => span,
+        StrShape::Union(n) => {
+            let (idx, used) = read_long(span).ok_or(CorruptReason::BadEncoding)?;
+            if idx != n {
+                return Ok(None);
+            }
+            &span[used..]
+        }
+    };
+    let (len, used) = read_long(rest).ok_or(CorruptReason::BadEncoding)?;
+    let bytes = &rest[used..];
+    if usize::try_from(len).ok() != Some(bytes.len()) {
+        return Err(CorruptReason::BadEncoding);
+    }
+    std::str::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| CorruptReason::InvalidUtf8)
+}
+
+fn check_str_list(span: &[u8], branch: Option<i64>) -> Result<(), CorruptReason> {
+    let mut rest = span;
+    if let Some(n) = branch {
+        let (idx, used) = read_long(rest).ok_or(CorruptReason::BadEncoding)?;
+        if idx != n {
+            return Ok(());
+        }
+        rest = &rest[used..];
+    }
+    loop {
+        let (count, used) = read_long(rest).ok_or(CorruptReason::BadEncoding)?;
+        rest = &rest[used..];
+        if count == 0 {
+            return Ok(());
+        }
+        if count < 0 {
+            // A negative count is followed by the block's byte size.
+            let (_, used) = read_long(rest).ok_or(CorruptReason::BadEncoding)?;
+            rest = &rest[used..];
+        }
+        for _ in 0..count.unsigned_abs() {
+            let (len, used) = read_long(rest).ok_or(CorruptReason::BadEncoding)?;
+            let len = usize::try_from(len).map_err(|_| CorruptReason::BadEncoding)?;
+            let body = rest
+                .get(used..used.saturating_add(len))
+                .ok_or(CorruptReason::BadEncoding)?;
+            std::str::from_utf8(body).map_err(|_| CorruptReason::InvalidUtf8)?;
+            rest = &rest[used + len..];
+        }
+    }
+}
+
+/// The compiled rewrite of one file.
+struct Plan {
+    ops: Vec<Op>,
+    /// Writer index and shape of `user_id`, for the pseudonymizer.
+    user_id: Option<(usize, StrShape)>,
+    add_key: bool,
+    schema_json: String,
+    dropped: Vec<String>,
+    report: FilterReport,
+    recipient_key_out: bool,
+}
+
+fn plan(reader: &Reader<'_>, options: &SanitizeOptions) -> Result<Plan, SanitizeError> {
+    let et = reader.event_type();
+    let sanitized_input = reader.is_sanitized();
+    let fields: &[WriterField] = reader.writer_fields();
+    let mut keep = vec![false; fields.len()];
+    let mut ops: Vec<Op> = Vec::new();
+    let mut dropped = Vec::new();
+    let mut report = FilterReport::new();
+    let mut user_id = None;
+    let mut had_key = false;
+    for (i, f) in fields.iter().enumerate() {
+        let ty: Value = serde_json::from_str(&f.type_json).unwrap_or(Value::Null);
+        if f.name == "user_id" {
+            user_id = str_shape(&ty).map(|s| (i, s));
+        }
+        let verdict = if sanitized_input && f.name == RECIPIENT_KEY_FIELD {
+            had_key = true;
+            Ok(())
+        } else {
+            options.policy.verdict(et, &f.name, f.pii_tag)
+        };
+        let op = match verdict {
+            Ok(()) if f.name == "url" => match str_shape(&ty) {
+                Some(shape) => Some(Op::Url { i, shape }),
+                None => {
+                    // A url we cannot read as a string cannot be scrubbed: drop it.
+                    report.record(et, &f.name, DropReason::NotAllowed);
+                    None
+                }
+            },
+            Ok(()) => Some(if let Some(shape) = str_shape(&ty) {
+                Op::Str { i, shape }
+            } else if let Some(branch) = str_list_shape(&ty) {
+                Op::StrList { i, branch }
+            } else {
+                Op::Copy { first: i, last: i }
+            }),
+            Err(reason) => {
+                report.record(et, &f.name, reason);
+                None
+            }
+        };
+        match op {
+            Some(op) => {
+                keep[i] = true;
+                // Merge verbatim copies of neighbouring fields into one range.
+                if let (Op::Copy { first: _, last }, Some(Op::Copy { last: prev, .. })) =
+                    (&op, ops.last_mut())
+                    && *prev + 1 == *last
+                {
+                    *prev = *last;
+                } else {
+                    ops.push(op);
+                }
+            }
+            None => dropped.push(f.name.clone()),
+        }
+    }
+    let add_key = options.pseudonymizer.is_some() && !had_key;
+    let schema_json = rewrite_schema(reader.schema_json(), fields, &keep, add_key)?;
+    Ok(Plan {
+        ops,
+        user_id,
+        add_key,
+        schema_json,
+        dropped,
+        report,
+        recipient_key_out: add_key || had_key,
+    })
+}
+
+fn rewrite_schema(
+    schema_json: &str,
+    fields: &[WriterField],
+    keep: &[bool],
+    add_key: bool,
+) -> Result<String, SanitizeError> {
+    let mut schema: Value =
+        serde_json::from_str(schema_json).map_err(|_| SanitizeError::Schema("not valid JSON"))?;
+    let kept: std::collections::HashSet<&str> = fields
+        .iter()
+        .zip(keep)
+        .filter(|(_, k)| **k)
+        .map(|(f, _)| f.name.as_str())
+        .collect();
+    let list = schema
+        .get_mut("fields")
+        .and_then(Value::as_array_mut)
+        .ok_or(SanitizeError::Schema("the top level is not a record"))?;
+    list.retain(|f| {
+        f.get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| kept.contains(n))
+    });
+    if add_key {
+        list.push(serde_json::json!({
+            "name": RECIPIENT_KEY_FIELD,
+            "type": ["null", "string"],
+            "default": null,
+            "doc": "dynopt: pseudonymous recipient key, the first 16 bytes of HMAC-SHA256(host key, user_id) as 32 lowercase hex characters; null where user_id was [REDACTED]",
+        }));
+    }
+    serde_json::to_string(&schema).map_err(|_| SanitizeError::Schema("cannot serialise"))
+}
+
+/// Sanitizes one Currents Avro Object Container File (SPEC §3).
+///
+/// The output schema is the input schema minus the dropped fields (documentation
+/// kept), plus, with a pseudonymizer, a last field `recipient_key` of type
+/// `["null","string"]` (default null; 32 lowercase hex characters, null where the user
+/// id is `"[REDACTED]"`). `url` is scrubbed with the policy's [`UrlScrubber`](super::UrlScrubber);
+/// every other kept value is copied byte for byte; every block keeps its record count;
+/// the output uses the input's codec and sync marker and carries the metadata entry
+/// `dynopt.sanitized`. A file that is already sanitized keeps its `recipient_key`.
+///
+/// On corrupt input it returns the error (naming the offset) and no output at all.
+///
+/// ```
+/// # use dynopt::pii::{sanitize, SanitizeOptions, SanitizeError};
+/// // Not an Avro file: a typed error, never a panic.
+/// let err = sanitize(b"not avro", &SanitizeOptions::default()).unwrap_err();
+/// assert!(matches!(err, SanitizeError::Decode(_)));
+/// ```
+pub fn sanitize(input: &[u8], options: &SanitizeOptions) -> Result<SanitizeOutcome, SanitizeError> {
+    let mut bytes = Vec::with_capacity(input.len());
+    let summary = sanitize_with(input, options, |chunk| {
+        bytes.extend_from_slice(chunk);
+        Ok(())
+    })?;
+    Ok(SanitizeOutcome { bytes, summary })
+}
+
+/// [`sanitize`] into a [`std::io::Write`] sink, block by block: memory holds one
+/// input block and one output block at a time.
+///
+/// On error the sink may hold a partial file: write to a temporary name and rename
+/// it only on success (as the `sanitize` example does).
+pub fn sanitize_to<W: std::io::Write + ?Sized>(
+    input: &[u8],
+    options: &SanitizeOptions,
+    sink: &mut W,
+) -> Result<SanitizeSummary, SanitizeError> {
+    sanitize_with(input, options, |chunk| {
+        sink.write_all(chunk)
+            .map_err(|e| SanitizeError::Write(e.to_string()))
+    })
+}
+
+fn sanitize_with(
+    input: &[u8],
+    options: &SanitizeOptions,
+    mut emit: impl FnMut(&[u8]) -> Result<(), SanitizeError>,
+) -> Result<SanitizeSummary, SanitizeError> {
+    let mut reader = Reader::new(input, &options.decode)?;
+    let plan = plan(&reader, options)?;
+    let writer = OcfWriter::new(
+        &plan.schema_json,
+        reader.codec(),
+        &[(SANITIZED_KEY, SANITIZED_VERSION)],
+        reader.sync_marker(),
+    );
+    let scrubber = options.policy.url_scrubber();
+    let mut chunk = Vec::new();
+    writer.header(&mut chunk);
+    emit(&chunk)?;
+    let mut records_out = Vec::new();
+    let (mut records, mut blocks) = (0u64, 0u64);
+    while let Some(block) = reader.next_block() {
+        let block = block?;
+        records_out.clear();
+        let data = block.data();
+        let mut n = 0u64;
+        for span in block.record_spans() {
+            let span = span?;
+            let f = &span.fields;
+            let corrupt = |i: usize, reason| SanitizeError::Corrupt {
+                block_offset: block.offset(),
+                record: n,
+                field: reader
+                    .writer_fields()
+                    .get(i)
+                    .map_or_else(String::new, |w| w.name.clone()),
+                reason,
+            };
+            for op in &plan.ops {
+                match *op {
+                    Op::Copy { first, last } => {
+                        records_out.extend_from_slice(&data[f[first].start..f[last].end]);
+                    }
+                    Op::Str { i, shape } => {
+                        let bytes = &data[f[i].clone()];
+                        span_str(bytes, shape).map_err(|r| corrupt(i, r))?;
+                        records_out.extend_from_slice(bytes);
+                    }
+                    Op::StrList { i, branch } => {
+                        let bytes = &data[f[i].clone()];
+                        check_str_list(bytes, branch).map_err(|r| corrupt(i, r))?;
+                        records_out.extend_from_slice(bytes);
+                    }
+                    Op::Url { i, shape } => {
+                        let bytes = &data[f[i].clone()];
+                        match span_str(bytes, shape).map_err(|r| corrupt(i, r))? {
+                            None => records_out.extend_from_slice(bytes),
+                            Some(url) => match scrubber.scrub(url) {
+                                Cow::Borrowed(_) => records_out.extend_from_slice(bytes),
+                                Cow::Owned(clean) => {
+                                    if let StrShape::Union(b) = shape {
+                                        write_long(b, &mut records_out);
+                                    }
+                                    write_str(&clean, &mut records_out);
+                                }
+                            },
+                        }
+                    }
+                }
+            }
+            if plan.add_key {
+                let key = match plan.user_id {
+                    Some((i, shape)) => span_str(&data[f[i].clone()], shape)
+                        .map_err(|r| corrupt(i, r))?
+                        .and_then(|uid| options.pseudonymizer.as_ref()?.key_for(uid)),
+                    None => None,
+                };
+                match key {
+                    None => write_long(0, &mut records_out),
+                    Some(k) => {
+                        write_long(1, &mut records_out);
+                        write_long(32, &mut records_out);
+                        records_out.extend_from_slice(&k.to_hex());
+                    }
+                }
+            }
+            n += 1;
+        }
+        if n != block.count() {
+            return Err(SanitizeError::Corrupt {
+                block_offset: block.offset(),
+                record: n,
+                field: String::new(),
+                reason: CorruptReason::BadEncoding,
+            });
+        }
+        chunk.clear();
+        writer.write_block(n, &records_out, &mut chunk);
+        emit(&chunk)?;
+        records += n;
+        blocks += 1;
+        reader.recycle(block);
+    }
+    Ok(SanitizeSummary {
+        event_type: reader.event_type(),
+        codec: reader.codec(),
+        records,
+        blocks,
+        dropped: plan.dropped,
+        report: plan.report,
+        recipient_key: plan.recipient_key_out,
+    })
+}
+
+fn write_str(s: &str, out: &mut Vec<u8>) {
+    write_long(i64::try_from(s.len()).unwrap_or(i64::MAX), out);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// The clean events of one file, what was dropped, and the error that stopped
+/// decoding (the events decoded before it stay).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct CleanFile {
+    /// The event type, when the header could be read.
+    pub event_type: Option<EventType>,
+    /// The clean events, in file order.
+    pub events: Vec<CleanEvent>,
+    /// What the filter dropped.
+    pub report: FilterReport,
+    /// Whether the file was written by [`sanitize`].
+    pub sanitized: bool,
+    /// The error that stopped decoding, if any.
+    pub error: Option<DecodeError>,
+}
+
+impl Filter {
+    /// Prepares the filter for the file `reader` reads (its writer fields and their
+    /// `[PII]` tags), recording dropped fields in `report`. A sanitized file's
+    /// `recipient_key` field is not reported.
+    pub fn for_reader(&self, reader: &Reader<'_>, report: &mut FilterReport) -> FileFilter<'_> {
+        let sanitized = reader.is_sanitized();
+        self.for_file(
+            reader.event_type(),
+            reader
+                .writer_fields()
+                .iter()
+                .filter(|f| !(sanitized && f.name == RECIPIENT_KEY_FIELD))
+                .map(|f| (f.name.as_str(), f.pii_tag)),
+            report,
+        )
+    }
+
+    /// Decodes a whole file (a Braze file or one written by [`sanitize`]) straight
+    /// into clean events: the optimising side's path. Never panics; the events
+    /// decoded before an error stay.
+    pub fn clean_file(&self, bytes: &[u8], options: &DecodeOptions) -> CleanFile {
+        let mut out = CleanFile {
+            event_type: None,
+            events: Vec::new(),
+            report: FilterReport::new(),
+            sanitized: false,
+            error: None,
+        };
+        let mut reader = match Reader::new(bytes, options) {
+            Ok(r) => r,
+            Err(e) => {
+                out.error = Some(e);
+                return out;
+            }
+        };
+        out.event_type = Some(reader.event_type());
+        out.sanitized = reader.is_sanitized();
+        let file = self.for_reader(&reader, &mut out.report);
+        'blocks: while let Some(block) = reader.next_block() {
+            let block = match block {
+                Ok(b) => b,
+                Err(e) => {
+                    out.error = Some(e);
+                    break;
+                }
+            };
+            for item in block.keyed_events() {
+                match item {
+                    Ok((event, key)) => out.events.push(file.clean_keyed(&event, key)),
+                    Err(e) => {
+                        out.error = Some(e);
+                        break 'blocks;
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_round_trip() {
+        for v in [0i64, 1, -1, 63, 64, -65, 1 << 40, i64::MAX, i64::MIN] {
+            let mut b = Vec::new();
+            write_long(v, &mut b);
+            assert_eq!(read_long(&b), Some((v, b.len())));
+        }
+        assert_eq!(read_long(&[0x80; 11]), None);
+        assert_eq!(read_long(&[]), None);
+    }
+
+    #[test]
+    fn shapes() {
+        let v = |s: &str| serde_json::from_str::<Value>(s).expect("json");
+        assert_eq!(str_shape(&v(r#""string""#)), Some(StrShape::Plain));
+        assert_eq!(
+            str_shape(&v(r#"["null","string"]"#)),
+            Some(StrShape::Union(1))
+        );
+        assert_eq!(
+            str_shape(&v(r#"["null",{"type":"string","connect.doc":"[PII] x"}]"#)),
+            Some(StrShape::Union(1))
+        );
+        assert_eq!(str_shape(&v(r#"["null","int","string"]"#)), None);
+        assert_eq!(str_shape(&v(r#""int""#)), None);
+        assert_eq!(
+            str_list_shape(&v(r#"["null",{"type":"array","items":"string"}]"#)),
+            Some(Some(1))
+        );
+    }
+
+    #[test]
+    fn span_strings() {
+        let mut b = Vec::new();
+        write_long(1, &mut b);
+        write_str("héllo", &mut b);
+        assert_eq!(span_str(&b, StrShape::Union(1)), Ok(Some("héllo")));
+        assert_eq!(span_str(&[0], StrShape::Union(1)), Ok(None));
+        assert_eq!(
+            span_str(&[2, 0xff], StrShape::Plain),
+            Err(CorruptReason::InvalidUtf8)
+        );
+        assert_eq!(
+            span_str(&[4, b'a'], StrShape::Plain),
+            Err(CorruptReason::BadEncoding)
+        );
+    }
+}

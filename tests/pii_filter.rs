@@ -1,0 +1,121 @@
+//! The filter on generated files of every shape: reasons in the report, values of the
+//! clean events, `[PII]` tags that win over the allowlist.
+
+mod common;
+
+use common::fixtures::{self as fx, GenCodec, GenOptions, Val};
+use dynopt::currents::{DecodeOptions, EventType};
+use dynopt::pii::{
+    ALWAYS_PERSONAL, DEFAULT_ALLOWLIST, DropReason, Filter, Policy, SanitizeOptions, sanitize,
+    scrub_url,
+};
+
+#[test]
+fn report_reasons_and_clean_values_for_every_shape() {
+    let mut shapes = fx::shapes();
+    shapes.extend(fx::v12_shapes(false));
+    for (si, shape) in shapes.iter().enumerate() {
+        let et = EventType::from_name(&shape.event_type).expect("type");
+        let g = fx::generate(shape, &GenOptions::new(20, 300 + si as u64, GenCodec::Null));
+        let clean = Filter::default().clean_file(&g.bytes, &DecodeOptions::default());
+        assert!(clean.error.is_none(), "{}: {:?}", shape.label, clean.error);
+        let dropped: Vec<(&str, DropReason)> = clean.report.dropped(et).collect();
+        for f in &shape.fields {
+            let known = et.fields().iter().any(|d| d.name == f.name);
+            let want = if ALWAYS_PERSONAL.contains(&f.name.as_str()) {
+                Some(DropReason::Personal)
+            } else if f.pii_tag {
+                Some(DropReason::Tagged)
+            } else if DEFAULT_ALLOWLIST.contains(&f.name.as_str()) {
+                None
+            } else if known {
+                Some(DropReason::NotAllowed)
+            } else {
+                Some(DropReason::Unknown)
+            };
+            let got = dropped.iter().find(|(n, _)| *n == f.name).map(|(_, r)| *r);
+            assert_eq!(got, want, "{}: {}", shape.label, f.name);
+        }
+        let want_dropped = shape
+            .fields
+            .iter()
+            .filter(|f| !DEFAULT_ALLOWLIST.contains(&f.name.as_str()) || f.pii_tag)
+            .count();
+        assert_eq!(dropped.len(), want_dropped, "{}", shape.label);
+        for (r, e) in clean.events.iter().enumerate() {
+            let s = |name: &str| g.value(r, name).and_then(Val::as_str).map(str::to_owned);
+            assert_eq!(Some(e.id.clone()), s("id"));
+            assert_eq!(
+                e.time.timestamp(),
+                match g.value(r, "time") {
+                    Some(Val::Int(t)) => *t,
+                    other => panic!("time {other:?}"),
+                }
+            );
+            assert_eq!(
+                e.url,
+                s("url").map(|u| scrub_url(&u).into_owned()),
+                "{}",
+                shape.label
+            );
+            if et.fields().iter().any(|d| d.name == "campaign_id") {
+                assert_eq!(e.campaign_id, s("campaign_id"), "{}", shape.label);
+            }
+            assert_eq!(e.user_agent, None);
+            assert_eq!(e.recipient_key, None);
+        }
+    }
+}
+
+#[test]
+fn a_pii_tag_wins_over_the_allowlist() {
+    let mut shape = fx::newest_shape("Click");
+    let ci = shape.field_index("campaign_name").expect("campaign_name");
+    shape.fields[ci].pii_tag = true;
+    let ui = shape.field_index("user_agent").expect("user_agent");
+    shape.fields[ui].pii_tag = true;
+    let g = fx::generate(&shape, &GenOptions::new(10, 4, GenCodec::Deflate));
+    let policy = Policy::default().allow("user_agent").expect("allowed");
+    let clean = Filter::new(policy.clone()).clean_file(&g.bytes, &DecodeOptions::default());
+    let reasons: Vec<_> = clean.report.dropped(EventType::Click).collect();
+    assert!(reasons.contains(&("campaign_name", DropReason::Tagged)));
+    assert!(reasons.contains(&("user_agent", DropReason::Tagged)));
+    assert!(
+        clean
+            .events
+            .iter()
+            .all(|e| e.campaign_name.is_none() && e.user_agent.is_none())
+    );
+    assert!(clean.events.iter().any(|e| e.campaign_id.is_some()));
+    let out = sanitize(&g.bytes, &SanitizeOptions::default().with_policy(policy)).expect("ok");
+    assert!(out.summary.dropped.iter().any(|d| d == "campaign_name"));
+    assert!(out.summary.dropped.iter().any(|d| d == "user_agent"));
+    let v = (0..10)
+        .find_map(|r| g.value(r, "campaign_name").and_then(Val::as_str))
+        .expect("a campaign name");
+    let back = Filter::default().clean_file(&out.bytes, &DecodeOptions::default());
+    assert!(
+        back.events
+            .iter()
+            .all(|e| e.campaign_name.as_deref() != Some(v))
+    );
+}
+
+#[test]
+fn reports_merge_and_print_names_only() {
+    let mut total = dynopt::pii::FilterReport::new();
+    for shape in fx::v12_shapes(false) {
+        let g = fx::generate(&shape, &GenOptions::new(2, 1, GenCodec::Null));
+        let clean = Filter::default().clean_file(&g.bytes, &DecodeOptions::default());
+        total.merge(&clean.report);
+    }
+    let text = total.to_string();
+    assert!(
+        text.contains("users.messages.email.Click: dropped"),
+        "{text}"
+    );
+    assert!(text.contains("email_address (personal)"), "{text}");
+    assert!(text.contains("user_agent (not allowed)"), "{text}");
+    assert!(text.contains("message_extras (personal)"), "{text}");
+    assert_eq!(text.lines().count(), 8, "{text}");
+}
