@@ -3,10 +3,12 @@
 //!
 //! Each object starts with `"event_type"` (for example `"users.messages.email.Click"`),
 //! then every field of that event type's typed event (newest schema plus the announced
-//! v12 fields, in schema order) that the default PII allowlist lets through, named as
-//! in Braze's schema, `null` where the file lacks it; `time` and `send_time` are UNIX
-//! seconds. No personal field or value is ever printed: which fields print is decided
-//! by [`output_of`] alone, and a value still wrapped in `Pii` cannot print at all.
+//! v12 fields, in schema order) that the default PII policy ([`Policy::default`]) lets
+//! through, named as in Braze's schema, `null` where the file lacks it; `time` and
+//! `send_time` are UNIX seconds; `url` is scrubbed by the policy's URL scrubber. No
+//! personal field or value is ever printed: which fields print is decided by
+//! [`output_of`] alone, and a value still wrapped in `Pii` prints only through the
+//! URL scrubber.
 //!
 //! On a bad file the events decoded before the error are printed, the error goes to
 //! stderr with the file name, byte offset and field, and the next file is read; the
@@ -23,26 +25,28 @@ use std::process::ExitCode;
 use dynopt::currents::{
     DecodeError, DecodeOptions, Event, FieldDef, FieldKind, FieldValue, Reader,
 };
-use dynopt::pii::default_allows;
+use dynopt::pii::Policy;
 
 /// How a typed field appears in the output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Output {
     /// Printed as its JSON value (`null` when absent).
     Value,
+    /// The clicked URL, printed scrubbed (`null` when absent).
+    ScrubbedUrl,
     /// Not printed at all.
     Omit,
 }
 
-/// The one place that decides which typed fields print: those on the default
-/// allowlist whose values are not personal. The clicked `url` is on the allowlist
-/// only in scrubbed form; this example prints no url until it prints scrubbed ones.
-fn output_of(def: &FieldDef) -> Output {
-    if !default_allows(def.name) {
+/// The one place that decides which typed fields print: those the policy allows
+/// whose values are not personal. The clicked `url` prints only scrubbed.
+fn output_of(policy: &Policy, def: &FieldDef) -> Output {
+    if !policy.allows(def.name) {
         return Output::Omit;
     }
     match def.kind {
-        FieldKind::RequiredPiiString | FieldKind::PiiString | FieldKind::Url => Output::Omit,
+        FieldKind::Url => Output::ScrubbedUrl,
+        FieldKind::RequiredPiiString | FieldKind::PiiString => Output::Omit,
         _ => Output::Value,
     }
 }
@@ -74,18 +78,25 @@ fn push_value(out: &mut String, value: &FieldValue<'_>) {
 }
 
 /// One event as a JSON object, `event_type` first, then the printed fields in order.
-fn event_json(event: &Event<'_>) -> String {
+fn event_json(policy: &Policy, event: &Event<'_>) -> String {
     let mut out = String::with_capacity(512);
     out.push_str("{\"event_type\":");
     push_json_str(&mut out, event.event_type().name());
     for (def, value) in event.values() {
-        if output_of(def) == Output::Omit {
+        let how = output_of(policy, def);
+        if how == Output::Omit {
             continue;
         }
         out.push(',');
         push_json_str(&mut out, def.name);
         out.push(':');
-        push_value(&mut out, &value);
+        match (how, &value) {
+            (Output::ScrubbedUrl, FieldValue::Pii(url)) => {
+                push_json_str(&mut out, &policy.url_scrubber().scrub(url.expose()));
+            }
+            (Output::ScrubbedUrl, _) => out.push_str("null"),
+            _ => push_value(&mut out, &value),
+        }
     }
     out.push('}');
     out
@@ -103,12 +114,13 @@ enum Failure {
 /// events decoded before it). `Err(None)` means stdout is gone.
 fn inspect(bytes: &[u8], out: &mut impl Write, printed: &mut u64) -> Result<(), Option<Failure>> {
     let options = DecodeOptions::default();
+    let policy = Policy::default();
     let mut reader = Reader::new(bytes, &options).map_err(|e| Some(Failure::Decode(e)))?;
     while let Some(block) = reader.next_block() {
         let block = block.map_err(|e| Some(Failure::Decode(e)))?;
         for event in block.events() {
             let event = event.map_err(|e| Some(Failure::Decode(e)))?;
-            writeln!(out, "{}", event_json(&event)).map_err(|_| None)?;
+            writeln!(out, "{}", event_json(&policy, &event)).map_err(|_| None)?;
             *printed += 1;
         }
     }
