@@ -4,7 +4,8 @@
 //! Groups (records/s; the file sizes are printed so MB/s follows):
 //! - `pii_null/*`, `pii_deflate/*`: typed decode (`Reader` → blocks → borrowed events,
 //!   the reference measured in the same run), `sanitize` without and with a
-//!   pseudonymizer, and decode + filter into clean events (`Filter::clean_file`).
+//!   pseudonymizer (deflate: also recompressing at level 1), and decode + filter into
+//!   clean events (`Filter::clean_file`).
 //! - `pii_filter/*`: the filter alone on events decoded beforehand (events/s), with
 //!   and without a pseudonymizer, and `scrub_url` on the file's URLs.
 //!
@@ -79,6 +80,12 @@ fn bench_codec(c: &mut Criterion, codec: GenCodec) {
     g.bench_function("sanitize_keyed", |b| {
         b.iter(|| sanitize(black_box(&bytes), &keyed).expect("sanitizes"))
     });
+    if codec == GenCodec::Deflate {
+        let fast = SanitizeOptions::default().with_deflate_level(1);
+        g.bench_function("sanitize_level1", |b| {
+            b.iter(|| sanitize(black_box(&bytes), &fast).expect("sanitizes"))
+        });
+    }
     let filter = Filter::default().with_pseudonymizer(Pseudonymizer::keyed(b"host secret"));
     g.bench_function("decode_and_filter_keyed", |b| {
         b.iter(|| {

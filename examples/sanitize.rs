@@ -5,12 +5,14 @@
 //! (the first 16 bytes of HMAC-SHA256(key, user_id) as 32 hex characters) is added.
 //! Prints `sanitized N records; dropped: field, field, ...` on stderr. On bad input
 //! it prints the error with its file offset, exits 1 and leaves no output file (the
-//! output is written to a temporary name next to `OUT` and renamed on success).
+//! output streams block by block into a temporary file next to `OUT`, renamed over
+//! `OUT` only on success).
 
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use dynopt::pii::{Pseudonymizer, SanitizeOptions, sanitize};
+use dynopt::pii::{Pseudonymizer, SanitizeError, SanitizeOptions, SanitizeSummary, sanitize_to};
 
 const USAGE: &str = "usage: sanitize IN.avro OUT.avro [--key-hex HEX]";
 
@@ -52,30 +54,50 @@ fn run(args: Vec<String>) -> Result<String, (u8, String)> {
         options = options.with_pseudonymizer(p);
     }
     let bytes = std::fs::read(&input).map_err(|e| (1, format!("{}: {e}", input.display())))?;
-    let outcome =
-        sanitize(&bytes, &options).map_err(|e| (1, format!("{}: {e}", input.display())))?;
-    write_atomically(&output, &outcome.bytes)
-        .map_err(|e| (1, format!("{}: {e}", output.display())))?;
-    let dropped = if outcome.summary.dropped.is_empty() {
+    let summary = sanitize_atomically(&bytes, &options, &output).map_err(|e| match e {
+        Failure::Input(e) => (1, format!("{}: {e}", input.display())),
+        Failure::Output(e) => (1, format!("{}: {e}", output.display())),
+    })?;
+    let dropped = if summary.dropped.is_empty() {
         "(none)".to_owned()
     } else {
-        outcome.summary.dropped.join(", ")
+        summary.dropped.join(", ")
     };
     Ok(format!(
         "sanitized {} records; dropped: {dropped}",
-        outcome.summary.records
+        summary.records
     ))
 }
 
-/// Writes `bytes` to a temporary file next to `path`, then renames it over `path`,
-/// so a failure never leaves a partial `path`.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+enum Failure {
+    Input(SanitizeError),
+    Output(std::io::Error),
+}
+
+/// Sanitizes into a temporary file next to `path`, then renames it over `path`, so
+/// a failure never leaves a partial `path` (the temporary file is removed).
+fn sanitize_atomically(
+    bytes: &[u8],
+    options: &SanitizeOptions,
+    path: &Path,
+) -> Result<SanitizeSummary, Failure> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".to_owned());
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let result = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    let result = (|| {
+        let file = std::fs::File::create(&tmp).map_err(Failure::Output)?;
+        let mut sink = BufWriter::new(file);
+        let summary = sanitize_to(bytes, options, &mut sink).map_err(|e| match e {
+            SanitizeError::Write(_) => Failure::Output(std::io::Error::other(e.to_string())),
+            other => Failure::Input(other),
+        })?;
+        sink.flush().map_err(Failure::Output)?;
+        drop(sink);
+        std::fs::rename(&tmp, path).map_err(Failure::Output)?;
+        Ok(summary)
+    })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }

@@ -293,3 +293,24 @@ fn policy_changes_what_is_kept() {
         assert_eq!(e.recipient_key, None);
     }
 }
+
+#[test]
+fn deflate_level_changes_size_not_content() {
+    let shape = fx::newest_shape("Click");
+    let g = fx::generate(&shape, &GenOptions::new(200, 12, GenCodec::Deflate));
+    let fast =
+        sanitize(&g.bytes, &SanitizeOptions::default().with_deflate_level(1)).expect("sanitizes");
+    let best =
+        sanitize(&g.bytes, &SanitizeOptions::default().with_deflate_level(9)).expect("sanitizes");
+    let stored =
+        sanitize(&g.bytes, &SanitizeOptions::default().with_deflate_level(0)).expect("sanitizes");
+    assert!(stored.bytes.len() > fast.bytes.len(), "level 0 stores");
+    let decode = DecodeOptions::default();
+    let a = Filter::default().clean_file(&fast.bytes, &decode);
+    let b = Filter::default().clean_file(&best.bytes, &decode);
+    let c = Filter::default().clean_file(&stored.bytes, &decode);
+    assert!(a.error.is_none() && b.error.is_none() && c.error.is_none());
+    assert_eq!(a.events.len(), 200);
+    assert_eq!(a.events, b.events);
+    assert_eq!(a.events, c.events);
+}

@@ -7,7 +7,10 @@
 //!   names and `[PII]`-tagged fields never do) and how `url` is scrubbed ([`UrlScrubber`]).
 //! - [`Pseudonymizer`]: Braze user id to [`RecipientKey`] (HMAC-SHA256 with the host's key).
 //! - [`Filter`]: raw typed events to [`CleanEvent`]s, reporting what it dropped in a
-//!   [`FilterReport`].
+//!   [`FilterReport`]; [`Filter::clean_file`] takes a whole file (from Braze, or written
+//!   by [`sanitize`]) straight to clean events.
+//! - [`sanitize`] / [`sanitize_to`]: a Braze Avro file in, a PII-free Avro file out
+//!   (what the customer side hands to the optimising side).
 
 mod clean;
 mod filter;
