@@ -318,3 +318,61 @@ fn no_arguments_is_a_usage_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("usage"));
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn mutated_files_never_panic_and_every_line_is_json() {
+    use rand::{RngExt, SeedableRng};
+    let dir = TempDir::new("inspect-mutated");
+    let shapes = fx::shapes();
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(99);
+    let mut paths = Vec::new();
+    let n: usize = std::env::var("DYNOPT_FUZZ_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    for i in 0..n {
+        let shape = &shapes[rng.random_range(0..shapes.len())];
+        let codec = if rng.random_bool(0.5) {
+            GenCodec::Null
+        } else {
+            GenCodec::Deflate
+        };
+        let g = fx::generate(shape, &GenOptions::new(20, i as u64, codec));
+        let mut bytes = g.bytes.clone();
+        match rng.random_range(0..3u32) {
+            0 => {
+                for _ in 0..rng.random_range(1..8u32) {
+                    let at = rng.random_range(0..bytes.len());
+                    bytes[at] ^= 1 << rng.random_range(0..8u32);
+                }
+            }
+            1 => bytes.truncate(rng.random_range(0..bytes.len())),
+            _ => {
+                // Overwrite a few bytes past the header with 0xff (absurd varints).
+                let at = rng.random_range(g.header_len..bytes.len());
+                let end = (at + rng.random_range(1..12usize)).min(bytes.len());
+                bytes[at..end].fill(0xff);
+            }
+        }
+        paths.push(dir.write(&format!("m{i:03}.avro"), &bytes));
+    }
+    let (out, stdout, stderr) = run(&paths);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{:?}", out.status);
+    assert_eq!(out.status.code() == Some(1), !stderr.is_empty(), "{stderr}");
+    for line in stdout.lines() {
+        assert!(
+            line.starts_with("{\"event_type\":\"users.messages.email."),
+            "{line}"
+        );
+        parse_line(line);
+    }
+    for line in stderr.lines() {
+        assert!(line.starts_with("inspect: "), "{line}");
+        assert!(line.contains(".avro: at byte "), "{line}");
+    }
+    assert!(
+        stderr.lines().count() >= n / 2,
+        "most mutations are detected: {stderr}"
+    );
+}
