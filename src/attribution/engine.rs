@@ -17,6 +17,8 @@ use crate::pii::{CleanEvent, RecipientKey};
 /// The most variants one experiment can have seen (ids are stored as 16-bit indices).
 pub const MAX_VARIANTS: usize = VARIANT_MASK as usize;
 
+const MAX_EXPECTED_EXPOSURES: usize = 1 << 32;
+
 /// A configuration mistake in [`Attribution::add_experiment`] (API misuse,
 /// never caused by event data).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -108,10 +110,10 @@ pub(crate) struct Counters {
 impl Counters {
     fn merge(&mut self, o: &Counters) {
         self.clicks.merge(&o.clicks);
-        self.exposures += o.exposures;
-        self.repeat_exposures += o.repeat_exposures;
-        self.opens += o.opens;
-        self.machine_opens += o.machine_opens;
+        self.exposures = self.exposures.saturating_add(o.exposures);
+        self.repeat_exposures = self.repeat_exposures.saturating_add(o.repeat_exposures);
+        self.opens = self.opens.saturating_add(o.opens);
+        self.machine_opens = self.machine_opens.saturating_add(o.machine_opens);
     }
 }
 
@@ -253,7 +255,14 @@ fn is_machine_open(v: Option<&str>) -> bool {
 }
 
 impl Experiment {
-    fn new(id: ExperimentId, config: ExperimentConfig) -> Result<Experiment, ConfigError> {
+    fn new(
+        id: ExperimentId,
+        config: ExperimentConfig,
+        presize: bool,
+    ) -> Result<Experiment, ConfigError> {
+        if config.expected_exposures > MAX_EXPECTED_EXPOSURES {
+            return Err(ConfigError::Invalid("expected_exposures above 2^32"));
+        }
         let (_, scope_id, variation) = config.scope.parts();
         if scope_id.is_empty() || variation.is_some_and(str::is_empty) {
             return Err(ConfigError::Invalid("empty scope id"));
@@ -289,7 +298,14 @@ impl Experiment {
             .collect();
         Ok(Experiment {
             id,
-            exposures: KeyTable::with_capacity(config.expected_exposures, Density::Compact),
+            exposures: KeyTable::with_capacity(
+                if presize {
+                    config.expected_exposures
+                } else {
+                    0
+                },
+                Density::Compact,
+            ),
             config,
             window,
             lateness,
@@ -487,7 +503,18 @@ impl Attribution {
     pub fn add_experiment(
         &mut self,
         id: ExperimentId,
+        config: ExperimentConfig,
+    ) -> Result<(), ConfigError> {
+        self.add_experiment_inner(id, config, true)
+    }
+
+    /// `presize: false` when restoring (the tables are rebuilt from the
+    /// snapshot, whose capacity hint is not trusted).
+    pub(crate) fn add_experiment_inner(
+        &mut self,
+        id: ExperimentId,
         mut config: ExperimentConfig,
+        presize: bool,
     ) -> Result<(), ConfigError> {
         if self.by_id.contains_key(&id) {
             return Err(ConfigError::DuplicateExperiment(id));
@@ -513,7 +540,7 @@ impl Attribution {
             }
         }
         let (scope_id, variation) = (scope_id.to_owned(), variation.map(str::to_owned));
-        let exp = Experiment::new(id.clone(), config)?;
+        let exp = Experiment::new(id.clone(), config, presize)?;
         let idx = self.experiments.len();
         let map = if canvas {
             &mut self.by_step
@@ -806,9 +833,9 @@ impl Attribution {
                 .collect();
             for (j, s) in oe.stats.iter().enumerate() {
                 let t = &mut se.stats[map[j] as usize];
-                t.exposures += s.exposures;
-                t.clicks += s.clicks;
-                t.unique_opens += s.unique_opens;
+                t.exposures = t.exposures.saturating_add(s.exposures);
+                t.clicks = t.clicks.saturating_add(s.clicks);
+                t.unique_opens = t.unique_opens.saturating_add(s.unique_opens);
             }
             se.counters.merge(&oe.counters);
             let remap = |r: &Rec| -> Rec {
@@ -856,10 +883,12 @@ impl Attribution {
             }
         }
         self.global.clicks.merge(&other.global.clicks);
-        self.global.opens += other.global.opens;
-        self.global.machine_opens += other.global.machine_opens;
+        let g = &mut self.global;
+        g.opens = g.opens.saturating_add(other.global.opens);
+        g.machine_opens = g.machine_opens.saturating_add(other.global.machine_opens);
         for (k, v) in other.global.events {
-            *self.global.events.entry(k).or_insert(0) += v;
+            let n = g.events.entry(k).or_insert(0);
+            *n = n.saturating_add(v);
         }
         self.watermark = match (self.watermark, other.watermark) {
             (Some(a), Some(b)) => Some(a.max(b)),

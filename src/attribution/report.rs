@@ -53,7 +53,15 @@ pub struct ClickBuckets {
 impl ClickBuckets {
     /// All clicks counted.
     pub fn total(&self) -> u64 {
-        self.attributed + self.duplicate + self.bot + self.unattributable + self.late + self.outside
+        [
+            self.duplicate,
+            self.bot,
+            self.unattributable,
+            self.late,
+            self.outside,
+        ]
+        .into_iter()
+        .fold(self.attributed, u64::saturating_add)
     }
 
     /// The count of one bucket.
@@ -80,12 +88,12 @@ impl ClickBuckets {
     }
 
     pub(crate) fn merge(&mut self, o: &ClickBuckets) {
-        self.attributed += o.attributed;
-        self.duplicate += o.duplicate;
-        self.bot += o.bot;
-        self.unattributable += o.unattributable;
-        self.late += o.late;
-        self.outside += o.outside;
+        self.attributed = self.attributed.saturating_add(o.attributed);
+        self.duplicate = self.duplicate.saturating_add(o.duplicate);
+        self.bot = self.bot.saturating_add(o.bot);
+        self.unattributable = self.unattributable.saturating_add(o.unattributable);
+        self.late = self.late.saturating_add(o.late);
+        self.outside = self.outside.saturating_add(o.outside);
     }
 }
 

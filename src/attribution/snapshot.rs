@@ -110,6 +110,28 @@ impl Snapshot {
     }
 }
 
+/// Counters above this are corrupt: it leaves room to count (and merge) without overflow.
+const MAX_COUNT: u64 = 1 << 56;
+
+fn buckets(b: &ClickBuckets) -> [u64; 6] {
+    [
+        b.attributed,
+        b.duplicate,
+        b.bot,
+        b.unattributable,
+        b.late,
+        b.outside,
+    ]
+}
+
+fn check_counts(values: impl IntoIterator<Item = u64>) -> Result<(), RestoreError> {
+    if values.into_iter().all(|v| v <= MAX_COUNT) {
+        Ok(())
+    } else {
+        Err(RestoreError::Corrupt("counter out of range"))
+    }
+}
+
 fn dump(t: &KeyTable) -> Vec<SnapRec> {
     let mut v: Vec<SnapRec> = t
         .iter()
@@ -189,7 +211,7 @@ impl Attribution {
         }
         let mut a = Attribution::new();
         for es in snapshot.experiments {
-            a.add_experiment(es.id.clone(), es.config.clone())
+            a.add_experiment_inner(es.id.clone(), es.config.clone(), false)
                 .map_err(|_| {
                     RestoreError::Corrupt("invalid or conflicting experiment configuration")
                 })?;
@@ -209,6 +231,14 @@ impl Attribution {
                 // add_experiment normalises durations; a snapshot holds normalised ones.
                 return Err(RestoreError::Corrupt("experiment configuration"));
             }
+            let c = &es.counters;
+            check_counts(buckets(&c.clicks))?;
+            check_counts([c.exposures, c.repeat_exposures, c.opens, c.machine_opens])?;
+            check_counts(
+                es.stats
+                    .iter()
+                    .flat_map(|s| [s.exposures, s.clicks, s.unique_opens]),
+            )?;
             exp.variants = es.variants;
             exp.stats = es.stats;
             exp.counters = es.counters;
@@ -216,6 +246,9 @@ impl Attribution {
             exp.clickers = load(es.clickers, n, true, Density::Fast)?;
             exp.seen = load(es.seen, n, false, Density::Fast)?;
         }
+        check_counts(buckets(&snapshot.clicks))?;
+        check_counts([snapshot.opens, snapshot.machine_opens])?;
+        check_counts(snapshot.events.iter().map(|(_, v)| *v))?;
         a.watermark = snapshot.watermark;
         a.global = Global {
             clicks: snapshot.clicks,
