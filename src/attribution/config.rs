@@ -83,7 +83,13 @@ impl Scope {
 pub enum Mode {
     /// The clicked link carries the variant in a query parameter
     /// (`dov=<variant>` or `dov=<variant>.<serve seconds>`). Unique clickers are
-    /// counted by `recipient_key` when the event has one, else by event id.
+    /// counted by `recipient_key` when the event has one, else by event id
+    /// (then every distinct click counts). The variant must be known (seen in
+    /// a recorded exposure); the exposure time is the tag's serve time, else
+    /// the click's `send_time`. With neither, the window cannot be checked,
+    /// and a recipient's unique-click state is kept for `window +
+    /// allowed_lateness` after their first click, so a recipient who clicks
+    /// again after that counts again: write the serve time into the tag.
     UrlTag {
         /// The parameter name (default `dov`).
         param: String,

@@ -187,6 +187,43 @@ impl Shard {
         }
     }
 
+    /// Removes the record at `i` by backward-shift deletion: the following
+    /// records of its probe run move one slot back, so no tombstone is needed.
+    fn remove_at(&mut self, mut i: usize) {
+        let cap = self.slots.len();
+        loop {
+            let j = if i + 1 == cap { 0 } else { i + 1 };
+            let next = self.slots[j];
+            if next.meta == 0 || Self::dist(&next) == 0 {
+                self.slots[i] = EMPTY;
+                break;
+            }
+            self.slots[i] = Rec {
+                meta: next.meta - (1 << DIST_SHIFT),
+                ..next
+            };
+            i = j;
+        }
+        self.len -= 1;
+    }
+
+    /// Removes in place the records `keep` rejects; returns how many.
+    fn retain(&mut self, keep: &mut impl FnMut(&Rec) -> bool) -> usize {
+        let mut gone = 0;
+        let mut i = 0;
+        while i < self.slots.len() {
+            let r = self.slots[i];
+            if r.meta != 0 && !keep(&strip(&r)) {
+                // A later record may have moved into slot i: look at it again.
+                self.remove_at(i);
+                gone += 1;
+            } else {
+                i += 1;
+            }
+        }
+        gone
+    }
+
     fn make_room(&mut self, density: Density) {
         let cap = self.slots.len();
         if density.full(self.len + 1, cap) {
@@ -360,26 +397,15 @@ impl KeyTable {
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(&Rec) -> bool) -> usize {
         let mut removed = 0;
         for shard in &mut self.shards {
-            let mut gone = 0;
-            for s in shard.slots.iter_mut().filter(|s| s.meta != 0) {
-                if !keep(&strip(s)) {
-                    *s = EMPTY;
-                    gone += 1;
-                }
-            }
+            let gone = shard.retain(&mut keep);
             if gone > 0 {
-                shard.len -= gone;
                 removed += gone;
                 let cap = shard.slots.len();
-                let new_cap = if shard.len == 0 {
-                    0
-                } else if shard.len * 2 < cap {
-                    (shard.len * 100 / 70).max(8)
-                } else {
-                    cap
-                };
-                // Rebuild even at the same capacity: emptied slots break Robin Hood probe chains.
-                shard.rebuild(new_cap);
+                if shard.len == 0 {
+                    shard.slots = Vec::new();
+                } else if shard.len * 3 < cap {
+                    shard.rebuild((shard.len * 100 / 70).max(8));
+                }
             }
         }
         self.len -= removed;
@@ -438,6 +464,40 @@ mod tests {
                 assert!(t.get(&key(i)).is_some());
             }
         }
+    }
+
+    #[test]
+    fn retain_in_place_keeps_every_probe_run_intact() {
+        // Small, full shards make runs wrap around the end of the slot array.
+        let mut t = KeyTable::new(Density::Compact);
+        let mut model = std::collections::HashMap::new();
+        let mut x: u64 = 1;
+        for round in 0..200u32 {
+            for _ in 0..300 {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let k = key(x >> 52);
+                if t.get(&k).is_none() {
+                    t.insert_new(Rec {
+                        key: k,
+                        meta: OCCUPIED,
+                        time: round,
+                    });
+                    model.insert(k, round);
+                }
+            }
+            let cut = round.saturating_sub(3);
+            let removed = t.retain(|r| r.time >= cut);
+            let before = model.len();
+            model.retain(|_, v| *v >= cut);
+            assert_eq!(removed, before - model.len());
+            assert_eq!(t.len(), model.len());
+            for (k, v) in &model {
+                assert_eq!(t.get(k).map(|r| r.time), Some(*v));
+            }
+        }
+        assert_eq!(t.iter().count(), model.len());
     }
 
     #[test]
