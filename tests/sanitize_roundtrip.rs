@@ -314,3 +314,35 @@ fn deflate_level_changes_size_not_content() {
     assert_eq!(a.events, b.events);
     assert_eq!(a.events, c.events);
 }
+
+#[test]
+fn a_kept_field_naming_a_dropped_type_is_a_schema_error() {
+    use dynopt::currents::{Codec as C, OcfWriter, encode_long, encode_str};
+    use dynopt::pii::SanitizeError;
+    // `shoe` (unknown, dropped) defines the enum `Size`; `size_again` (allowed by the
+    // host) refers to it by name.
+    let schema = r#"{"type":"record","name":"Click","fields":[
+        {"name":"id","type":"string"},{"name":"user_id","type":"string"},
+        {"name":"time","type":"int"},{"name":"email_address","type":"string"},
+        {"name":"shoe","type":{"type":"enum","name":"Size","symbols":["S","M"]}},
+        {"name":"size_again","type":"Size"}]}"#;
+    let w = OcfWriter::new(schema, C::Null, &[], [3; 16]);
+    let mut file = Vec::new();
+    w.header(&mut file);
+    let mut rec = Vec::new();
+    encode_str("id-1", &mut rec);
+    encode_str("u", &mut rec);
+    encode_long(1_700_000_000, &mut rec);
+    encode_str("a@b.c", &mut rec);
+    encode_long(1, &mut rec);
+    encode_long(0, &mut rec);
+    w.write_block(1, &rec, &mut file);
+    let policy = Policy::default().allow("size_again").expect("allowed");
+    // The input itself is readable...
+    assert!(Reader::new(&file, &DecodeOptions::default()).is_ok());
+    // ...but the output without `shoe` would not be.
+    match sanitize(&file, &SanitizeOptions::default().with_policy(policy)) {
+        Err(SanitizeError::Schema(_)) => {}
+        other => panic!("{other:?}"),
+    }
+}

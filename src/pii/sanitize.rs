@@ -477,6 +477,10 @@ fn sanitize_with(
     let scrubber = options.policy.url_scrubber();
     let mut chunk = Vec::new();
     writer.header(&mut chunk);
+    // The rewritten schema must still be one this crate reads (a kept field could
+    // name a type that only a dropped field defined).
+    Reader::new(&chunk, &options.decode)
+        .map_err(|_| SanitizeError::Schema("the schema without the dropped fields is not valid"))?;
     emit(&chunk)?;
     let mut records_out = Vec::new();
     let (mut records, mut blocks) = (0u64, 0u64);
