@@ -5,7 +5,8 @@
 //! then every field of that event type's typed event (newest schema plus the announced
 //! v12 fields, in schema order) that the default PII policy ([`Policy::default`]) lets
 //! through, named as in Braze's schema, `null` where the file lacks it; `time` and
-//! `send_time` are UNIX seconds; `url` is scrubbed by the policy's URL scrubber. No
+//! `send_time` are UNIX seconds; `url` is scrubbed by the policy's URL scrubber; a
+//! field the file's schema documents as `[PII]` prints `null`. No
 //! personal field or value is ever printed: which fields print is decided by
 //! [`output_of`] alone, and a value still wrapped in `Pii` prints only through the
 //! URL scrubber.
@@ -78,7 +79,9 @@ fn push_value(out: &mut String, value: &FieldValue<'_>) {
 }
 
 /// One event as a JSON object, `event_type` first, then the printed fields in order.
-fn event_json(policy: &Policy, event: &Event<'_>) -> String {
+/// `tagged` lists the file's writer fields documented `[PII]`: their values print
+/// as `null` whatever the policy says.
+fn event_json(policy: &Policy, tagged: &[&str], event: &Event<'_>) -> String {
     let mut out = String::with_capacity(512);
     out.push_str("{\"event_type\":");
     push_json_str(&mut out, event.event_type().name());
@@ -90,6 +93,10 @@ fn event_json(policy: &Policy, event: &Event<'_>) -> String {
         out.push(',');
         push_json_str(&mut out, def.name);
         out.push(':');
+        if tagged.contains(&def.name) {
+            out.push_str("null");
+            continue;
+        }
         match (how, &value) {
             (Output::ScrubbedUrl, FieldValue::Pii(url)) => {
                 push_json_str(&mut out, &policy.url_scrubber().scrub(url.expose()));
@@ -116,11 +123,18 @@ fn inspect(bytes: &[u8], out: &mut impl Write, printed: &mut u64) -> Result<(), 
     let options = DecodeOptions::default();
     let policy = Policy::default();
     let mut reader = Reader::new(bytes, &options).map_err(|e| Some(Failure::Decode(e)))?;
+    let tagged_names: Vec<String> = reader
+        .writer_fields()
+        .iter()
+        .filter(|f| f.pii_tag)
+        .map(|f| f.name.clone())
+        .collect();
+    let tagged: Vec<&str> = tagged_names.iter().map(String::as_str).collect();
     while let Some(block) = reader.next_block() {
         let block = block.map_err(|e| Some(Failure::Decode(e)))?;
         for event in block.events() {
             let event = event.map_err(|e| Some(Failure::Decode(e)))?;
-            writeln!(out, "{}", event_json(&policy, &event)).map_err(|_| None)?;
+            writeln!(out, "{}", event_json(&policy, &tagged, &event)).map_err(|_| None)?;
             *printed += 1;
         }
     }

@@ -10,6 +10,12 @@ use dynopt::pii::{
     scrub_url,
 };
 
+fn example(name: &str) -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let p = exe.parent()?.parent()?.join("examples").join(name);
+    p.exists().then_some(p)
+}
+
 #[test]
 fn report_reasons_and_clean_values_for_every_shape() {
     let mut shapes = fx::shapes();
@@ -93,6 +99,21 @@ fn a_pii_tag_wins_over_the_allowlist() {
     let v = (0..10)
         .find_map(|r| g.value(r, "campaign_name").and_then(Val::as_str))
         .expect("a campaign name");
+    // The inspect example honours the tag too.
+    if let Some(bin) = example("inspect") {
+        let file = std::env::temp_dir().join(format!("dynopt-tagged-{}.avro", std::process::id()));
+        std::fs::write(&file, &g.bytes).expect("write");
+        let o = std::process::Command::new(bin)
+            .arg(&file)
+            .output()
+            .expect("runs");
+        let _ = std::fs::remove_file(&file);
+        assert!(o.status.success());
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(text.lines().count(), 10);
+        assert!(text.contains("\"campaign_name\":null"));
+        assert!(!text.contains(v), "inspect printed a tagged value");
+    }
     let back = Filter::default().clean_file(&out.bytes, &DecodeOptions::default());
     assert!(
         back.events
