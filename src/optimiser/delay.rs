@@ -91,9 +91,32 @@ fn normal_cdf(z: f64) -> f64 {
     }
 }
 
-/// Reverse hazards `P(delay in bin j | delay <= edge j)` of a log-normal
+/// A parametric delay distribution the learned model can fit.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Family {
+    LogNormal(LogNormalDelay),
+    /// Weibull with scale (seconds) and shape: `1 - exp(-(t / scale)^shape)`.
+    Weibull(f64, f64),
+}
+
+impl Family {
+    fn cdf(&self, secs: f64) -> f64 {
+        match *self {
+            Family::LogNormal(d) => d.cdf(secs),
+            Family::Weibull(scale, shape) => {
+                if secs <= 0.0 {
+                    0.0
+                } else {
+                    -(-(secs / scale).powf(shape)).exp_m1()
+                }
+            }
+        }
+    }
+}
+
+/// Reverse hazards `P(delay in bin j | delay <= edge j)` of a distribution
 /// truncated at the last edge.
-fn reverse_hazards(edges: &[f64], d: &LogNormalDelay) -> Vec<f64> {
+fn reverse_hazards(edges: &[f64], d: &Family) -> Vec<f64> {
     let mut prev = 0.0;
     edges
         .iter()
@@ -110,43 +133,68 @@ fn reverse_hazards(edges: &[f64], d: &LogNormalDelay) -> Vec<f64> {
         .collect()
 }
 
-/// Fits a log-normal to binned, right-truncated delay counts by maximum
-/// likelihood on a grid of medians (10 s to 21 days, quarter steps in log)
-/// and sigmas, with the prior's hazards as `prior_weight` pseudo-clicks
+/// Fits a log-normal or a Weibull distribution to binned, right-truncated
+/// delay counts by maximum likelihood of the reverse hazards on a grid
+/// (scales 10 s to 21 days, a coarse pass in steps of e, then quarter steps
+/// around the best), with the prior's hazards as `prior_weight` pseudo-clicks
 /// spread over the bins.
-fn fit(
-    edges: &[f64],
-    prior: &LogNormalDelay,
-    prior_weight: f64,
-    c: &[f64],
-    cc: &[f64],
-) -> LogNormalDelay {
-    const SIGMAS: [f64; 9] = [0.25, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0];
-    let g0 = reverse_hazards(edges, prior);
+fn fit(edges: &[f64], prior: &LogNormalDelay, prior_weight: f64, c: &[f64], cc: &[f64]) -> Family {
+    const SIGMAS: [f64; 8] = [0.35, 0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0];
+    const KS: [f64; 8] = [0.3, 0.4, 0.5, 0.6, 0.75, 1.0, 1.3, 1.7];
+    let g0 = reverse_hazards(edges, &Family::LogNormal(*prior));
     let w = prior_weight / edges.len() as f64;
-    let mut best = (f64::NEG_INFINITY, *prior);
-    let mut mu = 10f64.ln();
-    while mu < (21.0 * 86_400f64).ln() {
-        for sigma in SIGMAS {
-            let d = LogNormalDelay {
+    let make = |weibull: bool, mu: f64, i: usize| {
+        if weibull {
+            Family::Weibull(mu.exp(), KS[i])
+        } else {
+            Family::LogNormal(LogNormalDelay {
                 median_secs: mu.exp(),
-                sigma,
-            };
-            let g = reverse_hazards(edges, &d);
-            let mut ll = 0.0;
-            for j in 1..edges.len() {
-                let gj = g[j].clamp(1e-12, 1.0 - 1e-12);
-                let hits = c[j] + w * g0[j];
-                let misses = (cc[j] - c[j]).max(0.0) + w * (1.0 - g0[j]);
-                ll += hits * gj.ln() + misses * (1.0 - gj).ln();
-            }
-            if ll > best.0 {
-                best = (ll, d);
+                sigma: SIGMAS[i],
+            })
+        }
+    };
+    let ll = |d: &Family| {
+        let g = reverse_hazards(edges, d);
+        let mut ll = 0.0;
+        for j in 1..edges.len() {
+            let gj = g[j].clamp(1e-12, 1.0 - 1e-12);
+            let hits = c[j] + w * g0[j];
+            let misses = (cc[j] - c[j]).max(0.0) + w * (1.0 - g0[j]);
+            ll += hits * gj.ln() + misses * (1.0 - gj).ln();
+        }
+        ll
+    };
+    let lo = 10f64.ln();
+    let hi = (21.0 * 86_400f64).ln();
+    // (log-likelihood, weibull, mu, shape index)
+    let mut best = (f64::NEG_INFINITY, false, prior.median_secs.ln(), 5usize);
+    let mut mu = lo;
+    while mu < hi {
+        for i in 0..SIGMAS.len() {
+            for weibull in [false, true] {
+                let l = ll(&make(weibull, mu, i));
+                if l > best.0 {
+                    best = (l, weibull, mu, i);
+                }
             }
         }
-        mu += 0.25;
+        mu += 1.0;
     }
-    best.1
+    let (_, weibull, mu0, i0) = best;
+    for dm in [-0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75] {
+        for i in i0.saturating_sub(1)..(i0 + 2).min(SIGMAS.len()) {
+            let m = mu0 + dm;
+            let l = ll(&make(weibull, m, i));
+            if l > best.0 {
+                best = (l, weibull, m, i);
+            }
+        }
+    }
+    if best.0.is_finite() {
+        make(best.1, best.2, best.3)
+    } else {
+        Family::LogNormal(*prior)
+    }
 }
 
 /// Upper bin edges in seconds: `60 * 2^(k/2)` below the horizon, then the horizon.
@@ -204,7 +252,7 @@ impl DelayCdf {
         let n = edges.len();
         let shape = match counts {
             Some((c, cc)) if cc.iter().any(|&x| x > 0.0) => fit(edges, prior, prior_weight, c, cc),
-            _ => *prior,
+            _ => Family::LogNormal(*prior),
         };
         let g0 = reverse_hazards(edges, &shape);
         let mut at_edges = vec![0.0; n];
@@ -304,6 +352,35 @@ mod tests {
                 (cdf.at(age) - true_cdf(age)).abs() < 0.03,
                 "{age}: {}",
                 cdf.at(age)
+            );
+        }
+    }
+
+    #[test]
+    fn truncated_data_gets_the_shape_inside_the_window_right() {
+        // Only delays up to 30 minutes observed (exponential, mean 10 min):
+        // the tail is not identified, but ratios of F inside the window are.
+        let edges = bin_edges(7 * 86_400);
+        let mean = 600.0;
+        let true_cdf = |x: f64| 1.0 - (-x / mean).exp();
+        let n = 1000.0;
+        let mut c = vec![0.0; edges.len()];
+        let mut cc = vec![0.0; edges.len()];
+        for j in 0..edges.len() {
+            if edges[j] > 1800.0 {
+                break;
+            }
+            let lo = if j == 0 { 0.0 } else { edges[j - 1] };
+            c[j] = n * (true_cdf(edges[j]) - true_cdf(lo));
+            cc[j] = n * true_cdf(edges[j]);
+        }
+        let cdf = DelayCdf::estimate(&edges, &LogNormalDelay::default(), 5.0, Some((&c, &cc)));
+        for (a, b) in [(120.0, 600.0), (300.0, 1200.0)] {
+            let got = cdf.at(a) / cdf.at(b);
+            let want = true_cdf(a) / true_cdf(b);
+            assert!(
+                (got / want - 1.0).abs() < 0.08,
+                "F({a})/F({b}) = {got}, want {want}"
             );
         }
     }

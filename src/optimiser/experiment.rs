@@ -33,6 +33,8 @@ struct Counts {
 struct FineBucket {
     cells: Vec<Counts>,
     delays: Vec<u64>,
+    /// Sum over the bucket's exposures of their seconds after the bucket start.
+    offset_secs: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -418,6 +420,12 @@ impl Experiment {
                 v.exposures = v.exposures.saturating_add(1);
                 let c = self.cell(t, idx, nv, nb);
                 c.exposures = c.exposures.saturating_add(1);
+                if let Some(b) = self.fine_key(t) {
+                    let w = self.bucket_secs();
+                    let off = t.saturating_sub(b.saturating_mul(w)).clamp(0, w) as u64;
+                    let fb = self.fine_bucket(b, nv, nb);
+                    fb.offset_secs = fb.offset_secs.saturating_add(off);
+                }
             }
             Update::Click {
                 exposed_at,
@@ -494,6 +502,7 @@ impl Experiment {
         let fb = self.state.fine.entry(b).or_insert_with(|| FineBucket {
             cells: Vec::new(),
             delays: vec![0; nb],
+            offset_secs: 0,
         });
         if fb.cells.len() < nv {
             fb.cells.resize(nv, Counts::default());
@@ -608,8 +617,18 @@ impl Experiment {
             };
             let w = self.bucket_secs();
             for (&b, fb) in &self.state.fine {
-                let mid = b.saturating_mul(w) as f64 + 0.5 * w as f64;
-                let age = now_f - mid;
+                // Age from the bucket's mean exposure time.
+                let total: u64 = fb
+                    .cells
+                    .iter()
+                    .map(|c| c.exposures)
+                    .fold(0, u64::saturating_add);
+                let offset = if total > 0 {
+                    fb.offset_secs as f64 / total as f64
+                } else {
+                    0.5 * w as f64
+                };
+                let age = now_f - (b.saturating_mul(w) as f64 + offset);
                 let d = disc(age);
                 let f = cdf.at(age) * d;
                 for (i, cell) in fb.cells.iter().enumerate().take(nv) {
@@ -984,6 +1003,14 @@ impl Experiment {
             if fb.delays.len() != nb || !add(&fb.cells) {
                 return inv("fine bucket malformed");
             }
+            let total = fb
+                .cells
+                .iter()
+                .try_fold(0u64, |a, c| a.checked_add(c.exposures));
+            let max_offset = total.and_then(|t| t.checked_mul(w.unsigned_abs()));
+            if max_offset.is_none_or(|m| fb.offset_secs > m) {
+                return inv("fine bucket exposure offsets out of range");
+            }
             if b.checked_mul(w).and_then(|x| x.checked_add(w)).is_none() {
                 return inv("bucket time out of range");
             }
@@ -1091,7 +1118,9 @@ impl Experiment {
                 let e = fine.entry(k).or_insert_with(|| FineBucket {
                     cells: Vec::new(),
                     delays: vec![0; fb.delays.len()],
+                    offset_secs: 0,
                 });
+                e.offset_secs = e.offset_secs.saturating_add(fb.offset_secs);
                 remap(&fb.cells, map, &mut e.cells);
                 for (x, y) in e.delays.iter_mut().zip(&fb.delays) {
                     *x = x.saturating_add(*y);

@@ -1,0 +1,150 @@
+//! Runs the `regret` example as a subprocess (small runs) and checks its
+//! command-line contract: the JSON last line and sane relations.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn example_path() -> PathBuf {
+    // `cargo test` builds the examples; when run alone, build it once.
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    // target/<profile>/deps/regret_cli-<hash> → target/<profile>/examples/regret
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .expect("target/<profile>");
+    let path = dir
+        .join("examples")
+        .join(format!("regret{}", std::env::consts::EXE_SUFFIX));
+    if !path.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--example", "regret"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the example failed");
+    }
+    path
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(example_path())
+        .args(args)
+        .output()
+        .expect("example runs")
+}
+
+#[test]
+fn json_contract_and_sanity() {
+    let out = run(&[
+        "--runs",
+        "3",
+        "--seed",
+        "5",
+        "--horizon",
+        "20000",
+        "--batch-size",
+        "2000",
+        "--json",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stderr: {stderr}");
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(
+        stdout.contains("Chapelle & Li") && stdout.contains("Delayed email"),
+        "{stdout}"
+    );
+    let last = stdout.lines().last().expect("output");
+    let v: serde_json::Value = serde_json::from_str(last).expect("last line is JSON");
+    let obj = v.as_object().expect("object");
+    let mut top: Vec<&str> = obj.keys().map(String::as_str).collect();
+    top.sort_unstable();
+    assert_eq!(top, ["chapelle_li", "delayed_email"]);
+
+    let cl = v["chapelle_li"].as_object().expect("object");
+    let mut keys: Vec<&str> = cl.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "epsilon_greedy",
+            "horizon",
+            "lai_robbins",
+            "runs",
+            "thompson",
+            "ucb1",
+            "uniform"
+        ]
+    );
+    let f =
+        |o: &serde_json::Map<String, serde_json::Value>, k: &str| o[k].as_f64().expect("number");
+    assert_eq!(f(cl, "horizon"), 20_000.0);
+    assert_eq!(f(cl, "runs"), 3.0);
+    // Uniform regret is 0.9 * 0.02 per step in expectation.
+    assert!(
+        (f(cl, "uniform") / (20_000.0 * 0.018) - 1.0).abs() < 0.05,
+        "{cl:?}"
+    );
+    for k in ["thompson", "ucb1", "epsilon_greedy"] {
+        assert!(f(cl, k) > 0.0 && f(cl, k) < f(cl, "uniform"), "{k}: {cl:?}");
+    }
+    assert!(f(cl, "thompson") < f(cl, "ucb1"), "{cl:?}");
+    // Lai-Robbins: 9 * 0.02 / KL(0.08 || 0.10) * ln T, computed here.
+    let kl = 0.08 * (0.08f64 / 0.10).ln() + 0.92 * (0.92f64 / 0.90).ln();
+    assert!((f(cl, "lai_robbins") - 9.0 * 0.02 / kl * 20_000f64.ln()).abs() < 1e-6);
+
+    let de = v["delayed_email"].as_object().expect("object");
+    let mut keys: Vec<&str> = de.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "mean_stop_batch",
+            "runs",
+            "stop_correct_rate",
+            "stop_rate",
+            "thompson_delay_aware",
+            "thompson_immediate",
+            "thompson_naive",
+            "uniform"
+        ]
+    );
+    assert_eq!(f(de, "runs"), 3.0);
+    // Uniform: 50 batches of 2000, mean gap 0.030 - 0.0248.
+    assert!(
+        (f(de, "uniform") / (100_000.0 * 0.0052) - 1.0).abs() < 0.05,
+        "{de:?}"
+    );
+    for k in [
+        "thompson_immediate",
+        "thompson_naive",
+        "thompson_delay_aware",
+    ] {
+        assert!(f(de, k) > 0.0 && f(de, k) < f(de, "uniform"), "{k}: {de:?}");
+    }
+    for k in ["stop_rate", "stop_correct_rate"] {
+        assert!((0.0..=1.0).contains(&f(de, k)), "{k}: {de:?}");
+    }
+    assert!(f(de, "stop_correct_rate") <= f(de, "stop_rate"));
+    match de["mean_stop_batch"].as_f64() {
+        Some(b) => assert!((1.0..50.0).contains(&b), "{de:?}"),
+        None => assert_eq!(f(de, "stop_rate"), 0.0),
+    }
+}
+
+#[test]
+fn bad_arguments_are_reported_without_a_panic() {
+    for args in [
+        &["--runs", "many"][..],
+        &["--frobnicate"],
+        &["--runs"],
+        &["--runs", "0"],
+    ] {
+        let out = run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr.starts_with("regret: "), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
