@@ -68,6 +68,64 @@ fn bench(c: &mut Criterion) {
             b.iter(|| black_box(e.draw(&mut rng).expect("active")))
         });
     }
+    // Peers in the same run: one Thompson draw over K = 10 with rand_distr.
+    let shapes: Vec<(f64, f64)> = (0..10).map(|i| (30.0 + f64::from(i), 970.0)).collect();
+    let betas: Vec<rand_distr::Beta<f64>> = shapes
+        .iter()
+        .map(|&(a, b)| rand_distr::Beta::new(a, b).expect("valid"))
+        .collect();
+    let gammas: Vec<(rand_distr::Gamma<f64>, rand_distr::Gamma<f64>)> = shapes
+        .iter()
+        .map(|&(a, b)| {
+            (
+                rand_distr::Gamma::new(a, 1.0).expect("valid"),
+                rand_distr::Gamma::new(b, 1.0).expect("valid"),
+            )
+        })
+        .collect();
+    let mut rng = Pcg64::seed_from_u64(4);
+    g.bench_function("peer_rand_distr_beta_draw/10", |b| {
+        b.iter(|| {
+            let mut best = (0, -1.0);
+            for (i, d) in betas.iter().enumerate() {
+                let x = rng.sample(d);
+                if x > best.1 {
+                    best = (i, x);
+                }
+            }
+            black_box(best.0)
+        })
+    });
+    g.bench_function("peer_rand_distr_gamma_pair_draw/10", |b| {
+        b.iter(|| {
+            let mut best = (0, -1.0);
+            for (i, (ga, gb)) in gammas.iter().enumerate() {
+                let x: f64 = rng.sample(ga);
+                let y: f64 = rng.sample(gb);
+                let v = x / (x + y);
+                if v > best.1 {
+                    best = (i, v);
+                }
+            }
+            black_box(best.0)
+        })
+    });
+    let posts: Vec<dynopt::optimiser::Posterior> = shapes
+        .iter()
+        .map(|&(a, b)| dynopt::optimiser::Posterior::new(a, b).expect("valid"))
+        .collect();
+    g.bench_function("posterior_sample_draw/10", |b| {
+        b.iter(|| {
+            let mut best = (0, -1.0);
+            for (i, p) in posts.iter().enumerate() {
+                let v = p.sample(&mut rng);
+                if v > best.1 {
+                    best = (i, v);
+                }
+            }
+            black_box(best.0)
+        })
+    });
     let (e, _) = experiment(10, ExperimentConfig::default());
     let now = Utc.with_ymd_and_hms(2026, 1, 1, 7, 0, 0).unwrap();
     let mut rng = Pcg64::seed_from_u64(3);

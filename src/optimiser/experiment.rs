@@ -35,6 +35,8 @@ struct FineBucket {
     delays: Vec<u64>,
     /// Sum over the bucket's exposures of their seconds after the bucket start.
     offset_secs: u64,
+    /// Latest exposure in the bucket, in seconds after the bucket start.
+    last_offset_secs: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -425,6 +427,7 @@ impl Experiment {
                     let off = t.saturating_sub(b.saturating_mul(w)).clamp(0, w) as u64;
                     let fb = self.fine_bucket(b, nv, nb);
                     fb.offset_secs = fb.offset_secs.saturating_add(off);
+                    fb.last_offset_secs = fb.last_offset_secs.max(off);
                 }
             }
             Update::Click {
@@ -503,6 +506,7 @@ impl Experiment {
             cells: Vec::new(),
             delays: vec![0; nb],
             offset_secs: 0,
+            last_offset_secs: 0,
         });
         if fb.cells.len() < nv {
             fb.cells.resize(nv, Counts::default());
@@ -585,8 +589,15 @@ impl Experiment {
                     if fb.delays.iter().all(|&x| x == 0) {
                         continue;
                     }
-                    let end = b.saturating_mul(w).saturating_add(w) as f64;
-                    let min_age = now - end;
+                    // Every exposure of the cohort is at least this old (a
+                    // bucket with clicks but no exposure counts as full).
+                    let has_exposures = fb.cells.iter().any(|c| c.exposures > 0);
+                    let last = if has_exposures {
+                        fb.last_offset_secs.min(w.unsigned_abs()) as i64
+                    } else {
+                        w
+                    };
+                    let min_age = now - b.saturating_mul(w).saturating_add(last) as f64;
                     let upto = edges.partition_point(|&e| e <= min_age);
                     add(&fb.delays, upto);
                 }
@@ -681,22 +692,37 @@ impl Experiment {
         let draws = self.state.config.mc_draws;
         let mut wins = vec![0u32; k];
         let mut runner_up = vec![0u32; k];
-        for _ in 0..draws {
-            let (mut best, mut bv, mut second, mut sv) = (0usize, -1.0f64, 0usize, -1.0f64);
-            for (j, (_, s)) in self.derived.samplers.iter().enumerate() {
-                let x = s.sample(rng);
-                if x > bv {
-                    second = best;
-                    sv = bv;
-                    best = j;
-                    bv = x;
-                } else if x > sv {
-                    second = j;
-                    sv = x;
+        let samplers = &self.derived.samplers;
+        if self.state.config.top_two.is_some() {
+            for _ in 0..draws {
+                let (mut best, mut bv, mut second, mut sv) = (0usize, -1.0f64, 0usize, -1.0f64);
+                for (j, (_, s)) in samplers.iter().enumerate() {
+                    let x = s.sample(rng);
+                    if x > bv {
+                        second = best;
+                        sv = bv;
+                        best = j;
+                        bv = x;
+                    } else if x > sv {
+                        second = j;
+                        sv = x;
+                    }
                 }
+                wins[best] += 1;
+                runner_up[second] += 1;
             }
-            wins[best] += 1;
-            runner_up[second] += 1;
+        } else {
+            for _ in 0..draws {
+                let (mut best, mut bv) = (0usize, -1.0f64);
+                for (j, (_, s)) in samplers.iter().enumerate() {
+                    let x = s.sample(rng);
+                    if x > bv {
+                        best = j;
+                        bv = x;
+                    }
+                }
+                wins[best] += 1;
+            }
         }
         let mut p: Vec<f64> = wins
             .iter()
@@ -1008,7 +1034,9 @@ impl Experiment {
                 .iter()
                 .try_fold(0u64, |a, c| a.checked_add(c.exposures));
             let max_offset = total.and_then(|t| t.checked_mul(w.unsigned_abs()));
-            if max_offset.is_none_or(|m| fb.offset_secs > m) {
+            if max_offset.is_none_or(|m| fb.offset_secs > m)
+                || fb.last_offset_secs > w.unsigned_abs()
+            {
                 return inv("fine bucket exposure offsets out of range");
             }
             if b.checked_mul(w).and_then(|x| x.checked_add(w)).is_none() {
@@ -1119,8 +1147,10 @@ impl Experiment {
                     cells: Vec::new(),
                     delays: vec![0; fb.delays.len()],
                     offset_secs: 0,
+                    last_offset_secs: 0,
                 });
                 e.offset_secs = e.offset_secs.saturating_add(fb.offset_secs);
+                e.last_offset_secs = e.last_offset_secs.max(fb.last_offset_secs);
                 remap(&fb.cells, map, &mut e.cells);
                 for (x, y) in e.delays.iter_mut().zip(&fb.delays) {
                     *x = x.saturating_add(*y);
