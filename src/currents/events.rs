@@ -276,16 +276,15 @@ macro_rules! events {
 
                 /// The value of the field at `slot` (its index in `FIELDS`), or
                 /// `None` when `slot` is out of range.
-                #[allow(unused_assignments)]
+                #[allow(non_upper_case_globals)]
                 pub fn value(&self, slot: usize) -> Option<FieldValue<'_>> {
-                    let mut i = 0usize;
-                    $(
-                        if slot == i {
-                            return Some(field_get!($kind, self.$field));
-                        }
-                        i += 1;
-                    )*
-                    None
+                    #[allow(non_camel_case_types, dead_code)]
+                    enum Slot { $($field),* }
+                    $( const $field: usize = Slot::$field as usize; )*
+                    match slot {
+                        $( $field => Some(field_get!($kind, self.$field)), )*
+                        _ => None,
+                    }
                 }
 
                 /// Copies every borrowed string, detaching the event from the decoded block.
@@ -358,6 +357,11 @@ macro_rules! events {
                 match self { $( Event::$variant(e) => Event::$variant(e.into_owned()), )* }
             }
 
+            /// An empty event of type `event_type` (see the structs' `empty`).
+            pub fn empty(event_type: EventType) -> Self {
+                match event_type { $( EventType::$variant => Event::$variant($ty::empty()), )* }
+            }
+
             /// The Currents event id (`id`).
             pub fn id(&self) -> &str {
                 match self { $( Event::$variant(e) => &e.id, )* }
@@ -399,23 +403,18 @@ macro_rules! events {
         $(
             impl<'a> Typed<'a> for $ty<'a> {
                 #[inline(always)]
-                fn blank() -> Self {
-                    Self::empty()
-                }
-
-                #[inline(always)]
-                #[allow(unused_assignments)]
+                #[allow(non_upper_case_globals)]
                 fn set(&mut self, slot: usize, v: Val<'a>) {
                     // Slots are the indices in `FIELDS`; the plan only sends a
-                    // value of the kind the slot's field expects.
-                    let mut i = 0usize;
-                    $(
-                        if slot == i {
-                            field_set!($kind, self.$field, v);
-                            return;
-                        }
-                        i += 1;
-                    )*
+                    // value of the kind the slot's field expects. The constants
+                    // named after the fields make this one jump table.
+                    #[allow(non_camel_case_types, dead_code)]
+                    enum Slot { $($field),* }
+                    $( const $field: usize = Slot::$field as usize; )*
+                    match slot {
+                        $( $field => { field_set!($kind, self.$field, v); } )*
+                        _ => {}
+                    }
                 }
             }
 

@@ -23,7 +23,6 @@ pub(crate) enum Val<'a> {
 /// Implemented (by the `events!` macro) for every typed event struct: store a
 /// value into the field at `slot` (the index in `FIELDS`).
 pub(crate) trait Typed<'a>: Sized {
-    fn blank() -> Self;
     fn set(&mut self, slot: usize, v: Val<'a>);
 }
 
@@ -127,14 +126,65 @@ pub(crate) struct Fail {
 
 /// A cursor over block data. Reads never advance past the end, and a failed
 /// read of a primitive leaves the position where the primitive started.
+///
+/// Strings are validated through a window of already-validated UTF-8 (`valid`,
+/// starting at `valid_start` in `buf`): validating long runs at once is several
+/// times faster than validating each short string, and slicing a `&str` at
+/// char boundaries needs no unsafe code. A string starts right after its length
+/// varint, whose last byte is ASCII, so a valid string always lies inside the
+/// run validated from its first byte.
 pub(crate) struct Cur<'a> {
     pub(crate) buf: &'a [u8],
     pub(crate) pos: usize,
+    valid: &'a str,
+    valid_start: usize,
 }
 
 impl<'a> Cur<'a> {
     pub(crate) fn new(buf: &'a [u8]) -> Self {
-        Cur { buf, pos: 0 }
+        Cur {
+            buf,
+            pos: 0,
+            valid: "",
+            valid_start: 0,
+        }
+    }
+
+    pub(crate) fn at(buf: &'a [u8], pos: usize) -> Self {
+        Cur {
+            buf,
+            pos,
+            valid: "",
+            valid_start: 0,
+        }
+    }
+
+    /// The UTF-8 string at `s..e` of `buf`, from the validated window when possible.
+    #[inline(always)]
+    fn utf8(&mut self, s: usize, e: usize) -> Option<&'a str> {
+        let off = s.wrapping_sub(self.valid_start);
+        let end = e.wrapping_sub(self.valid_start);
+        if end <= self.valid.len() && off <= end {
+            if let Some(v) = self.valid.get(off..end) {
+                return Some(v);
+            }
+        }
+        self.refill(s, e)
+    }
+
+    #[inline(never)]
+    fn refill(&mut self, s: usize, e: usize) -> Option<&'a str> {
+        let rest = &self.buf[s..];
+        let run = ascii_run(rest);
+        if run >= e - s {
+            // Pure ASCII is valid UTF-8: validate the whole run at once (the
+            // standard library's ASCII fast path) and slice strings out of it.
+            let window = std::str::from_utf8(&rest[..run]).ok()?;
+            self.valid = window;
+            self.valid_start = s;
+            return window.get(..e - s);
+        }
+        std::str::from_utf8(&self.buf[s..e]).ok()
     }
 
     #[inline]
@@ -236,10 +286,14 @@ impl<'a> Cur<'a> {
     #[inline(always)]
     pub(crate) fn str(&mut self) -> Result<&'a str, Code> {
         let start = self.pos;
-        let b = self.bytes()?;
-        match std::str::from_utf8(b) {
-            Ok(s) => Ok(s),
-            Err(_) => {
+        let n = self.len()?;
+        let s = self.pos;
+        match self.utf8(s, s + n) {
+            Some(v) => {
+                self.pos = s + n;
+                Ok(v)
+            }
+            None => {
                 self.pos = start;
                 Err(Code::Utf8)
             }
@@ -288,6 +342,28 @@ impl<'a> Cur<'a> {
             }
         }
     }
+}
+
+/// The length of the ASCII prefix of `b`, 16 bytes at a time.
+#[inline]
+fn ascii_run(b: &[u8]) -> usize {
+    const HIGH: u128 = u128::from_le_bytes([0x80; 16]);
+    let mut chunks = b.chunks_exact(16);
+    let mut n = 0;
+    for c in chunks.by_ref() {
+        let mut w = [0u8; 16];
+        w.copy_from_slice(c);
+        let x = u128::from_le_bytes(w) & HIGH;
+        if x != 0 {
+            return n + (x.trailing_zeros() / 8) as usize;
+        }
+        n += 16;
+    }
+    n + chunks
+        .remainder()
+        .iter()
+        .position(|c| *c >= 0x80)
+        .unwrap_or(chunks.remainder().len())
 }
 
 fn time_from(secs: i64) -> Result<DateTime<Utc>, Code> {
@@ -488,12 +564,12 @@ impl Plan {
     pub(crate) fn decode<'a, T: Typed<'a>>(
         &self,
         cur: &mut Cur<'a>,
+        ev: &mut T,
         key: &mut Option<RecipientKey>,
-    ) -> Result<T, Fail> {
-        let mut ev = T::blank();
+    ) -> Result<(), Fail> {
         for (i, op) in self.ops.iter().enumerate() {
             let start = cur.pos;
-            if let Err(code) = self.run(op, cur, &mut ev, key) {
+            if let Err(code) = self.run(op, cur, ev, key) {
                 return Err(Fail {
                     code,
                     pos: start,
@@ -501,7 +577,7 @@ impl Plan {
                 });
             }
         }
-        Ok(ev)
+        Ok(())
     }
 
     #[inline(always)]
@@ -760,5 +836,37 @@ mod tests {
         b.extend_from_slice(&[0xc3, 0x28]);
         assert!(matches!(Cur::new(&b).str(), Err(Code::Utf8)));
         assert!(matches!(Cur::new(&[2]).boolean(), Err(Code::Bool(2))));
+    }
+
+    #[test]
+    fn utf8_window_slices_only_valid_strings() {
+        // Strings separated by length varints >= 64 (non-ASCII bytes), a
+        // non-ASCII string, an empty string and finally an invalid one.
+        let long = "x".repeat(100);
+        let parts: [&[u8]; 6] = [
+            b"abc",
+            long.as_bytes(),
+            "Zürich – ✉".as_bytes(),
+            b"",
+            b"tail",
+            &[b'o', b'k', 0xe2, 0x82],
+        ];
+        let mut b = Vec::new();
+        for p in parts {
+            encode_long(p.len() as i64, &mut b);
+            b.extend_from_slice(p);
+        }
+        let mut c = Cur::new(&b);
+        assert_eq!(c.str().ok(), Some("abc"));
+        assert_eq!(c.str().ok(), Some(long.as_str()));
+        assert_eq!(c.str().ok(), Some("Zürich – ✉"));
+        assert_eq!(c.str().ok(), Some(""));
+        assert_eq!(c.str().ok(), Some("tail"));
+        let before = c.pos;
+        assert!(matches!(c.str(), Err(Code::Utf8)));
+        assert_eq!(c.pos, before);
+        assert_eq!(ascii_run(b"0123456789abcdef0123\xff"), 20);
+        assert_eq!(ascii_run(&[0x80]), 0);
+        assert_eq!(ascii_run(b""), 0);
     }
 }

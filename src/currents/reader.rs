@@ -7,10 +7,7 @@ use std::sync::Arc;
 use flate2::{Decompress, FlushDecompress, Status};
 
 use super::error::{DecodeError, DecodeErrorKind};
-use super::events::{
-    Abort, Bounce, Click, Deferral, Delivery, Event, EventType, MarkAsSpam, Open, Retry, Send,
-    SoftBounce, Unsubscribe,
-};
+use super::events::{Event, EventType};
 use super::plan::{Cur, Fail, Plan};
 use super::schema::{WriterField, parse_top};
 use super::writer::{Codec, MAGIC};
@@ -71,10 +68,7 @@ impl<'f> FileCur<'f> {
     }
 
     fn long(&mut self) -> Result<i64, DecodeError> {
-        let mut c = Cur {
-            buf: self.bytes,
-            pos: self.pos,
-        };
+        let mut c = Cur::at(self.bytes, self.pos);
         let v = c
             .long()
             .map_err(|code| code.into_error().at(self.pos as u64))?;
@@ -468,38 +462,42 @@ impl<'f> Reader<'f> {
             out.reserve_exact(initial);
         }
         let err = |kind: DecodeErrorKind| DecodeError::new(kind).at(data_at as u64);
+        let ratio = self.options.max_inflate_ratio;
+        let exceeded = || {
+            if bound == cap && by_ratio > cap {
+                err(DecodeErrorKind::BlockTooLarge)
+                    .with_detail(format!("block inflates beyond the limit of {cap} bytes"))
+            } else {
+                err(DecodeErrorKind::InflateRatioExceeded).with_detail(format!(
+                    "{} compressed bytes inflate beyond {bound} bytes (ratio {ratio})",
+                    raw.len()
+                ))
+            }
+        };
         loop {
-            let consumed = usize::try_from(dec.total_in()).unwrap_or(usize::MAX);
+            let in_before = dec.total_in();
+            let consumed = usize::try_from(in_before).unwrap_or(usize::MAX);
             let input = raw.get(consumed..).unwrap_or_default();
-            let before_out = out.len();
+            let out_before = out.len();
             let status = dec
                 .decompress_vec(input, &mut out, FlushDecompress::None)
                 .map_err(|e| err(DecodeErrorKind::BadDeflate).with_detail(e.to_string()))?;
-            if status == Status::StreamEnd {
-                break;
-            }
             if out.len() > bound {
+                // Only possible with a recycled buffer larger than the bound.
+                return Err(exceeded());
+            }
+            if status == Status::StreamEnd {
                 break;
             }
             if out.len() == out.capacity() {
                 if out.len() >= bound {
-                    return Err(if bound == cap && by_ratio > cap {
-                        err(DecodeErrorKind::BlockTooLarge)
-                            .with_detail(format!("block inflates beyond the limit of {cap} bytes"))
-                    } else {
-                        err(DecodeErrorKind::InflateRatioExceeded).with_detail(format!(
-                            "{} compressed bytes inflate beyond {bound} bytes (ratio {})",
-                            raw.len(),
-                            self.options.max_inflate_ratio
-                        ))
-                    });
+                    return Err(exceeded());
                 }
                 let grow = out.len().max(4096).min(bound - out.len());
                 out.reserve_exact(grow);
                 continue;
             }
-            let consumed_now = usize::try_from(dec.total_in()).unwrap_or(usize::MAX);
-            if consumed_now >= raw.len() && out.len() == before_out {
+            if dec.total_in() == in_before && out.len() == out_before {
                 return Err(err(DecodeErrorKind::BadDeflate)
                     .with_detail("deflate stream ends before its final block"));
             }
@@ -646,27 +644,22 @@ impl<'b> Walk<'b> {
         let mut key = None;
         let plan = self.plan;
         let cur = &mut self.cur;
-        let r = match plan.event_type {
-            EventType::Click => plan.decode::<Click>(cur, &mut key).map(Event::Click),
-            EventType::Open => plan.decode::<Open>(cur, &mut key).map(Event::Open),
-            EventType::Send => plan.decode::<Send>(cur, &mut key).map(Event::Send),
-            EventType::Delivery => plan.decode::<Delivery>(cur, &mut key).map(Event::Delivery),
-            EventType::Bounce => plan.decode::<Bounce>(cur, &mut key).map(Event::Bounce),
-            EventType::SoftBounce => plan
-                .decode::<SoftBounce>(cur, &mut key)
-                .map(Event::SoftBounce),
-            EventType::Deferral => plan.decode::<Deferral>(cur, &mut key).map(Event::Deferral),
-            EventType::Retry => plan.decode::<Retry>(cur, &mut key).map(Event::Retry),
-            EventType::Abort => plan.decode::<Abort>(cur, &mut key).map(Event::Abort),
-            EventType::MarkAsSpam => plan
-                .decode::<MarkAsSpam>(cur, &mut key)
-                .map(Event::MarkAsSpam),
-            EventType::Unsubscribe => plan
-                .decode::<Unsubscribe>(cur, &mut key)
-                .map(Event::Unsubscribe),
+        let mut ev = Event::empty(plan.event_type);
+        let r = match &mut ev {
+            Event::Click(e) => plan.decode(cur, e, &mut key),
+            Event::Open(e) => plan.decode(cur, e, &mut key),
+            Event::Send(e) => plan.decode(cur, e, &mut key),
+            Event::Delivery(e) => plan.decode(cur, e, &mut key),
+            Event::Bounce(e) => plan.decode(cur, e, &mut key),
+            Event::SoftBounce(e) => plan.decode(cur, e, &mut key),
+            Event::Deferral(e) => plan.decode(cur, e, &mut key),
+            Event::Retry(e) => plan.decode(cur, e, &mut key),
+            Event::Abort(e) => plan.decode(cur, e, &mut key),
+            Event::MarkAsSpam(e) => plan.decode(cur, e, &mut key),
+            Event::Unsubscribe(e) => plan.decode(cur, e, &mut key),
         };
         match r {
-            Ok(ev) => {
+            Ok(()) => {
                 self.index += 1;
                 Some(Ok((ev, key)))
             }
