@@ -43,7 +43,9 @@ fn run(args: &[&str]) -> Output {
 
 /// `key=value` pairs of a progress line's `shares` section.
 fn shares_of(line: &str) -> Vec<(String, f64)> {
-    let (_, shares) = line.split_once("| shares ").expect("progress line has shares");
+    let (_, shares) = line
+        .split_once("| shares ")
+        .expect("progress line has shares");
     shares
         .split_whitespace()
         .map(|kv| {
@@ -61,7 +63,10 @@ fn attr<'a>(tag: &'a str, name: &str) -> &'a str {
 }
 
 fn number_after(line: &str, word: &str) -> u64 {
-    let i = line.find(word).unwrap_or_else(|| panic!("{word} in {line}")) + word.len();
+    let i = line
+        .find(word)
+        .unwrap_or_else(|| panic!("{word} in {line}"))
+        + word.len();
     line[i..]
         .split_whitespace()
         .next()
@@ -84,7 +89,11 @@ fn small_campaign_reconciles_table_buckets_and_chart() {
     ]);
     let stdout = String::from_utf8(out.stdout).expect("utf-8 stdout");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "exit {:?}\n{stderr}\n{stdout}", out.status);
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{stderr}\n{stdout}",
+        out.status
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 
     // Progress lines: 72 send batches, then the tail every 6 hours.
@@ -119,24 +128,34 @@ fn small_campaign_reconciles_table_buckets_and_chart() {
     let mut share_total = 0.0;
     let mut click_total = 0;
     for row in &rows {
-        let pct: Vec<f64> = row
-            .split_whitespace()
-            .filter_map(|t| t.strip_suffix('%'))
-            .filter_map(|t| t.parse().ok())
-            .collect();
-        // true rate, share served, CTR, interval low, interval high
-        assert!(pct.len() >= 5, "{row}");
-        share_total += pct[1];
-        let tokens: Vec<&str> = row.split_whitespace().collect();
-        let share_pos = tokens
-            .iter()
-            .position(|t| t.strip_suffix('%').and_then(|x| x.parse::<f64>().ok()) == Some(pct[1]))
-            .expect("share column");
-        let clicks: u64 = tokens[share_pos + 1].parse().expect("clicks column");
+        // Parse from the right: the wording may contain spaces and percent signs.
+        let t: Vec<&str> = row.split_whitespace().collect();
+        assert!(t.len() >= 9, "{row}");
+        let pct = |s: &str| -> f64 {
+            s.strip_suffix('%')
+                .and_then(|x| x.parse().ok())
+                .unwrap_or_else(|| panic!("percentage {s} in {row}"))
+        };
+        let n = t.len();
+        let (high, low) = (pct(t[n - 1]), pct(t[n - 3]));
+        let p_best: f64 = t[n - 4].parse().expect("P(best) column");
+        let ctr = pct(t[n - 5]);
+        let clicks: u64 = t[n - 6].parse().expect("clicks column");
+        let share = pct(t[n - 7]);
+        share_total += share;
         click_total += clicks;
-        assert!(pct[3] <= pct[4], "interval ordered: {row}");
+        assert!(low <= high, "interval ordered: {row}");
+        assert!((0.0..=1.0).contains(&p_best), "{row}");
+        let served = share / 100.0 * 12_000.0;
+        assert!(
+            (ctr / 100.0 * served - clicks as f64).abs() <= 1.0,
+            "CTR = clicks / served: {row}"
+        );
     }
-    assert!((share_total - 100.0).abs() < 0.05, "shares sum to 100%: {share_total}");
+    assert!(
+        (share_total - 100.0).abs() < 0.05,
+        "shares sum to 100%: {share_total}"
+    );
 
     let buckets = stdout
         .lines()
@@ -155,9 +174,15 @@ fn small_campaign_reconciles_table_buckets_and_chart() {
     let delivered = number_after(buckets, "delivered:");
     assert_eq!(click_total, attributed, "table clicks = attributed bucket");
     assert_eq!(parts.iter().sum::<u64>(), total, "buckets add up");
-    assert_eq!(total, delivered, "every delivered click record is in a bucket");
+    assert_eq!(
+        total, delivered,
+        "every delivered click record is in a bucket"
+    );
     assert_eq!(last_clicks, attributed, "last progress line = final clicks");
-    assert!(number_after(buckets, "duplicate") > 0, "duplicates were simulated");
+    assert!(
+        number_after(buckets, "duplicate") > 0,
+        "duplicates were simulated"
+    );
     assert!(number_after(buckets, "bot") > 0, "bots were simulated");
 
     assert!(stdout.lines().any(|l| l.starts_with("winner: ")));
@@ -192,7 +217,10 @@ fn small_campaign_reconciles_table_buckets_and_chart() {
                 .find(|(k, _)| k == variant)
                 .map(|(_, s)| s)
                 .expect("variant in progress line");
-            assert!((share - v).abs() < 1e-4, "{variant}: chart {v} vs line {share}");
+            assert!(
+                (share - v).abs() < 1e-4,
+                "{variant}: chart {v} vs line {share}"
+            );
         }
     }
     let posteriors = svg.matches("class=\"posterior\"").count();

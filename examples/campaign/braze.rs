@@ -45,7 +45,7 @@ const CLICK_FIELDS: &[(&str, &str, bool)] = &[
 ];
 
 /// The schema JSON Braze embeds in a Click file.
-pub fn click_schema() -> String {
+pub(crate) fn click_schema() -> String {
     let fields: Vec<String> = CLICK_FIELDS
         .iter()
         .map(|(name, ty, pii)| {
@@ -72,23 +72,23 @@ pub fn click_schema() -> String {
 
 /// One click as Braze records it. Personal fields included: this is the
 /// customer side, before `sanitize`.
-pub struct ClickRecord {
-    pub id: String,
-    pub user_id: String,
-    pub external_user_id: String,
-    pub email_address: String,
-    pub time: i64,
-    pub url: String,
-    pub user_agent: String,
-    pub send_id: String,
-    pub dispatch_id: String,
-    pub link_id: String,
-    pub suspected_bot: bool,
+pub(crate) struct ClickRecord {
+    pub(crate) id: String,
+    pub(crate) user_id: String,
+    pub(crate) external_user_id: String,
+    pub(crate) email_address: String,
+    pub(crate) time: i64,
+    pub(crate) url: String,
+    pub(crate) user_agent: String,
+    pub(crate) send_id: String,
+    pub(crate) dispatch_id: String,
+    pub(crate) link_id: String,
+    pub(crate) suspected_bot: bool,
 }
 
 /// Campaign constants shared by the Braze side and the host's attribution scope.
-pub const CAMPAIGN_ID: &str = "8f2c1e6a-spring-sale";
-pub const MESSAGE_VARIATION_ID: &str = "2d7b9c40-subject-test";
+pub(crate) const CAMPAIGN_ID: &str = "8f2c1e6a-spring-sale";
+pub(crate) const MESSAGE_VARIATION_ID: &str = "2d7b9c40-subject-test";
 
 fn encode_click(c: &ClickRecord, out: &mut Vec<u8>) {
     encode_str(&c.id, out);
@@ -131,7 +131,7 @@ fn encode_click(c: &ClickRecord, out: &mut Vec<u8>) {
 }
 
 /// Writes one Currents delivery: a Click file holding `clicks`, as Braze would.
-pub fn write_click_file(clicks: &[ClickRecord], sync: [u8; 16]) -> Vec<u8> {
+pub(crate) fn write_click_file(clicks: &[ClickRecord], sync: [u8; 16]) -> Vec<u8> {
     let schema = click_schema();
     let writer = OcfWriter::new(&schema, Codec::Deflate, &[], sync);
     let mut file = Vec::new();

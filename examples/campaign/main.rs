@@ -77,9 +77,7 @@ fn parse_args() -> Result<Args, String> {
         if flag == "--help" || flag == "-h" {
             return Err(String::new());
         }
-        let value = it
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value"))?;
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--recipients" => {
                 args.recipients = value
@@ -169,7 +167,6 @@ impl Sim {
         secs.clamp(15.0, 10.0 * 86_400.0) as i64
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn click(
         &mut self,
         recipient: u64,
@@ -186,7 +183,8 @@ impl Sim {
             email.replace('@', "%40")
         );
         let user_agent = if bot {
-            "Mozilla/5.0 (compatible; LinkScanner/2.1; +https://security.example.org/bot)".to_string()
+            "Mozilla/5.0 (compatible; LinkScanner/2.1; +https://security.example.org/bot)"
+                .to_string()
         } else {
             "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36".to_string()
         };
@@ -262,10 +260,8 @@ fn run(args: &Args) -> Result<(), String> {
 
     // The optimising side's state.
     let mut optimiser = Optimiser::new();
-    let config = ExperimentConfig {
-        salt: args.seed,
-        ..ExperimentConfig::default()
-    };
+    let mut config = ExperimentConfig::default();
+    config.salt = args.seed;
     let exp = optimiser
         .add_experiment(experiment.clone(), config)
         .map_err(|e| e.to_string())?;
@@ -558,7 +554,11 @@ fn run(args: &Args) -> Result<(), String> {
         .iter()
         .enumerate()
         .filter_map(|(i, (id, _))| {
-            let p = host.optimiser.experiment(&experiment)?.posterior(*id).ok()?;
+            let p = host
+                .optimiser
+                .experiment(&experiment)?
+                .posterior(*id)
+                .ok()?;
             Some(svg::Posterior {
                 name: format!("v{id}"),
                 alpha: p.alpha(),
@@ -626,7 +626,9 @@ fn deliver(sim: &mut Sim, host: &mut Host, now: i64) -> Result<(), String> {
         sim.dropped_fields = out.summary.dropped.clone();
     }
     // Optimising side: decode the PII-free file, attribute, learn.
-    let clean = host.filter.clean_file(&out.bytes, &DecodeOptions::default());
+    let clean = host
+        .filter
+        .clean_file(&out.bytes, &DecodeOptions::default());
     if let Some(e) = clean.error {
         return Err(format!("decoding a sanitized file failed: {e}"));
     }
@@ -638,10 +640,7 @@ fn deliver(sim: &mut Sim, host: &mut Host, now: i64) -> Result<(), String> {
     Ok(())
 }
 
-fn leader_of(
-    report: &dynopt::optimiser::Report,
-    labels: &[(VariantId, String)],
-) -> (String, f64) {
+fn leader_of(report: &dynopt::optimiser::Report, labels: &[(VariantId, String)]) -> (String, f64) {
     let _ = labels;
     match report.leader {
         Some(l) => {

@@ -5,21 +5,21 @@
 use std::fmt::Write as _;
 
 /// One point of the allocation chart.
-pub struct AllocationPoint {
+pub(crate) struct AllocationPoint {
     /// Hours since the broadcast started.
-    pub hours: f64,
+    pub(crate) hours: f64,
     /// The progress line's label (batch number or tail marker).
-    pub label: String,
+    pub(crate) label: String,
     /// Share of traffic per variant (sums to 1).
-    pub shares: Vec<f64>,
+    pub(crate) shares: Vec<f64>,
 }
 
 /// A variant's posterior at the end.
-pub struct Posterior {
-    pub name: String,
-    pub alpha: f64,
-    pub beta: f64,
-    pub true_rate: f64,
+pub(crate) struct Posterior {
+    pub(crate) name: String,
+    pub(crate) alpha: f64,
+    pub(crate) beta: f64,
+    pub(crate) true_rate: f64,
 }
 
 const PALETTE: &[&str] = &[
@@ -32,7 +32,11 @@ fn colour(i: usize) -> &'static str {
 }
 
 /// Renders the whole chart.
-pub fn render(names: &[String], points: &[AllocationPoint], posteriors: &[Posterior]) -> String {
+pub(crate) fn render(
+    names: &[String],
+    points: &[AllocationPoint],
+    posteriors: &[Posterior],
+) -> String {
     let (w, h) = (900.0, 360.0);
     let (left, right, top, bottom) = (60.0, 160.0, 40.0, 40.0);
     let pw = w - left - right;
@@ -48,7 +52,11 @@ pub fn render(names: &[String], points: &[AllocationPoint], posteriors: &[Poster
         s,
         r#"<text x="{left}" y="24" font-size="15">Share of recipients served per variant (allocation recomputed every 5 minutes)</text>"#
     );
-    let max_hours = points.iter().map(|p| p.hours).fold(0.0_f64, f64::max).max(1e-9);
+    let max_hours = points
+        .iter()
+        .map(|p| p.hours)
+        .fold(0.0_f64, f64::max)
+        .max(1e-9);
     let x = |hours: f64| left + pw * hours / max_hours;
     let y = |share: f64| top + ph * (1.0 - share);
 
@@ -104,7 +112,13 @@ pub fn render(names: &[String], points: &[AllocationPoint], posteriors: &[Poster
         labels.join(","),
         hours.join(",")
     );
-    axes(&mut s, left, top, pw, ph, max_hours, "hours since the first send", &["0%", "50%", "100%"]);
+    axes(
+        &mut s,
+        (left, top, pw, ph),
+        max_hours,
+        "hours since the first send",
+        &["0%", "50%", "100%"],
+    );
     let _ = k;
 
     // Posterior densities.
@@ -115,7 +129,9 @@ pub fn render(names: &[String], points: &[AllocationPoint], posteriors: &[Poster
         off + 24.0
     );
     let (lo, hi) = posterior_range(posteriors);
-    let grid: Vec<f64> = (0..=200).map(|i| lo + (hi - lo) * i as f64 / 200.0).collect();
+    let grid: Vec<f64> = (0..=200)
+        .map(|i| lo + (hi - lo) * i as f64 / 200.0)
+        .collect();
     let dens: Vec<Vec<f64>> = posteriors
         .iter()
         .map(|p| grid.iter().map(|&t| beta_pdf(t, p.alpha, p.beta)).collect())
@@ -194,7 +210,8 @@ pub fn render(names: &[String], points: &[AllocationPoint], posteriors: &[Poster
     s
 }
 
-fn axes(s: &mut String, left: f64, top: f64, pw: f64, ph: f64, max_x: f64, xlabel: &str, yticks: &[&str]) {
+fn axes(s: &mut String, frame: (f64, f64, f64, f64), max_x: f64, xlabel: &str, yticks: &[&str]) {
+    let (left, top, pw, ph) = frame;
     let _ = writeln!(
         s,
         r#"<line x1="{left}" x2="{left}" y1="{top}" y2="{:.1}" stroke="black"/><line x1="{left}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="black"/>"#,
