@@ -568,7 +568,12 @@ fn run(args: &Args) -> Result<(), String> {
         })
         .collect();
     let names: Vec<String> = labels.iter().map(|(id, _)| format!("v{id}")).collect();
-    let chart = svg::render(&names, &points, &posteriors);
+    let chart = svg::render(
+        &names,
+        &points,
+        &posteriors,
+        (SEND_BATCHES * BATCH_SECS) as f64 / 3_600.0,
+    );
     std::fs::create_dir_all(&args.out)
         .map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
     let path = args.out.join("allocation.svg");

@@ -36,6 +36,7 @@ pub(crate) fn render(
     names: &[String],
     points: &[AllocationPoint],
     posteriors: &[Posterior],
+    send_hours: f64,
 ) -> String {
     let (w, h) = (900.0, 360.0);
     let (left, right, top, bottom) = (60.0, 160.0, 40.0, 40.0);
@@ -57,7 +58,16 @@ pub(crate) fn render(
         .map(|p| p.hours)
         .fold(0.0_f64, f64::max)
         .max(1e-9);
-    let x = |hours: f64| left + pw * hours / max_hours;
+    // Piecewise time axis: the send gets three quarters of the width, the
+    // click tail the rest.
+    let tail_hours = (max_hours - send_hours).max(1e-9);
+    let x = |hours: f64| {
+        if hours <= send_hours {
+            left + 0.75 * pw * hours / send_hours
+        } else {
+            left + 0.75 * pw + 0.25 * pw * (hours - send_hours) / tail_hours
+        }
+    };
     let y = |share: f64| top + ph * (1.0 - share);
 
     // Stacked areas: band i spans cumulative[i-1]..cumulative[i].
@@ -112,11 +122,27 @@ pub(crate) fn render(
         labels.join(","),
         hours.join(",")
     );
+    let mut xticks: Vec<(f64, String)> = (0..=send_hours as i64)
+        .map(|hr| (x(hr as f64), format!("{hr}h")))
+        .collect();
+    let mut d = 24.0;
+    while send_hours + d <= max_hours + 1e-9 {
+        xticks.push((x(send_hours + d), format!("+{}d", (d / 24.0) as i64)));
+        d += 24.0;
+    }
+    let _ = writeln!(
+        s,
+        r##"<line x1="{sx:.1}" x2="{sx:.1}" y1="{top}" y2="{:.1}" stroke="#333" stroke-dasharray="5 4"/><text x="{:.1}" y="{:.1}">click tail</text>"##,
+        top + ph,
+        x(send_hours) + 6.0,
+        top + 14.0,
+        sx = x(send_hours)
+    );
     axes(
         &mut s,
         (left, top, pw, ph),
-        max_hours,
-        "hours since the first send",
+        &xticks,
+        "time since the first send (send phase, then the 3-day click tail)",
         &["0%", "50%", "100%"],
     );
     let _ = k;
@@ -210,7 +236,13 @@ pub(crate) fn render(
     s
 }
 
-fn axes(s: &mut String, frame: (f64, f64, f64, f64), max_x: f64, xlabel: &str, yticks: &[&str]) {
+fn axes(
+    s: &mut String,
+    frame: (f64, f64, f64, f64),
+    xticks: &[(f64, String)],
+    xlabel: &str,
+    yticks: &[&str],
+) {
     let (left, top, pw, ph) = frame;
     let _ = writeln!(
         s,
@@ -229,12 +261,10 @@ fn axes(s: &mut String, frame: (f64, f64, f64, f64), max_x: f64, xlabel: &str, y
             top + ph * (1.0 - frac) + 4.0
         );
     }
-    for j in 0..=4 {
-        let v = max_x * j as f64 / 4.0;
+    for (px, label) in xticks {
         let _ = writeln!(
             s,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{v:.0}</text>"#,
-            left + pw * j as f64 / 4.0,
+            r#"<text x="{px:.1}" y="{:.1}" text-anchor="middle">{label}</text>"#,
             top + ph + 16.0
         );
     }
