@@ -331,15 +331,7 @@ fn run(args: &Args) -> Result<(), String> {
             .experiment(&experiment)
             .ok_or("experiment vanished")?
             .allocation();
-        let shares: Vec<f64> = labels
-            .iter()
-            .map(|(id, _)| {
-                allocation
-                    .iter()
-                    .find(|(v, _)| v == id)
-                    .map_or(0.0, |(_, s)| *s)
-            })
-            .collect();
+        let shares = shares_in_order(&allocation, &labels);
         // 2. Serve the batch: one Connected Content call per recipient, evenly throttled.
         let lo = n * b as u64 / SEND_BATCHES as u64;
         let hi = n * (b as u64 + 1) / SEND_BATCHES as u64;
@@ -402,16 +394,17 @@ fn run(args: &Args) -> Result<(), String> {
             .experiment(&experiment)
             .ok_or("experiment vanished")?
             .report(at(t + BATCH_SECS), &mut opt_rng);
-        let (leader, p_best) = leader_of(&report, &labels);
         println!(
-            "batch {:>3} | {} | served {:>8} | clicks {:>6} | leader {} P(best) {:.3} | shares {}",
-            b + 1,
-            fmt_hours((t - start) as f64 / 3_600.0),
-            next_recipient,
-            acc.clicks.attributed,
-            leader,
-            p_best,
-            fmt_shares(&labels, &shares)
+            "{}",
+            progress_line(
+                &format!("batch {:>3}", b + 1),
+                (t - start) as f64 / 3_600.0,
+                next_recipient,
+                acc.clicks.attributed,
+                &report,
+                &labels,
+                &shares
+            )
         );
         points.push(svg::AllocationPoint {
             hours: (t - start) as f64 / 3_600.0,
@@ -432,27 +425,21 @@ fn run(args: &Args) -> Result<(), String> {
                 .experiment(&experiment)
                 .ok_or("experiment vanished")?;
             let allocation = e.allocation();
-            let shares: Vec<f64> = labels
-                .iter()
-                .map(|(id, _)| {
-                    allocation
-                        .iter()
-                        .find(|(v, _)| v == id)
-                        .map_or(0.0, |(_, s)| *s)
-                })
-                .collect();
+            let shares = shares_in_order(&allocation, &labels);
             let report = e.report(at(t), &mut opt_rng);
-            let (leader, p_best) = leader_of(&report, &labels);
             let acc = host.attribution.report();
             let label = format!("tail+{}h", (t - send_end) / 3_600);
             println!(
-                "{label:>9} | {} | served {:>8} | clicks {:>6} | leader {} P(best) {:.3} | shares {}",
-                fmt_hours((t - start) as f64 / 3_600.0),
-                next_recipient,
-                acc.clicks.attributed,
-                leader,
-                p_best,
-                fmt_shares(&labels, &shares)
+                "{}",
+                progress_line(
+                    &format!("{label:>9}"),
+                    (t - start) as f64 / 3_600.0,
+                    next_recipient,
+                    acc.clicks.attributed,
+                    &report,
+                    &labels,
+                    &shares
+                )
             );
             points.push(svg::AllocationPoint {
                 hours: (t - start) as f64 / 3_600.0,
@@ -645,9 +632,31 @@ fn deliver(sim: &mut Sim, host: &mut Host, now: i64) -> Result<(), String> {
     Ok(())
 }
 
-fn leader_of(report: &dynopt::optimiser::Report, labels: &[(VariantId, String)]) -> (String, f64) {
-    let _ = labels;
-    match report.leader {
+/// The traffic share of each variant, in the order of `labels`.
+fn shares_in_order(allocation: &[(VariantId, f64)], labels: &[(VariantId, String)]) -> Vec<f64> {
+    labels
+        .iter()
+        .map(|(id, _)| {
+            allocation
+                .iter()
+                .find(|(v, _)| v == id)
+                .map_or(0.0, |(_, s)| *s)
+        })
+        .collect()
+}
+
+/// One progress line: time, recipients served, unique clicks attributed, the
+/// leader and its probability of being best, and the shares served.
+fn progress_line(
+    prefix: &str,
+    hours: f64,
+    served: u64,
+    clicks: u64,
+    report: &dynopt::optimiser::Report,
+    labels: &[(VariantId, String)],
+    shares: &[f64],
+) -> String {
+    let (leader, p_best) = match report.leader {
         Some(l) => {
             let p = report
                 .variants
@@ -657,7 +666,12 @@ fn leader_of(report: &dynopt::optimiser::Report, labels: &[(VariantId, String)])
             (format!("v{l}"), p)
         }
         None => ("none".to_string(), 0.0),
-    }
+    };
+    format!(
+        "{prefix} | {} | served {served:>8} | clicks {clicks:>6} | leader {leader} P(best) {p_best:.3} | shares {}",
+        fmt_hours(hours),
+        fmt_shares(labels, shares)
+    )
 }
 
 fn fmt_shares(labels: &[(VariantId, String)], shares: &[f64]) -> String {
