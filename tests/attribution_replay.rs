@@ -429,6 +429,7 @@ fn run(
     s: &Schedule,
     which: Which,
     shard: Option<(usize, usize)>,
+    batch: bool,
     mut after_file: impl FnMut(&mut Attribution, i64, &[CleanEvent]),
 ) -> (Attribution, Vec<Update>) {
     let id = ExperimentId::new("exp");
@@ -464,14 +465,18 @@ fn run(
                 .filter(|e| mine(e.recipient_key, &e.id))
                 .cloned()
                 .collect();
-            for e in &file {
-                let h = a.handle_event(e, at(tick));
-                assert!(matches!(
-                    (e.event_type, h),
-                    (EventType::Click, Handled::Click(_))
-                        | (EventType::Open, Handled::Open { .. })
-                        | (EventType::Delivery, Handled::Counted(EventType::Delivery))
-                ));
+            if batch {
+                a.handle_events(&file, at(tick));
+            } else {
+                for e in &file {
+                    let h = a.handle_event(e, at(tick));
+                    assert!(matches!(
+                        (e.event_type, h),
+                        (EventType::Click, Handled::Click(_))
+                            | (EventType::Open, Handled::Open { .. })
+                            | (EventType::Delivery, Handled::Counted(EventType::Delivery))
+                    ));
+                }
             }
             after_file(&mut a, tick, &file);
         }
@@ -560,8 +565,12 @@ fn replay_matches_ground_truth_in_both_modes() {
         let c = generate(seed, 4000);
         let s = schedule(&c, seed);
         for which in [Which::Join, Which::Tag] {
-            let (a, updates) = run(&c, &s, which, None, |_, _, _| {});
+            let (a, updates) = run(&c, &s, which, None, false, |_, _, _| {});
             check(&c, which, &a.report(), &updates);
+            // The batch path gives the same results, in the same order.
+            let (b, batch_updates) = run(&c, &s, which, None, true, |_, _, _| {});
+            assert_eq!(b.report(), a.report());
+            assert_eq!(batch_updates, updates);
             let t = truth(&c, which);
             // The generated campaign exercises every bucket.
             for b in [
@@ -583,11 +592,11 @@ fn restore_and_redelivery_change_no_outcome() {
     let c = generate(7, 3000);
     let s = schedule(&c, 7);
     for which in [Which::Join, Which::Tag] {
-        let (plain, plain_updates) = run(&c, &s, which, None, |_, _, _| {});
+        let (plain, plain_updates) = run(&c, &s, which, None, false, |_, _, _| {});
         let mut extra = ClickBuckets::default();
         let mut extra_opens = (0, 0);
         let mut files = 0;
-        let (a, updates) = run(&c, &s, which, None, |a, tick, file| {
+        let (a, updates) = run(&c, &s, which, None, false, |a, tick, file| {
             files += 1;
             if files % 7 != 0 {
                 return;
@@ -641,9 +650,9 @@ fn shards_partitioned_by_recipient_merge_into_one() {
     let c = generate(11, 3000);
     let s = schedule(&c, 11);
     for which in [Which::Join, Which::Tag] {
-        let (one, one_updates) = run(&c, &s, which, None, |_, _, _| {});
-        let (mut a, mut ua) = run(&c, &s, which, Some((0, 2)), |_, _, _| {});
-        let (b, ub) = run(&c, &s, which, Some((1, 2)), |_, _, _| {});
+        let (one, one_updates) = run(&c, &s, which, None, false, |_, _, _| {});
+        let (mut a, mut ua) = run(&c, &s, which, Some((0, 2)), true, |_, _, _| {});
+        let (b, ub) = run(&c, &s, which, Some((1, 2)), false, |_, _, _| {});
         assert!(a.report().clicks.attributed > 0 && b.report().clicks.attributed > 0);
         // Merge through a snapshot, as a host moving shards between machines would.
         let b = Attribution::restore(Snapshot::from_json(&b.snapshot().to_json()).expect("parses"))

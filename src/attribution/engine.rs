@@ -666,10 +666,16 @@ impl Attribution {
     /// variant. Other events are counted per type. Nothing is dropped silently.
     pub fn handle_event(&mut self, event: &CleanEvent, now: DateTime<Utc>) -> Handled {
         self.advance(now);
+        let scope = self.scope_of(event);
+        self.handle_scoped(event, scope)
+    }
+
+    /// Handles an event whose scope is known.
+    fn handle_scoped(&mut self, event: &CleanEvent, scope: Option<usize>) -> Handled {
         *self.global.events.entry(event.event_type).or_insert(0) += 1;
         match event.event_type {
             EventType::Click => {
-                let bucket = match self.scope_of(event) {
+                let bucket = match scope {
                     None => ClickBucket::Outside,
                     Some(i) => {
                         let exp = &mut self.experiments[i];
@@ -688,7 +694,7 @@ impl Attribution {
                 } else {
                     self.global.opens += 1;
                 }
-                if let Some(i) = self.scope_of(event) {
+                if let Some(i) = scope {
                     self.experiments[i].open(event, machine, self.watermark);
                 }
                 Handled::Open { machine }
@@ -697,14 +703,17 @@ impl Attribution {
         }
     }
 
-    /// Handles a batch of events received at `now`, in order.
+    /// Handles a batch of events received at `now`, in order (the same as
+    /// [`handle_event`](Self::handle_event) on each).
     pub fn handle_events<'a>(
         &mut self,
         events: impl IntoIterator<Item = &'a CleanEvent>,
         now: DateTime<Utc>,
     ) {
+        self.advance(now);
         for e in events {
-            self.handle_event(e, now);
+            let scope = self.scope_of(e);
+            self.handle_scoped(e, scope);
         }
     }
 
