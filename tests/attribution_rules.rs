@@ -3,7 +3,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use dynopt::attribution::{
     Attribution, BotRules, ClickBucket, ConfigError, ExperimentConfig, Exposure, ExposureError,
-    Handled, Mode, RestoreError, Scope, Snapshot,
+    Handled, MAX_VARIANTS, MergeError, Mode, RestoreError, Scope, Snapshot,
 };
 use dynopt::currents::EventType;
 use dynopt::pii::{CleanEvent, RecipientKey};
@@ -437,4 +437,74 @@ fn snapshot_versions_and_garbage() {
         Snapshot::from_json(b"{\"format_version\":1}"),
         Err(RestoreError::Malformed(_))
     ));
+}
+
+#[test]
+fn merge_refuses_mismatched_states_and_leaves_self_unchanged() {
+    let (mut a, id) = join();
+    a.record_exposure(&id, key(1), VariantId(0), t(0))
+        .expect("known");
+    let before = a.report();
+    // Another experiment set.
+    let mut other = Attribution::new();
+    other
+        .add_experiment(
+            ExperimentId::new("zzz"),
+            ExperimentConfig::new(Scope::campaign("c9"), Mode::ExposureJoin),
+        )
+        .expect("fresh");
+    assert!(matches!(
+        a.merge(other),
+        Err(MergeError::ExperimentMismatch(_))
+    ));
+    // Same id, different configuration.
+    let mut other = Attribution::new();
+    let mut cfg = ExperimentConfig::new(Scope::campaign("c1"), Mode::ExposureJoin);
+    cfg.window = TimeDelta::days(2);
+    other.add_experiment(id.clone(), cfg).expect("fresh");
+    other
+        .record_exposure(&id, key(2), VariantId(0), t(0))
+        .expect("known");
+    assert_eq!(
+        a.merge(other),
+        Err(MergeError::ExperimentMismatch(id.clone()))
+    );
+    assert_eq!(a.report(), before);
+    // A matching shard merges; overlapping keys keep the earlier exposure.
+    let (mut b, _) = join();
+    b.record_exposure(&id, key(2), VariantId(5), t(3))
+        .expect("known");
+    a.merge(b).expect("same experiments");
+    let r = a.report();
+    assert_eq!(r.experiments[&id].exposures, 2);
+    assert_eq!(r.experiments[&id].variants.len(), 2);
+    assert_eq!(a.tracked_exposures(), 2);
+}
+
+#[test]
+fn variant_table_is_bounded() {
+    let (mut a, id) = join();
+    for v in 0..MAX_VARIANTS as u32 {
+        a.record_exposure(
+            &id,
+            {
+                let mut k = [9u8; 16];
+                k[..4].copy_from_slice(&v.to_le_bytes());
+                RecipientKey(k)
+            },
+            VariantId(v),
+            t(0),
+        )
+        .expect("room");
+    }
+    assert_eq!(
+        a.record_exposure(&id, key(200), VariantId(u32::MAX), t(0)),
+        Err(ExposureError::TooManyVariants(id.clone()))
+    );
+    assert_eq!(a.report().experiments[&id].variants.len(), MAX_VARIANTS);
+    // A known variant still records.
+    assert_eq!(
+        a.record_exposure(&id, key(200), VariantId(7), t(0)),
+        Ok(Exposure::New)
+    );
 }
