@@ -833,7 +833,10 @@ impl Attribution {
             }
         }
         for oe in other.experiments {
-            let i = self.by_id[&oe.id];
+            // Checked above: every experiment of `other` is here, with room for its variants.
+            let Some(&i) = self.by_id.get(&oe.id) else {
+                continue;
+            };
             let se = &mut self.experiments[i];
             let map: Vec<u32> = oe
                 .variants
@@ -841,7 +844,9 @@ impl Attribution {
                 .map(|v| se.variant_index(*v).unwrap_or(0))
                 .collect();
             for (j, s) in oe.stats.iter().enumerate() {
-                let t = &mut se.stats[map[j] as usize];
+                let Some(t) = map.get(j).and_then(|&m| se.stats.get_mut(m as usize)) else {
+                    continue;
+                };
                 t.exposures = t.exposures.saturating_add(s.exposures);
                 t.clicks = t.clicks.saturating_add(s.clicks);
                 t.unique_opens = t.unique_opens.saturating_add(s.unique_opens);
