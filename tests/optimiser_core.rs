@@ -98,6 +98,9 @@ fn invalid_configs_are_typed_errors() {
     let mut c = ExperimentConfig::default();
     c.half_life_secs = Some(f64::NAN);
     assert!(Experiment::new(ExperimentId::new("x"), c).is_err());
+    let mut c = ExperimentConfig::default();
+    c.mc_draws = 1_000_000; // bounds the memory of a report
+    assert!(Experiment::new(ExperimentId::new("x"), c).is_err());
 }
 
 #[test]

@@ -8,7 +8,7 @@ use crate::attribution::{ExperimentId, VariantId};
 /// Most variants an experiment may serve at once.
 pub const MAX_ACTIVE_VARIANTS: usize = 50;
 /// Most variants an experiment may ever hold (retired ones included).
-pub const MAX_VARIANTS: usize = 1000;
+pub const MAX_VARIANTS: usize = 250;
 
 /// The configuration of one experiment. Start from [`ExperimentConfig::default`]
 /// and change the fields you need.
@@ -29,7 +29,8 @@ pub struct ExperimentConfig {
     pub prior_beta: f64,
     /// Host secret mixed into the sticky-assignment key (see [`crate::optimiser`]).
     pub salt: u64,
-    /// Monte Carlo draws per allocation and report (default 10,000; 100 to 10,000,000).
+    /// Monte Carlo draws per allocation and report (default 10,000; 100 to 100,000:
+    /// a report holds draws × variants floats).
     pub mc_draws: u32,
     /// Minimum share of traffic per active variant (default 0; capped at `1 / K`).
     pub min_share: f64,
@@ -92,8 +93,8 @@ impl ExperimentConfig {
         if !pos(self.prior_alpha) || !pos(self.prior_beta) {
             return bad("prior shapes must be finite and positive");
         }
-        if !(100..=10_000_000).contains(&self.mc_draws) {
-            return bad("mc_draws must be between 100 and 10,000,000");
+        if !(100..=100_000).contains(&self.mc_draws) {
+            return bad("mc_draws must be between 100 and 100,000");
         }
         if !(self.min_share.is_finite() && (0.0..1.0).contains(&self.min_share)) {
             return bad("min_share must be in [0, 1)");
@@ -173,8 +174,8 @@ pub enum OptimiserError {
     /// Every variant is retired (or none was added): nothing can be served.
     #[error("the experiment has no active variant")]
     NoActiveVariant,
-    /// Adding a variant would exceed 50 active or 1000 total variants.
-    #[error("too many variants (at most 50 active, 1000 in all)")]
+    /// Adding a variant would exceed 50 active or 250 total variants.
+    #[error("too many variants (at most 50 active, 250 in all)")]
     TooManyVariants,
     /// An update kind this version does not know.
     #[error("unsupported update kind")]

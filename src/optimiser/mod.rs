@@ -32,6 +32,15 @@
 //! observed exposure-to-click delays, starting from a broad default prior
 //! ([`DelayModel`]). With a half-life, both are discounted by exposure age.
 //!
+//! # Time
+//!
+//! Time is always a parameter. Updates may arrive late and out of order; an
+//! exposure newer than `now` counts as not yet matured (weight 0); a `now`
+//! earlier than a previous one is accepted (nothing is ever dropped).
+//! Buckets older than the maturity horizon behind the newest update time are
+//! merged into daily buckets, so memory is bounded by the horizon, not by
+//! the number of exposures.
+//!
 //! # State
 //!
 //! [`Optimiser::snapshot`] gives a serde value with a format version;
