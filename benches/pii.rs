@@ -3,9 +3,11 @@
 //!
 //! Groups (records/s; the file sizes are printed so MB/s follows):
 //! - `pii_null/*`, `pii_deflate/*`: typed decode (`Reader` → blocks → borrowed events,
-//!   the reference measured in the same run), `sanitize` without and with a
-//!   pseudonymizer (deflate: also recompressing at level 1), and decode + filter into
-//!   clean events (`Filter::clean_file`).
+//!   the reference measured in the same run), the decoder's record spans alone (the
+//!   floor under `sanitize`), `sanitize` without and with a
+//!   pseudonymizer, `sanitize` with `url` denied (what URL scrubbing costs), for
+//!   deflate also recompressing at level 1, and decode + filter into clean events
+//!   (`Filter::clean_file`).
 //! - `pii_filter/*`: the filter alone on events decoded beforehand (events/s), with
 //!   and without a pseudonymizer, and `scrub_url` on the file's URLs.
 //!
@@ -17,7 +19,9 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dynopt::currents::{DecodeOptions, Event, Reader, decode_file};
-use dynopt::pii::{Filter, FilterReport, Pseudonymizer, SanitizeOptions, sanitize, scrub_url};
+use dynopt::pii::{
+    Filter, FilterReport, Policy, Pseudonymizer, SanitizeOptions, sanitize, scrub_url,
+};
 
 #[path = "../tests/common/fixtures.rs"]
 mod fixtures;
@@ -70,12 +74,31 @@ fn bench_codec(c: &mut Criterion, codec: GenCodec) {
     g.bench_function("decode_typed", |b| {
         b.iter(|| assert_eq!(decode_count(black_box(&bytes)), RECORDS))
     });
+    g.bench_function("record_spans_only", |b| {
+        b.iter(|| {
+            let mut r = Reader::new(black_box(&bytes), &DecodeOptions::default()).expect("valid");
+            let mut n = 0usize;
+            while let Some(block) = r.next_block() {
+                let block = block.expect("valid block");
+                for s in block.record_spans() {
+                    n += s.expect("valid record").fields.len();
+                }
+                r.recycle(block);
+            }
+            n
+        })
+    });
     g.bench_function("sanitize", |b| {
         b.iter(|| {
             let out = sanitize(black_box(&bytes), &plain).expect("sanitizes");
             assert_eq!(out.summary.records, RECORDS as u64);
             out
         })
+    });
+    let no_url = SanitizeOptions::default()
+        .with_policy(dynopt::pii::Policy::default().deny("url").expect("x"));
+    g.bench_function("sanitize_no_url", |b| {
+        b.iter(|| sanitize(black_box(&bytes), &no_url).expect("sanitizes"))
     });
     g.bench_function("sanitize_keyed", |b| {
         b.iter(|| sanitize(black_box(&bytes), &keyed).expect("sanitizes"))

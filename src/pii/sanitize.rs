@@ -165,17 +165,22 @@ enum StrShape {
     Union(i64),
 }
 
-/// The per-field work of the rewrite.
+/// The per-record copying work of the rewrite, in output order.
 #[derive(Clone, Debug)]
 enum Op {
-    /// Copy the byte range of writer fields `first..=last` (all copied verbatim).
+    /// Copy the byte range of writer fields `first..=last` (all kept, neighbours).
     Copy { first: usize, last: usize },
-    /// Copy writer field `i`, a string (checked for UTF-8).
-    Str { i: usize, shape: StrShape },
-    /// Copy writer field `i`, an array of strings (checked for UTF-8).
-    StrList { i: usize, branch: Option<i64> },
     /// Scrub writer field `i` (the url).
     Url { i: usize, shape: StrShape },
+}
+
+/// A kept value checked before it is copied (the span walk does not check UTF-8).
+#[derive(Clone, Copy, Debug)]
+enum Check {
+    /// Writer field `i` is a string.
+    Str { i: usize, shape: StrShape },
+    /// Writer field `i` is an array of strings.
+    StrList { i: usize, branch: Option<i64> },
 }
 
 fn str_shape(type_json: &Value) -> Option<StrShape> {
@@ -244,6 +249,31 @@ fn write_long(v: i64, out: &mut Vec<u8>) {
     out.push(z as u8);
 }
 
+/// Checks a string-like span: its encoding fits and the string is UTF-8 (with a
+/// fast path for ASCII, which nearly every Currents string is).
+fn check_str(span: &[u8], shape: StrShape) -> Result<(), CorruptReason> {
+    let rest = match shape {
+        StrShape::Plain => span,
+        StrShape::Union(n) => {
+            let (idx, used) = read_long(span).ok_or(CorruptReason::BadEncoding)?;
+            if idx != n {
+                return Ok(());
+            }
+            &span[used..]
+        }
+    };
+    let (len, used) = read_long(rest).ok_or(CorruptReason::BadEncoding)?;
+    let bytes = &rest[used..];
+    if usize::try_from(len).ok() != Some(bytes.len()) {
+        return Err(CorruptReason::BadEncoding);
+    }
+    if bytes.is_ascii() || std::str::from_utf8(bytes).is_ok() {
+        Ok(())
+    } else {
+        Err(CorruptReason::InvalidUtf8)
+    }
+}
+
 /// The string bytes of a string-like span, `Ok(None)` for the null branch.
 fn span_str(span: &[u8], shape: StrShape) -> Result<Option<&str>, CorruptReason> {
     let rest = match shape {
@@ -292,7 +322,9 @@ fn check_str_list(span: &[u8], branch: Option<i64>) -> Result<(), CorruptReason>
             let body = rest
                 .get(used..used.saturating_add(len))
                 .ok_or(CorruptReason::BadEncoding)?;
-            std::str::from_utf8(body).map_err(|_| CorruptReason::InvalidUtf8)?;
+            if !body.is_ascii() {
+                std::str::from_utf8(body).map_err(|_| CorruptReason::InvalidUtf8)?;
+            }
             rest = &rest[used + len..];
         }
     }
@@ -301,6 +333,7 @@ fn check_str_list(span: &[u8], branch: Option<i64>) -> Result<(), CorruptReason>
 /// The compiled rewrite of one file.
 struct Plan {
     ops: Vec<Op>,
+    checks: Vec<Check>,
     /// Writer index and shape of `user_id`, for the pseudonymizer.
     user_id: Option<(usize, StrShape)>,
     add_key: bool,
@@ -316,6 +349,7 @@ fn plan(reader: &Reader<'_>, options: &SanitizeOptions) -> Result<Plan, Sanitize
     let fields: &[WriterField] = reader.writer_fields();
     let mut keep = vec![false; fields.len()];
     let mut ops: Vec<Op> = Vec::new();
+    let mut checks: Vec<Check> = Vec::new();
     let mut dropped = Vec::new();
     let mut report = FilterReport::new();
     let mut user_id = None;
@@ -340,13 +374,14 @@ fn plan(reader: &Reader<'_>, options: &SanitizeOptions) -> Result<Plan, Sanitize
                     None
                 }
             },
-            Ok(()) => Some(if let Some(shape) = str_shape(&ty) {
-                Op::Str { i, shape }
-            } else if let Some(branch) = str_list_shape(&ty) {
-                Op::StrList { i, branch }
-            } else {
-                Op::Copy { first: i, last: i }
-            }),
+            Ok(()) => {
+                if let Some(shape) = str_shape(&ty) {
+                    checks.push(Check::Str { i, shape });
+                } else if let Some(branch) = str_list_shape(&ty) {
+                    checks.push(Check::StrList { i, branch });
+                }
+                Some(Op::Copy { first: i, last: i })
+            }
             Err(reason) => {
                 report.record(et, &f.name, reason);
                 None
@@ -355,7 +390,7 @@ fn plan(reader: &Reader<'_>, options: &SanitizeOptions) -> Result<Plan, Sanitize
         match op {
             Some(op) => {
                 keep[i] = true;
-                // Merge verbatim copies of neighbouring fields into one range.
+                // Merge copies of neighbouring kept fields into one range.
                 if let (Op::Copy { first: _, last }, Some(Op::Copy { last: prev, .. })) =
                     (&op, ops.last_mut())
                     && *prev + 1 == *last
@@ -372,6 +407,7 @@ fn plan(reader: &Reader<'_>, options: &SanitizeOptions) -> Result<Plan, Sanitize
     let schema_json = rewrite_schema(reader.schema_json(), fields, &keep, add_key)?;
     Ok(Plan {
         ops,
+        checks,
         user_id,
         add_key,
         schema_json,
@@ -501,20 +537,20 @@ fn sanitize_with(
                     .map_or_else(String::new, |w| w.name.clone()),
                 reason,
             };
+            for check in &plan.checks {
+                match *check {
+                    Check::Str { i, shape } => {
+                        check_str(&data[f[i].clone()], shape).map_err(|r| corrupt(i, r))?;
+                    }
+                    Check::StrList { i, branch } => {
+                        check_str_list(&data[f[i].clone()], branch).map_err(|r| corrupt(i, r))?;
+                    }
+                }
+            }
             for op in &plan.ops {
                 match *op {
                     Op::Copy { first, last } => {
                         records_out.extend_from_slice(&data[f[first].start..f[last].end]);
-                    }
-                    Op::Str { i, shape } => {
-                        let bytes = &data[f[i].clone()];
-                        span_str(bytes, shape).map_err(|r| corrupt(i, r))?;
-                        records_out.extend_from_slice(bytes);
-                    }
-                    Op::StrList { i, branch } => {
-                        let bytes = &data[f[i].clone()];
-                        check_str_list(bytes, branch).map_err(|r| corrupt(i, r))?;
-                        records_out.extend_from_slice(bytes);
                     }
                     Op::Url { i, shape } => {
                         let bytes = &data[f[i].clone()];

@@ -153,14 +153,19 @@ impl UrlScrubber {
     ///
     /// Borrows the input when nothing had to change.
     pub fn scrub<'u>(&self, url: &'u str) -> Cow<'u, str> {
-        let bytes = url.as_bytes();
-        if !bytes
-            .iter()
-            .any(|&b| matches!(b, b'?' | b'#' | b'@' | b'%') || !is_url_byte(b))
-            && !has_opaque_personal_scheme(url)
-        {
+        if self.is_clean(url) {
             return Cow::Borrowed(url);
         }
+        let out = self.rebuild(url);
+        if out == url {
+            Cow::Borrowed(url)
+        } else {
+            Cow::Owned(out)
+        }
+    }
+
+    /// The scrubbed URL, built part by part.
+    fn rebuild(&self, url: &str) -> String {
         let mut out = String::with_capacity(url.len());
         let (before_fragment, fragment) = match url.find('#') {
             Some(i) => (&url[..i], Some(&url[i + 1..])),
@@ -181,10 +186,44 @@ impl UrlScrubber {
         if let Some(f) = fragment {
             self.push_fragment(f, &mut out);
         }
-        if out == url {
-            Cow::Borrowed(url)
-        } else {
-            Cow::Owned(out)
+        out
+    }
+
+    /// Whether `url` comes out of [`UrlScrubber::scrub`] unchanged, checked without
+    /// building anything (the common case: only campaign tags in the query). Returns
+    /// `false` whenever in doubt; the building path is the reference.
+    fn is_clean(&self, url: &str) -> bool {
+        let b = url.as_bytes();
+        for (i, &c) in b.iter().enumerate() {
+            let ok = match c {
+                b'@' | b'#' => false,
+                b'%' => {
+                    b.get(i + 1).and_then(|&x| hex_digit(x)).is_some()
+                        && b.get(i + 2).and_then(|&x| hex_digit(x)).is_some()
+                }
+                _ => is_url_byte(c),
+            };
+            if !ok {
+                return false;
+            }
+        }
+        if has_opaque_personal_scheme(url) {
+            return false;
+        }
+        let (base, query) = match url.find('?') {
+            Some(i) => (&url[..i], Some(&url[i + 1..])),
+            None => (url, None),
+        };
+        if base.contains('%') && decode(base).contains('@') {
+            return false;
+        }
+        match query {
+            None => true,
+            Some(q) => {
+                !q.is_empty()
+                    && q.split('&')
+                        .all(|p| !p.is_empty() && !self.is_personal_param(p))
+            }
         }
     }
 
@@ -278,41 +317,39 @@ impl UrlScrubber {
         if name.contains('@') || value.contains('@') {
             return true;
         }
-        if self.is_kept_name(&name) {
+        let mut buf = [0u8; 48];
+        let owned;
+        let lower: &[u8] = if let Some(dst) = buf.get_mut(..name.len()) {
+            dst.copy_from_slice(name.as_bytes());
+            dst.make_ascii_lowercase();
+            dst
+        } else {
+            owned = name.to_ascii_lowercase();
+            owned.as_bytes()
+        };
+        if self.is_kept_name(lower) {
             return false;
         }
         if DEFAULT_IDENTIFIER_PARAMS
             .iter()
-            .any(|n| n.eq_ignore_ascii_case(&name))
-            || self
-                .extra_identifiers
-                .iter()
-                .any(|n| n.eq_ignore_ascii_case(&name))
+            .any(|n| n.as_bytes() == lower)
+            || self.extra_identifiers.iter().any(|n| n.as_bytes() == lower)
             || IDENTIFIER_SUBSTRINGS
                 .iter()
-                .any(|s| contains_ignore_ascii_case(&name, s))
+                .any(|s| lower.windows(s.len()).any(|w| w == s.as_bytes()))
         {
             return true;
         }
         has_phone_run(&name) || has_phone_run(&value)
     }
 
-    fn is_kept_name(&self, name: &str) -> bool {
-        name.eq_ignore_ascii_case(&self.variant_tag)
-            || name
-                .get(..4)
-                .is_some_and(|p| p.eq_ignore_ascii_case("utm_"))
-            || DEFAULT_KEEP_PARAMS
-                .iter()
-                .any(|n| n.eq_ignore_ascii_case(name))
-            || self.extra_keep.iter().any(|n| n.eq_ignore_ascii_case(name))
+    /// `lower` is the parameter name in ASCII lowercase.
+    fn is_kept_name(&self, lower: &[u8]) -> bool {
+        lower.eq_ignore_ascii_case(self.variant_tag.as_bytes())
+            || lower.starts_with(b"utm_")
+            || DEFAULT_KEEP_PARAMS.iter().any(|n| n.as_bytes() == lower)
+            || self.extra_keep.iter().any(|n| n.as_bytes() == lower)
     }
-}
-
-fn contains_ignore_ascii_case(hay: &str, needle: &str) -> bool {
-    hay.as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 fn split_scheme(s: &str) -> (Option<&str>, &str) {
@@ -559,6 +596,19 @@ mod tests {
             s.scrub("https://a.example/?v=1.1767225600&member=x&order=12345678&dov=2.1767225600"),
             "https://a.example/?v=1.1767225600&order=12345678"
         );
+    }
+
+    proptest::proptest! {
+        /// The check-only fast path never skips a change the building path makes.
+        #[test]
+        fn clean_check_agrees_with_rebuild(
+            s in "(https?://)?[a-z@:%0-9.A-F]{0,10}(/[a-z@%0-9+.A-F-]{0,8}){0,3}(\\?[a-z0-9@%+=&._A-F-]{0,40})?(#[a-z0-9=&?]{0,6})?"
+        ) {
+            let sc = UrlScrubber::default();
+            if sc.is_clean(&s) {
+                proptest::prop_assert_eq!(sc.rebuild(&s), s);
+            }
+        }
     }
 
     #[test]
