@@ -96,7 +96,7 @@ fn bench_codec(c: &mut Criterion, codec: GenCodec) {
         })
     });
     let no_url = SanitizeOptions::default()
-        .with_policy(dynopt::pii::Policy::default().deny("url").expect("x"));
+        .with_policy(Policy::default().deny("url").expect("url is not required"));
     g.bench_function("sanitize_no_url", |b| {
         b.iter(|| sanitize(black_box(&bytes), &no_url).expect("sanitizes"))
     });
