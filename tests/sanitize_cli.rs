@@ -117,6 +117,20 @@ fn every_shape_through_the_cli() {
                 );
             }
         }
+        // A truncated copy of the same file: exit 1, the offset, no output file.
+        let cut = g.bytes.len() - 1 - (i % 40);
+        let bad = dir.0.join(format!("bad-{i}.avro"));
+        let bad_out = dir.0.join(format!("bad-out-{i}.avro"));
+        std::fs::write(&bad, &g.bytes[..cut]).expect("write");
+        let o = run(&[&bad, &bad_out], extra);
+        assert_eq!(o.status.code(), Some(1), "{}: {}", shape.label, stderr(&o));
+        assert!(
+            stderr(&o).contains("at byte "),
+            "{}: {}",
+            shape.label,
+            stderr(&o)
+        );
+        assert!(!bad_out.exists(), "{}: partial output", shape.label);
         let clean = Filter::default().clean_file(&out, &DecodeOptions::default());
         assert!(clean.error.is_none(), "{}: {:?}", shape.label, clean.error);
         assert!(clean.sanitized);
@@ -126,6 +140,15 @@ fn every_shape_through_the_cli() {
             let want = if keyed { p.key_for(uid) } else { None };
             assert_eq!(e.recipient_key, want, "{}", shape.label);
         }
+    }
+    // Only inputs and complete outputs remain: no temporary or partial files.
+    for f in dir.files() {
+        assert!(
+            f.starts_with("in-")
+                || f.starts_with("out-")
+                || (f.starts_with("bad-") && !f.starts_with("bad-out-")),
+            "{f}"
+        );
     }
 }
 
