@@ -1,6 +1,7 @@
 //! The attribution state machine.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+use std::hash::BuildHasherDefault;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -224,6 +225,11 @@ pub struct Attribution {
     pub(crate) global: Global,
     pub(crate) pending: VecDeque<Update>,
 }
+
+/// Fixed-key SipHash-1-3: lookups only (never iterated), keys configured by
+/// the host; no per-process random state, so nothing depends on the OS RNG.
+type HashMap<K, V> =
+    std::collections::HashMap<K, V, BuildHasherDefault<siphasher::sip::SipHasher13>>;
 
 fn store_secs(t: i64) -> u32 {
     u32::try_from(t.clamp(0, i64::from(u32::MAX))).unwrap_or(u32::MAX)

@@ -1,6 +1,6 @@
 //! Serde snapshots of the attribution state.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -218,7 +218,9 @@ impl Attribution {
             if es.variants.len() > MAX_VARIANTS || es.stats.len() != es.variants.len() {
                 return Err(RestoreError::Corrupt("variant table"));
             }
-            let unique: HashSet<_> = es.variants.iter().collect();
+            let mut unique = es.variants.clone();
+            unique.sort_unstable();
+            unique.dedup();
             if unique.len() != es.variants.len() {
                 return Err(RestoreError::Corrupt("repeated variant id"));
             }
