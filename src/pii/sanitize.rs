@@ -459,7 +459,9 @@ fn rewrite_schema(
 /// id is `"[REDACTED]"`). `url` is scrubbed with the policy's [`UrlScrubber`](super::UrlScrubber);
 /// every other kept value is copied byte for byte; every block keeps its record count;
 /// the output uses the input's codec and sync marker and carries the metadata entry
-/// `dynopt.sanitized`. A file that is already sanitized keeps its `recipient_key`.
+/// `dynopt.sanitized`; the input's other metadata entries are not copied (they could
+/// hold anything). A file that is already sanitized keeps its `recipient_key`, so
+/// sanitizing twice gives the same bytes.
 ///
 /// On corrupt input it returns the error (naming the offset) and no output at all.
 ///
