@@ -68,6 +68,10 @@ macro_rules! copy_fields {
 /// [`CleanEvent`]s (owned, no personal field, `url` scrubbed, `recipient_key` set
 /// when a [`Pseudonymizer`] is configured or the file carried it).
 ///
+/// A field the policy allows but [`CleanEvent`] has no place for (a host-allowed
+/// custom field) is not carried by clean events; [`sanitize`](super::sanitize) keeps it
+/// in the Avro output.
+///
 /// The policy is compiled once into a field mask. Per file, [`Filter::for_file`]
 /// takes the file's writer fields with their `[PII]` tags, records what is dropped
 /// in a [`FilterReport`] and gives a [`FileFilter`]; per event,

@@ -641,6 +641,31 @@ impl Filter {
     /// Prepares the filter for the file `reader` reads (its writer fields and their
     /// `[PII]` tags), recording dropped fields in `report`. A sanitized file's
     /// `recipient_key` field is not reported.
+    ///
+    /// The streaming path, one block in memory at a time:
+    ///
+    /// ```
+    /// use dynopt::currents::{DecodeError, DecodeOptions, Reader};
+    /// use dynopt::pii::{CleanEvent, Filter, FilterReport};
+    ///
+    /// fn for_each_clean(
+    ///     bytes: &[u8],
+    ///     filter: &Filter,
+    ///     mut sink: impl FnMut(CleanEvent),
+    /// ) -> Result<FilterReport, DecodeError> {
+    ///     let mut reader = Reader::new(bytes, &DecodeOptions::default())?;
+    ///     let mut report = FilterReport::new();
+    ///     let file = filter.for_reader(&reader, &mut report);
+    ///     while let Some(block) = reader.next_block() {
+    ///         for item in block?.keyed_events() {
+    ///             let (event, key) = item?;
+    ///             sink(file.clean_keyed(&event, key));
+    ///         }
+    ///     }
+    ///     Ok(report)
+    /// }
+    /// assert!(for_each_clean(b"not avro", &Filter::default(), |_| {}).is_err());
+    /// ```
     pub fn for_reader(&self, reader: &Reader<'_>, report: &mut FilterReport) -> FileFilter<'_> {
         let sanitized = reader.is_sanitized();
         self.for_file(
