@@ -229,7 +229,6 @@ struct Host {
     attribution: Attribution,
     filter: Filter,
     sanitize: SanitizeOptions,
-    experiment: ExperimentId,
     updates: Vec<Update>,
 }
 
@@ -290,7 +289,6 @@ fn run(args: &Args) -> Result<(), String> {
         filter: Filter::new(Policy::new()),
         // The customer side's sanitizer, with the secret shared with the Braze template.
         sanitize: SanitizeOptions::new().with_pseudonymizer(Pseudonymizer::keyed(SHARED_SECRET)),
-        experiment: experiment.clone(),
         updates: Vec::new(),
     };
     // What the Braze template computes with `hmac_sha256_hex` for the Connected Content URL.
@@ -627,8 +625,9 @@ fn deliver(sim: &mut Sim, host: &mut Host, now: i64) -> Result<(), String> {
     for event in &clean.events {
         host.attribution.handle_event(event, at(now));
     }
+    // Forget exposures and dedup state past the window (bounded memory).
+    host.attribution.expire(at(now));
     host.feed_optimiser()?;
-    let _ = &host.experiment;
     Ok(())
 }
 
