@@ -9,6 +9,9 @@
 //!   and its all-fields variant (every field of the newest schema, validated);
 //!   for deflate also inflate-only of every block (flate2's zlib-rs backend: the target
 //!   reference; miniz_oxide for comparison).
+//! - `currents_intl_null/*`, `currents_intl_deflate/*`: the same file with half of the
+//!   campaign/canvas names holding a non-ASCII word (5% in the main file), dynopt typed
+//!   against the specialised decoder and inflate-only.
 //! - `currents_apache_avro/*`: apache-avro 0.22 on a 10,000-record subset, generic
 //!   `Value` reader and serde into a struct, for reference.
 //!
@@ -41,7 +44,18 @@ struct File {
     blocks: Vec<BlockInfo>,
 }
 
+/// Share of campaign/canvas/step/variation names with a non-ASCII word in the main
+/// benchmark file (most workspaces name campaigns in ASCII; accents and emoji occur).
+const NON_ASCII_NAMES: f64 = 0.05;
+/// The same for the `currents_intl_*` groups: every other name has a non-ASCII word
+/// (a workspace that writes names in French, Spanish, German or Japanese, or with emoji).
+const NON_ASCII_NAMES_INTL: f64 = 0.5;
+
 fn click_file(records: usize, codec: GenCodec) -> File {
+    click_file_with(records, codec, NON_ASCII_NAMES)
+}
+
+fn click_file_with(records: usize, codec: GenCodec, non_ascii_names: f64) -> File {
     let shape = fixtures::newest_shape("Click");
     assert_eq!(
         shape.fields.len(),
@@ -52,6 +66,7 @@ fn click_file(records: usize, codec: GenCodec) -> File {
         &shape,
         &GenOptions {
             block_bytes: BLOCK_BYTES,
+            non_ascii_names,
             ..GenOptions::new(records, SEED, codec)
         },
     );
@@ -621,6 +636,55 @@ fn bench_currents(c: &mut Criterion) {
     }
 }
 
+/// The decoder's ASCII fast paths meet non-ASCII names: dynopt typed against the
+/// 12-field specialised decoder (null) and against inflate-only (deflate).
+fn bench_intl(c: &mut Criterion) {
+    let options = DecodeOptions::default();
+    let null = click_file_with(RECORDS, GenCodec::Null, NON_ASCII_NAMES_INTL);
+    let deflate = click_file_with(RECORDS, GenCodec::Deflate, NON_ASCII_NAMES_INTL);
+    assert_eq!(dynopt_typed(&null.bytes, &options), RECORDS);
+    let records = RECORDS as u64;
+    {
+        let mut g = configure(c, "currents_intl_null");
+        g.throughput(Throughput::ElementsAndBytes {
+            elements: records,
+            bytes: null.bytes.len() as u64,
+        });
+        g.bench_function("dynopt_typed_borrowed", |b| {
+            b.iter(|| dynopt_typed(&null.bytes, &options))
+        });
+        g.bench_function("specialised_12_fields_utf8", |b| {
+            b.iter(|| specialised_file::<&str>(&null))
+        });
+        g.finish();
+    }
+    {
+        let mut g = configure(c, "currents_intl_deflate");
+        g.throughput(Throughput::ElementsAndBytes {
+            elements: records,
+            bytes: deflate.bytes.len() as u64,
+        });
+        g.bench_function("dynopt_typed_borrowed", |b| {
+            b.iter(|| dynopt_typed(&deflate.bytes, &options))
+        });
+        let mut d = flate2::Decompress::new(false);
+        g.bench_function("inflate_only_zlib_rs", |b| {
+            let mut buf = Vec::with_capacity(4 * BLOCK_BYTES);
+            b.iter(|| {
+                for blk in &deflate.blocks {
+                    inflate_zlib_rs(
+                        &mut d,
+                        &deflate.bytes[blk.data_offset..blk.data_offset + blk.data_len],
+                        &mut buf,
+                    );
+                    black_box(&buf);
+                }
+            })
+        });
+        g.finish();
+    }
+}
+
 fn bench_apache_avro(c: &mut Criterion) {
     let null = click_file(AVRO_RECORDS, GenCodec::Null);
     let deflate = click_file(AVRO_RECORDS, GenCodec::Deflate);
@@ -645,5 +709,5 @@ fn bench_apache_avro(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_currents, bench_apache_avro);
+criterion_group!(benches, bench_currents, bench_intl, bench_apache_avro);
 criterion_main!(benches);

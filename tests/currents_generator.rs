@@ -152,6 +152,21 @@ fn values_are_realistic_and_deterministic() {
         }
     }
     let rate = nulls as f64 / optional as f64;
+    let names_with_non_ascii = |g: &fx::Generated| {
+        (0..g.records.len())
+            .filter_map(|r| g.value(r, "campaign_name").and_then(Val::as_str))
+            .filter(|s| !s.is_ascii())
+            .count()
+    };
+    assert!(names_with_non_ascii(&a) > 100, "UTF-8 coverage");
+    let ascii = fx::generate(
+        &shape,
+        &GenOptions {
+            non_ascii_names: 0.0,
+            ..GenOptions::new(500, 7, GenCodec::Null)
+        },
+    );
+    assert_eq!(names_with_non_ascii(&ascii), 0);
     assert!((0.04..0.06).contains(&rate), "null rate {rate}");
     // Compressible like real Currents data (about 3:1 in 64,000-byte blocks), not
     // like random bytes nor like one record repeated.

@@ -439,6 +439,10 @@ pub struct GenOptions {
     pub block_bytes: usize,
     /// Extra metadata entries in the header.
     pub metadata: Vec<(String, Vec<u8>)>,
+    /// Probability that a generated campaign/canvas/step/variation name contains a
+    /// non-ASCII word (`Été`, `Día`, `Größe`, `🎉`, `セール`). Tests use a high rate
+    /// for UTF-8 coverage; Braze data from English-language workspaces is mostly ASCII.
+    pub non_ascii_names: f64,
 }
 
 impl GenOptions {
@@ -450,6 +454,7 @@ impl GenOptions {
             codec,
             block_bytes: 4096,
             metadata: Vec::new(),
+            non_ascii_names: 0.5,
         }
     }
 }
@@ -665,7 +670,7 @@ pub fn generate(shape: &Shape, opts: &GenOptions) -> Generated {
     let mut rng = Pcg64::seed_from_u64(opts.seed);
     let mut sync = [0u8; 16];
     rng.fill_bytes(&mut sync);
-    let mut g = ValueGen::new(shape);
+    let mut g = ValueGen::new(shape, opts.non_ascii_names);
     let records: Vec<Vec<Val>> = (0..opts.records)
         .map(|_| g.record(shape, &mut rng))
         .collect();
@@ -695,7 +700,7 @@ pub fn generate_file(shape: &Shape, opts: &GenOptions) -> (Vec<u8>, Vec<BlockInf
     let mut rng = Pcg64::seed_from_u64(opts.seed);
     let mut sync = [0u8; 16];
     rng.fill_bytes(&mut sync);
-    let mut g = ValueGen::new(shape);
+    let mut g = ValueGen::new(shape, opts.non_ascii_names);
     let records = (0..opts.records).map(|_| g.record(shape, &mut rng));
     let (bytes, header_len) = write_ocf(
         shape,
@@ -749,7 +754,7 @@ const USER_AGENTS: &[&str] = &[
 ];
 
 const FIRST: &[&str] = &[
-    "jane", "john", "maria", "li", "ahmed", "sofia", "lukas", "chloe", "mateo", "aiko", "zoë",
+    "jane", "john", "maria", "li", "ahmed", "sofia", "lukas", "chloe", "mateo", "aiko", "zoe",
 ];
 const LAST: &[&str] = &[
     "doe", "smith", "garcia", "wang", "khan", "rossi", "muller", "martin", "silva", "sato",
@@ -768,13 +773,10 @@ const WORDS: &[&str] = &[
     "Welcome",
     "Series",
     "Win-back",
-    "Été",
     "Newsletter",
     "Flash",
     "Deal",
     "Onboarding",
-    "Día",
-    "🎉",
     "Reminder",
     "Cart",
     "Loyalty",
@@ -785,7 +787,10 @@ const WORDS: &[&str] = &[
 struct ValueGen {
     pools: HashMap<String, Vec<String>>,
     base_time: i64,
+    non_ascii_names: f64,
 }
+
+const NON_ASCII_WORDS: &[&str] = &["Été", "Día", "Größe", "🎉", "セール"];
 
 /// Fields whose value is unique per event (never pooled).
 fn is_unique(name: &str) -> bool {
@@ -807,6 +812,7 @@ fn is_unique(name: &str) -> bool {
 }
 
 struct RecordCtx {
+    non_ascii_names: f64,
     time: i64,
     email: String,
     user_id: String,
@@ -814,7 +820,7 @@ struct RecordCtx {
 }
 
 impl ValueGen {
-    fn new(shape: &Shape) -> Self {
+    fn new(shape: &Shape, non_ascii_names: f64) -> Self {
         let date = NaiveDate::parse_from_str(&shape.first_seen, "%Y-%m-%d").expect("date");
         let base_time = Utc
             .from_utc_datetime(&date.and_hms_opt(0, 0, 0).expect("midnight"))
@@ -822,6 +828,7 @@ impl ValueGen {
         ValueGen {
             pools: HashMap::new(),
             base_time,
+            non_ascii_names,
         }
     }
 
@@ -830,6 +837,7 @@ impl ValueGen {
         let last = pick(rng, LAST);
         let n: u32 = rng.random_range(1..100_000);
         let ctx = RecordCtx {
+            non_ascii_names: self.non_ascii_names,
             time: self.base_time + rng.random_range(0..30 * 86_400),
             email: format!("{first}.{last}{n}@{}", pick(rng, DOMAINS)),
             user_id: hex(rng, 24),
@@ -969,9 +977,13 @@ fn user_agent<R: Rng + ?Sized>(rng: &mut R) -> String {
     out
 }
 
-fn name_string<R: Rng + ?Sized>(rng: &mut R) -> String {
+fn name_string<R: Rng + ?Sized>(non_ascii: f64, rng: &mut R) -> String {
     let n = rng.random_range(2..5usize);
-    let words: Vec<&str> = (0..n).map(|_| pick(rng, WORDS)).collect();
+    let mut words: Vec<&str> = (0..n).map(|_| pick(rng, WORDS)).collect();
+    if rng.random_bool(non_ascii) {
+        let at = rng.random_range(0..n);
+        words[at] = pick(rng, NON_ASCII_WORDS);
+    }
     format!("{} {}", words.join(" "), rng.random_range(2018..2027u32))
 }
 
@@ -1043,7 +1055,7 @@ fn fresh_string<R: Rng + ?Sized>(name: &str, ctx: &RecordCtx, rng: &mut R) -> St
         "language" => pick(rng, &["en", "de", "ja", "pt", "fr"]).to_owned(),
         n if n.ends_with("_api_id") => uuid(rng),
         n if n.ends_with("_id") => hex(rng, 24),
-        n if n.ends_with("_name") => name_string(rng),
+        n if n.ends_with("_name") => name_string(ctx.non_ascii_names, rng),
         n if n.starts_with("string_custom_attributes") => {
             format!("{} {}", pick(rng, WORDS), hex(rng, 10))
         }
