@@ -2,31 +2,13 @@
 //! shares sum to 100%, its clicks reconcile with the attribution buckets, and the
 //! SVG chart's series are the shares of the progress lines.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+#[path = "support/cli.rs"]
+mod cli;
 
-fn campaign_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "--example", "campaign"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the campaign example failed");
-        let exe = std::env::current_exe().expect("test executable path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>/deps/<test>");
-        let bin = profile_dir
-            .join("examples")
-            .join(format!("campaign{}", std::env::consts::EXE_SUFFIX));
-        assert!(bin.exists(), "{} exists", bin.display());
-        bin
-    })
-}
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use cli::example_bin;
 
 fn out_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("dynopt-campaign-{name}-{}", std::process::id()));
@@ -35,7 +17,7 @@ fn out_dir(name: &str) -> PathBuf {
 }
 
 fn run(args: &[&str]) -> Output {
-    Command::new(campaign_bin())
+    Command::new(example_bin("campaign"))
         .args(args)
         .output()
         .expect("campaign runs")

@@ -3,67 +3,22 @@
 //! stdout or stderr; bad files report file, offset and field, keep the events decoded
 //! before the error, do not stop the other files, and make the exit status 1.
 
+#[path = "support/cli.rs"]
+mod cli;
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
+use cli::{TempDir, example_bin};
 use common::fixtures::{self as fx, GenCodec, GenOptions, Generated, Val};
 use dynopt::currents::EventType;
 use dynopt::pii::{DEFAULT_ALLOWLIST, scrub_url};
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value as Json;
 
-/// The `inspect` binary, built once per test run (a no-op when `cargo test` already
-/// built the examples). It sits next to the test executable's `deps` directory.
-fn inspect_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "--example", "inspect"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the inspect example failed");
-        let exe = std::env::current_exe().expect("test executable path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>/deps/<test>");
-        let bin = profile_dir
-            .join("examples")
-            .join(format!("inspect{}", std::env::consts::EXE_SUFFIX));
-        assert!(bin.exists(), "{} exists", bin.display());
-        bin
-    })
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("dynopt-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        TempDir(dir)
-    }
-
-    fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
-        let p = self.0.join(name);
-        std::fs::write(&p, bytes).expect("write temp file");
-        p
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn run(files: &[PathBuf]) -> (Output, String, String) {
-    let out = Command::new(inspect_bin())
+    let out = Command::new(example_bin("inspect"))
         .args(files)
         .output()
         .expect("inspect runs");
@@ -313,7 +268,9 @@ fn bad_files_are_reported_and_the_others_still_print() {
 
 #[test]
 fn no_arguments_is_a_usage_error() {
-    let out = Command::new(inspect_bin()).output().expect("inspect runs");
+    let out = Command::new(example_bin("inspect"))
+        .output()
+        .expect("inspect runs");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("usage"));
     assert!(out.stdout.is_empty());

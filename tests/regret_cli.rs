@@ -1,35 +1,15 @@
 //! Runs the `regret` example as a subprocess (small runs) and checks its
 //! command-line contract: the JSON last line and sane relations.
 
-use std::path::PathBuf;
+#[path = "support/cli.rs"]
+mod cli;
+
 use std::process::{Command, Output};
 
-fn example_path() -> PathBuf {
-    // `cargo test` builds the examples; when run alone, build it once.
-    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-    // target/<profile>/deps/regret_cli-<hash> → target/<profile>/examples/regret
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .expect("target/<profile>");
-    let path = dir
-        .join("examples")
-        .join(format!("regret{}", std::env::consts::EXE_SUFFIX));
-    if !path.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", "regret"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the example failed");
-    }
-    path
-}
+use cli::example_bin;
 
 fn run(args: &[&str]) -> Output {
-    Command::new(example_path())
+    Command::new(example_bin("regret"))
         .args(args)
         .output()
         .expect("example runs")

@@ -2,60 +2,20 @@
 //! with and without `--key-hex`, corrupt inputs, and URLs carrying emails, phone
 //! numbers and tokens.
 
+#[path = "support/cli.rs"]
+mod cli;
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
+use cli::{TempDir, example_bin};
 use common::fixtures::{self as fx, GenCodec, GenOptions, Val};
 use dynopt::currents::{DecodeOptions, EventType};
 use dynopt::pii::{Filter, Policy, Pseudonymizer};
 
-/// `target/<profile>/examples/sanitize`, next to this test's `deps` directory.
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/..");
-    let p = dir
-        .join("examples")
-        .join(format!("sanitize{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        p.exists(),
-        "{} not built (cargo test builds examples)",
-        p.display()
-    );
-    p
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("dynopt-cli-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("temp dir");
-        TempDir(p)
-    }
-    fn files(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(&self.0)
-            .expect("read dir")
-            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn run(args: &[&Path], extra: &[&str]) -> Output {
-    Command::new(binary())
+    Command::new(example_bin("sanitize"))
         .args(args)
         .args(extra)
         .output()
