@@ -23,7 +23,21 @@ struct Fixture {
 }
 
 fn fixture(seed: u64, n: usize) -> Fixture {
-    let fields = fields(CLICK_NEWEST);
+    fixture_with(seed, n, false)
+}
+
+/// With `extra`, a future field is appended: the writer schema is then no
+/// longer a prefix of the typed fields, so the generic plan decodes it instead
+/// of the straight-line fast path.
+fn fixture_with(seed: u64, n: usize, extra: bool) -> Fixture {
+    let mut fields = fields(CLICK_NEWEST);
+    if extra {
+        fields.push(ShapeField {
+            name: "future_field".into(),
+            ty: json!(["null", "long"]),
+            pii: false,
+        });
+    }
     let schema = schema("Click", NS, &fields);
     let mut rng = Pcg64::seed_from_u64(seed);
     let recs = (0..n).map(|_| random_record(&mut rng, &fields)).collect();
@@ -93,7 +107,12 @@ fn assert_good_prefix(out: &dynopt::currents::FileOutcome, f: &Fixture, n: usize
 /// Decodes a file whose first block is good and whose second block holds a
 /// corrupt field; checks kind, exact offset, field and the kept events.
 fn field_error(field: &str, bytes: &[u8], kind: K) -> DecodeError {
-    let f = fixture(7, 5);
+    field_error_with(field, bytes, kind.clone(), true);
+    field_error_with(field, bytes, kind, false)
+}
+
+fn field_error_with(field: &str, bytes: &[u8], kind: K, extra: bool) -> DecodeError {
+    let f = fixture_with(7, 5, extra);
     let fi = idx(&f, field);
     let (bad, at) = records(&f, Some((2, fi, bytes)));
     let (file, second) = two_blocks(&f, &bad, 5, Codec::Null);

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 
-use super::plan::{Typed, Val};
+use super::plan::{Code, Cur, Fail, Typed, Val};
 use crate::pii::Pii;
 
 /// The Avro-level shape a typed field expects from the writer schema.
@@ -184,6 +184,53 @@ pub enum FieldValue<'e> {
     Bool(bool),
     /// A list of strings (`suspected_bot_click_reason`).
     StrList(&'e [Cow<'e, str>]),
+}
+
+macro_rules! field_read {
+    (RequiredString, $dst:expr, $cur:expr) => {
+        $dst = Cow::Borrowed($cur.str()?)
+    };
+    (RequiredPiiString, $dst:expr, $cur:expr) => {
+        $dst = Pii::new(Cow::Borrowed($cur.str()?))
+    };
+    (RequiredTime, $dst:expr, $cur:expr) => {
+        $dst = $cur.int_time()?
+    };
+    (String, $dst:expr, $cur:expr) => {
+        if $cur.present()? {
+            $dst = Some(Cow::Borrowed($cur.str()?));
+        }
+    };
+    (PiiString, $dst:expr, $cur:expr) => {
+        if $cur.present()? {
+            $dst = Some(Pii::new(Cow::Borrowed($cur.str()?)));
+        }
+    };
+    (Url, $dst:expr, $cur:expr) => {
+        if $cur.present()? {
+            $dst = Some(Pii::new(Cow::Borrowed($cur.str()?)));
+        }
+    };
+    (Bool, $dst:expr, $cur:expr) => {
+        if $cur.present()? {
+            $dst = Some($cur.boolean()?);
+        }
+    };
+    (Int, $dst:expr, $cur:expr) => {
+        if $cur.present()? {
+            $dst = Some($cur.int()?);
+        }
+    };
+    (Time, $dst:expr, $cur:expr) => {
+        if $cur.present()? {
+            $dst = Some($cur.int_time()?);
+        }
+    };
+    (StringList, $dst:expr, $cur:expr) => {
+        if $cur.present()? {
+            $dst = Some($cur.str_list()?);
+        }
+    };
 }
 
 macro_rules! field_set {
@@ -403,6 +450,15 @@ macro_rules! events {
         $(
             impl<'a> Typed<'a> for $ty<'a> {
                 #[inline(always)]
+                fn decode_prefix(&mut self, cur: &mut Cur<'a>, n: usize) -> Result<(), Fail> {
+                    let mut i = 0usize;
+                    let mut start = cur.pos;
+                    // Errors report the start of the failing field's value.
+                    self.read_prefix(cur, n, &mut i, &mut start)
+                        .map_err(|code| Fail { code, pos: start, field: Some(i) })
+                }
+
+                #[inline(always)]
                 #[allow(non_upper_case_globals)]
                 fn set(&mut self, slot: usize, v: Val<'a>) {
                     // Slots are the indices in `FIELDS`; the plan only sends a
@@ -415,6 +471,28 @@ macro_rules! events {
                         $( $field => { field_set!($kind, self.$field, v); } )*
                         _ => {}
                     }
+                }
+            }
+
+            impl<'a> $ty<'a> {
+                #[inline(always)]
+                #[allow(unused_assignments)]
+                fn read_prefix(
+                    &mut self,
+                    cur: &mut Cur<'a>,
+                    n: usize,
+                    i: &mut usize,
+                    start: &mut usize,
+                ) -> Result<(), Code> {
+                    $(
+                        if *i == n {
+                            return Ok(());
+                        }
+                        *start = cur.pos;
+                        field_read!($kind, self.$field, cur);
+                        *i += 1;
+                    )*
+                    Ok(())
                 }
             }
 

@@ -24,6 +24,31 @@ pub(crate) enum Val<'a> {
 /// value into the field at `slot` (the index in `FIELDS`).
 pub(crate) trait Typed<'a>: Sized {
     fn set(&mut self, slot: usize, v: Val<'a>);
+
+    /// Straight-line decoding of the first `n` typed fields, for writer schemas
+    /// whose fields are exactly those, in `FIELDS` order, with the canonical
+    /// Braze types (see [`canonical`]).
+    fn decode_prefix(&mut self, cur: &mut Cur<'a>, n: usize) -> Result<(), Fail>;
+}
+
+/// The writer type each field kind has in Braze's schemas, as the plan compiles
+/// it: required fields are bare, optional ones `["null", T]`.
+fn canonical(kind: FieldKind, op: &Op) -> bool {
+    let (wire, optional) = match kind {
+        FieldKind::RequiredString | FieldKind::RequiredPiiString => (Wire::Str, false),
+        FieldKind::RequiredTime => (Wire::IntTime, false),
+        FieldKind::Time => (Wire::IntTime, true),
+        FieldKind::Int => (Wire::Int, true),
+        FieldKind::Bool => (Wire::Bool, true),
+        FieldKind::StringList => (Wire::StrList, true),
+        FieldKind::String | FieldKind::PiiString | FieldKind::Url => (Wire::Str, true),
+    };
+    op.wire == wire
+        && if optional {
+            op.union_len == 2 && op.null_idx == 0
+        } else {
+            op.union_len == 0
+        }
 }
 
 /// How to read one value from the wire.
@@ -66,6 +91,9 @@ pub(crate) struct Plan {
     pub(crate) names: Vec<String>,
     schema: Schema,
     max_depth: usize,
+    /// `Some(n)` when the writer's fields are the first `n` typed fields in
+    /// order with canonical types: decoded by `Typed::decode_prefix`.
+    prefix: Option<usize>,
 }
 
 /// The low-level failure inside a record; converted to a [`DecodeError`] with
@@ -128,11 +156,12 @@ pub(crate) struct Fail {
 /// read of a primitive leaves the position where the primitive started.
 ///
 /// Strings are validated through a window of already-validated UTF-8 (`valid`,
-/// starting at `valid_start` in `buf`): validating long runs at once is several
-/// times faster than validating each short string, and slicing a `&str` at
-/// char boundaries needs no unsafe code. A string starts right after its length
-/// varint, whose last byte is ASCII, so a valid string always lies inside the
-/// run validated from its first byte.
+/// starting at `valid_start` in `buf`): a run of bytes that looks like UTF-8 is
+/// validated at once with SIMD (`simdutf8`), which is several times faster than
+/// validating each short string, and slicing a `&str` at char boundaries needs
+/// no unsafe code. A string starts right after its length varint, whose last
+/// byte is ASCII, so a valid string lies inside the run scanned from its first
+/// byte; anything else falls back to validating the string alone.
 pub(crate) struct Cur<'a> {
     pub(crate) buf: &'a [u8],
     pub(crate) pos: usize,
@@ -164,10 +193,10 @@ impl<'a> Cur<'a> {
     fn utf8(&mut self, s: usize, e: usize) -> Option<&'a str> {
         let off = s.wrapping_sub(self.valid_start);
         let end = e.wrapping_sub(self.valid_start);
-        if end <= self.valid.len() && off <= end {
-            if let Some(v) = self.valid.get(off..end) {
-                return Some(v);
-            }
+        let v = self.valid;
+        if end <= v.len() && off <= end && v.is_char_boundary(off) && v.is_char_boundary(end) {
+            // Both ends checked: the slice cannot fail.
+            return Some(&v[off..end]);
         }
         self.refill(s, e)
     }
@@ -175,14 +204,15 @@ impl<'a> Cur<'a> {
     #[inline(never)]
     fn refill(&mut self, s: usize, e: usize) -> Option<&'a str> {
         let rest = &self.buf[s..];
-        let run = ascii_run(rest);
+        let run = utf8_run(rest);
         if run >= e - s {
-            // Pure ASCII is valid UTF-8: validate the whole run at once (the
-            // standard library's ASCII fast path) and slice strings out of it.
-            let window = std::str::from_utf8(&rest[..run]).ok()?;
-            self.valid = window;
-            self.valid_start = s;
-            return window.get(..e - s);
+            // Validate the whole run at once (long runs are several times
+            // faster than many short strings) and slice strings out of it.
+            if let Ok(window) = simdutf8::basic::from_utf8(&rest[..run]) {
+                self.valid = window;
+                self.valid_start = s;
+                return window.get(..e - s);
+            }
         }
         std::str::from_utf8(&self.buf[s..e]).ok()
     }
@@ -300,6 +330,51 @@ impl<'a> Cur<'a> {
         }
     }
 
+    /// An `array<string>`, strings borrowed.
+    pub(crate) fn str_list(&mut self) -> Result<Vec<Cow<'a, str>>, Code> {
+        let mut out = Vec::new();
+        loop {
+            let (n, _) = self.block_count(false)?;
+            if n == 0 {
+                return Ok(out);
+            }
+            // `n` is bounded by the bytes remaining; keep the reservation modest anyway.
+            out.reserve(n.min(64));
+            for _ in 0..n {
+                out.push(Cow::Borrowed(self.str()?));
+            }
+        }
+    }
+
+    /// The branch of a `["null", T]` union: `false` for null, `true` for `T`.
+    #[inline(always)]
+    pub(crate) fn present(&mut self) -> Result<bool, Code> {
+        match self.buf.get(self.pos) {
+            Some(0) => {
+                self.pos += 1;
+                Ok(false)
+            }
+            Some(2) => {
+                self.pos += 1;
+                Ok(true)
+            }
+            Some(_) => {
+                let start = self.pos;
+                let idx = self.long()?;
+                self.pos = start;
+                Err(Code::Union { idx, n: 2 })
+            }
+            None => Err(Code::Truncated),
+        }
+    }
+
+    /// An `int` of UNIX seconds.
+    #[inline(always)]
+    pub(crate) fn int_time(&mut self) -> Result<DateTime<Utc>, Code> {
+        let v = self.int()?;
+        time_from(v)
+    }
+
     #[inline]
     fn advance(&mut self, n: usize) -> Result<(), Code> {
         if n > self.remaining() {
@@ -344,26 +419,51 @@ impl<'a> Cur<'a> {
     }
 }
 
-/// The length of the ASCII prefix of `b`, 16 bytes at a time.
+/// The length of the prefix of `b` that looks like UTF-8: ASCII 16 bytes at a
+/// time, multi-byte characters by their lead and continuation bytes. It only
+/// chooses where a validation window ends: `str::from_utf8` decides validity.
 #[inline]
-fn ascii_run(b: &[u8]) -> usize {
-    const HIGH: u128 = u128::from_le_bytes([0x80; 16]);
-    let mut chunks = b.chunks_exact(16);
-    let mut n = 0;
-    for c in chunks.by_ref() {
-        let mut w = [0u8; 16];
+fn utf8_run(b: &[u8]) -> usize {
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    let word = |c: &[u8]| {
+        let mut w = [0u8; 8];
         w.copy_from_slice(c);
-        let x = u128::from_le_bytes(w) & HIGH;
-        if x != 0 {
-            return n + (x.trailing_zeros() / 8) as usize;
+        u64::from_le_bytes(w)
+    };
+    let mut i = 0;
+    loop {
+        while let Some(c) = b.get(i..i + 32) {
+            if (word(&c[..8]) | word(&c[8..16]) | word(&c[16..24]) | word(&c[24..])) & HIGH != 0 {
+                break;
+            }
+            i += 32;
         }
-        n += 16;
+        while let Some(c) = b.get(i..i + 8) {
+            let x = word(c) & HIGH;
+            if x != 0 {
+                i += (x.trailing_zeros() / 8) as usize;
+                break;
+            }
+            i += 8;
+        }
+        let Some(&lead) = b.get(i) else {
+            return i;
+        };
+        if lead < 0x80 {
+            i += 1;
+            continue;
+        }
+        let width = match lead {
+            0xc2..=0xdf => 2,
+            0xe0..=0xef => 3,
+            0xf0..=0xf4 => 4,
+            _ => return i,
+        };
+        match b.get(i + 1..i + width) {
+            Some(cont) if cont.iter().all(|c| (0x80..0xc0).contains(c)) => i += width,
+            _ => return i,
+        }
     }
-    n + chunks
-        .remainder()
-        .iter()
-        .position(|c| *c >= 0x80)
-        .unwrap_or(chunks.remainder().len())
 }
 
 fn time_from(secs: i64) -> Result<DateTime<Utc>, Code> {
@@ -481,6 +581,14 @@ impl Plan {
                     .with_detail(format!("a {event_type} file must have `{}`", def.name)));
             }
         }
+        let prefix = (ops.len() <= fields_def.len()
+            && ops
+                .iter()
+                .zip(fields_def)
+                .enumerate()
+                .all(|(i, (op, def))| usize::from(op.slot) == i && canonical(def.kind, op))
+            && names.iter().zip(fields_def).all(|(n, d)| n == d.name))
+        .then_some(ops.len());
         Ok((
             Plan {
                 event_type,
@@ -490,6 +598,7 @@ impl Plan {
                 names,
                 schema,
                 max_depth,
+                prefix,
             },
             writer_fields,
         ))
@@ -567,6 +676,9 @@ impl Plan {
         ev: &mut T,
         key: &mut Option<RecipientKey>,
     ) -> Result<(), Fail> {
+        if let Some(n) = self.prefix {
+            return ev.decode_prefix(cur, n);
+        }
         for (i, op) in self.ops.iter().enumerate() {
             let start = cur.pos;
             if let Err(code) = self.run(op, cur, ev, key) {
@@ -631,7 +743,7 @@ impl Plan {
             }
             Wire::Int => ev.set(slot, Val::Long(cur.int()?)),
             Wire::Long => ev.set(slot, Val::Long(cur.long()?)),
-            Wire::StrList => ev.set(slot, Val::List(self.str_list(cur)?)),
+            Wire::StrList => ev.set(slot, Val::List(cur.str_list()?)),
             Wire::RecipientKey => {
                 let start = cur.pos;
                 let s = cur.str()?;
@@ -651,21 +763,6 @@ impl Plan {
             Wire::Union(_) => return Err(Code::Union { idx: -1, n: 0 }),
         }
         Ok(())
-    }
-
-    fn str_list<'a>(&self, cur: &mut Cur<'a>) -> Result<Vec<Cow<'a, str>>, Code> {
-        let mut out = Vec::new();
-        loop {
-            let (n, _) = cur.block_count(false)?;
-            if n == 0 {
-                return Ok(out);
-            }
-            // `n` is bounded by the bytes remaining; keep the reservation modest anyway.
-            out.reserve(n.min(64));
-            for _ in 0..n {
-                out.push(Cow::Borrowed(cur.str()?));
-            }
-        }
     }
 
     /// Skips one value of writer type `node`, validating what it reads.
@@ -865,8 +962,59 @@ mod tests {
         let before = c.pos;
         assert!(matches!(c.str(), Err(Code::Utf8)));
         assert_eq!(c.pos, before);
-        assert_eq!(ascii_run(b"0123456789abcdef0123\xff"), 20);
-        assert_eq!(ascii_run(&[0x80]), 0);
-        assert_eq!(ascii_run(b""), 0);
+        assert_eq!(utf8_run(b"0123456789abcdef0123\xff"), 20);
+        assert_eq!(utf8_run("0123456789abcdef_é_–_🎉!".as_bytes()), 29);
+        assert_eq!(utf8_run(&[b'a', 0xc3, 0x28]), 1);
+        assert_eq!(utf8_run(&[b'a', 0xe2, 0x82]), 1);
+        assert_eq!(utf8_run(&[0x80]), 0);
+        assert_eq!(utf8_run(b""), 0);
+    }
+
+    fn plan_for(fields: &[(&str, &str)]) -> Plan {
+        let fs: Vec<String> = fields
+            .iter()
+            .map(|(n, t)| format!(r#"{{"name":"{n}","type":{t}}}"#))
+            .collect();
+        let json = format!(
+            r#"{{"type":"record","name":"Click","fields":[{}]}}"#,
+            fs.join(",")
+        );
+        let top = crate::currents::schema::parse_top(&json, 32).expect("schema");
+        Plan::compile(top, EventType::Click, false, 32)
+            .expect("plan")
+            .0
+    }
+
+    #[test]
+    fn straight_line_path_only_for_canonical_prefixes() {
+        let opt = r#"["null","string"]"#;
+        let newest_prefix = [
+            ("id", r#""string""#),
+            ("user_id", r#""string""#),
+            ("dispatch_id", opt),
+            ("external_user_id", opt),
+            ("time", r#""int""#),
+            ("timezone", opt),
+            ("campaign_id", opt),
+            ("campaign_name", opt),
+            ("message_variation_id", opt),
+            ("message_variation_name", opt),
+            ("email_address", r#""string""#),
+        ];
+        assert_eq!(plan_for(&newest_prefix).prefix, Some(11));
+        // Reordered (2018 order), a widened type, a union in another order, or an
+        // unknown field: the generic plan.
+        let mut reordered = newest_prefix;
+        reordered.swap(2, 3);
+        assert_eq!(plan_for(&reordered).prefix, None);
+        let mut widened = newest_prefix;
+        widened[4].1 = r#""long""#;
+        assert_eq!(plan_for(&widened).prefix, None);
+        let mut flipped = newest_prefix;
+        flipped[5].1 = r#"["string","null"]"#;
+        assert_eq!(plan_for(&flipped).prefix, None);
+        let mut extra = newest_prefix.to_vec();
+        extra.push(("future", r#""long""#));
+        assert_eq!(plan_for(&extra).prefix, None);
     }
 }

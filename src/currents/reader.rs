@@ -636,32 +636,31 @@ impl<'b> Walk<'b> {
         Some(Ok(()))
     }
 
-    #[inline]
-    fn event(&mut self) -> Option<Result<(Event<'b>, Option<RecipientKey>), DecodeError>> {
+    #[inline(always)]
+    fn event(&mut self, key: &mut Option<RecipientKey>) -> Option<Result<Event<'b>, DecodeError>> {
         if let Err(e) = self.before()? {
             return Some(Err(e));
         }
-        let mut key = None;
         let plan = self.plan;
         let cur = &mut self.cur;
         let mut ev = Event::empty(plan.event_type);
         let r = match &mut ev {
-            Event::Click(e) => plan.decode(cur, e, &mut key),
-            Event::Open(e) => plan.decode(cur, e, &mut key),
-            Event::Send(e) => plan.decode(cur, e, &mut key),
-            Event::Delivery(e) => plan.decode(cur, e, &mut key),
-            Event::Bounce(e) => plan.decode(cur, e, &mut key),
-            Event::SoftBounce(e) => plan.decode(cur, e, &mut key),
-            Event::Deferral(e) => plan.decode(cur, e, &mut key),
-            Event::Retry(e) => plan.decode(cur, e, &mut key),
-            Event::Abort(e) => plan.decode(cur, e, &mut key),
-            Event::MarkAsSpam(e) => plan.decode(cur, e, &mut key),
-            Event::Unsubscribe(e) => plan.decode(cur, e, &mut key),
+            Event::Click(e) => plan.decode(cur, e, key),
+            Event::Open(e) => plan.decode(cur, e, key),
+            Event::Send(e) => plan.decode(cur, e, key),
+            Event::Delivery(e) => plan.decode(cur, e, key),
+            Event::Bounce(e) => plan.decode(cur, e, key),
+            Event::SoftBounce(e) => plan.decode(cur, e, key),
+            Event::Deferral(e) => plan.decode(cur, e, key),
+            Event::Retry(e) => plan.decode(cur, e, key),
+            Event::Abort(e) => plan.decode(cur, e, key),
+            Event::MarkAsSpam(e) => plan.decode(cur, e, key),
+            Event::Unsubscribe(e) => plan.decode(cur, e, key),
         };
         match r {
             Ok(()) => {
                 self.index += 1;
-                Some(Ok((ev, key)))
+                Some(Ok(ev))
             }
             Err(fail) => {
                 self.done = true;
@@ -681,7 +680,7 @@ impl<'b> Iterator for Events<'b> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        Some(self.walk.event()?.map(|(e, _)| e))
+        self.walk.event(&mut None)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -700,7 +699,9 @@ impl<'b> Iterator for KeyedEvents<'b> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        self.walk.event()
+        let mut key = None;
+        let ev = self.walk.event(&mut key)?;
+        Some(ev.map(|e| (e, key)))
     }
 }
 
