@@ -51,8 +51,10 @@ pub fn decode_file(bytes: &[u8], options: &DecodeOptions) -> FileOutcome {
                 break;
             }
         };
+        // A modest reservation: an event is ~800 bytes in memory while a
+        // record can be a few bytes, so the claimed count must not drive it.
         out.events
-            .reserve(usize::try_from(block.count()).unwrap_or(0).min(1 << 20));
+            .reserve(usize::try_from(block.count()).unwrap_or(0).min(1024));
         let mut failed = false;
         for r in block.keyed_events() {
             match r {
