@@ -57,7 +57,7 @@ fn ordinary(name: &str, kind: &Kind, rec: usize) -> Val {
             Val::Int(1_767_225_600 + rec as i64)
         }
         Kind::Int | Kind::Long => Val::Int(3),
-        Kind::Bool => Val::Bool(rec % 2 == 0),
+        Kind::Bool => Val::Bool(rec.is_multiple_of(2)),
         Kind::Double => Val::Double(0.5),
     }
 }

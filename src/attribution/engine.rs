@@ -273,10 +273,10 @@ impl Experiment {
         if scope_id.is_empty() || variation.is_some_and(str::is_empty) {
             return Err(ConfigError::Invalid("empty scope id"));
         }
-        if let Mode::UrlTag { param } = &config.mode {
-            if param.is_empty() {
-                return Err(ConfigError::Invalid("empty tag parameter name"));
-            }
+        if let Mode::UrlTag { param } = &config.mode
+            && param.is_empty()
+        {
+            return Err(ConfigError::Invalid("empty tag parameter name"));
         }
         const MAX_SECS: i64 = 100 * 366 * 86_400;
         let window = config.window.num_seconds();
@@ -362,14 +362,13 @@ impl Experiment {
         {
             return true;
         }
-        if let Some(ua) = ev.user_agent.as_deref() {
-            if self
+        if let Some(ua) = ev.user_agent.as_deref()
+            && self
                 .scanners
                 .iter()
                 .any(|s| contains_ascii_ci(ua.as_bytes(), s))
-            {
-                return true;
-            }
+        {
+            return true;
         }
         false
     }
@@ -640,10 +639,9 @@ impl Attribution {
             .canvas_step_id
             .as_deref()
             .and_then(|s| self.by_step.get(s))
+            && let Some(i) = pick(list, ev.canvas_step_message_variation_id.as_deref())
         {
-            if let Some(i) = pick(list, ev.canvas_step_message_variation_id.as_deref()) {
-                return Some(i);
-            }
+            return Some(i);
         }
         if let Some(list) = ev
             .campaign_id

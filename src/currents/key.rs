@@ -88,12 +88,12 @@ impl ObjectKey {
                 .or_else(|| name.strip_suffix(".AVRO"))
                 .unwrap_or(name);
             let mut parts = stem.rsplit('+');
-            if let (Some(off), Some(part), Some(_)) = (parts.next(), parts.next(), parts.next()) {
-                if let (Ok(p), Ok(o)) = (part.parse::<u64>(), off.parse::<u64>()) {
-                    found = true;
-                    k.partition = Some(p);
-                    k.offset = Some(o);
-                }
+            if let (Some(off), Some(part), Some(_)) = (parts.next(), parts.next(), parts.next())
+                && let (Ok(p), Ok(o)) = (part.parse::<u64>(), off.parse::<u64>())
+            {
+                found = true;
+                k.partition = Some(p);
+                k.offset = Some(o);
             }
         }
         if found { Ok(k) } else { Err(ObjectKeyError) }

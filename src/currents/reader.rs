@@ -350,10 +350,10 @@ impl<'f> Reader<'f> {
 
     /// Hands a finished block's buffer back for reuse by the next deflate block.
     pub fn recycle(&mut self, block: Block<'f>) {
-        if let Cow::Owned(v) = block.data {
-            if v.capacity() > self.spare.capacity() {
-                self.spare = v;
-            }
+        if let Cow::Owned(v) = block.data
+            && v.capacity() > self.spare.capacity()
+        {
+            self.spare = v;
         }
     }
 

@@ -99,15 +99,15 @@ impl ExperimentConfig {
         if !(self.min_share.is_finite() && (0.0..1.0).contains(&self.min_share)) {
             return bad("min_share must be in [0, 1)");
         }
-        if let Some(b) = self.top_two {
-            if !(b.is_finite() && b > 0.0 && b < 1.0) {
-                return bad("top_two must be in (0, 1)");
-            }
+        if let Some(b) = self.top_two
+            && !(b.is_finite() && b > 0.0 && b < 1.0)
+        {
+            return bad("top_two must be in (0, 1)");
         }
-        if let Some(h) = self.half_life_secs {
-            if !(h.is_finite() && h >= 1.0) {
-                return bad("half_life_secs must be at least 1");
-            }
+        if let Some(h) = self.half_life_secs
+            && !(h.is_finite() && h >= 1.0)
+        {
+            return bad("half_life_secs must be at least 1");
         }
         match self.delay {
             DelayModel::Immediate => {}
@@ -134,10 +134,10 @@ impl ExperimentConfig {
         if self.bucket_secs == 0 || self.bucket_secs > self.horizon_secs {
             return bad("bucket_secs must be positive and at most horizon_secs");
         }
-        if let Some(r) = self.auto_retire {
-            if !(r.max_p_best.is_finite() && (0.0..1.0).contains(&r.max_p_best)) {
-                return bad("auto_retire.max_p_best must be in [0, 1)");
-            }
+        if let Some(r) = self.auto_retire
+            && !(r.max_p_best.is_finite() && (0.0..1.0).contains(&r.max_p_best))
+        {
+            return bad("auto_retire.max_p_best must be in [0, 1)");
         }
         if !(self.stop_threshold.is_finite() && self.stop_threshold > 0.0) {
             return bad("stop_threshold must be finite and positive");

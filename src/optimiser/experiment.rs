@@ -474,10 +474,10 @@ impl Experiment {
         let n = v.exposures as f64;
         v.alpha = c.prior_alpha + s;
         v.beta = c.prior_beta + (n - s).max(0.0);
-        if let Some(p) = Posterior::new(v.alpha, v.beta) {
-            if let Some(slot) = self.derived.samplers.iter_mut().find(|(i, _)| *i == idx) {
-                slot.1 = Sampler::new(p);
-            }
+        if let Some(p) = Posterior::new(v.alpha, v.beta)
+            && let Some(slot) = self.derived.samplers.iter_mut().find(|(i, _)| *i == idx)
+        {
+            slot.1 = Sampler::new(p);
         }
     }
 
@@ -1043,10 +1043,10 @@ impl Experiment {
                 return inv("bucket time out of range");
             }
             let end = b.saturating_mul(w).saturating_add(w);
-            if let Some(wm) = s.watermark {
-                if end.saturating_add(i64::from(s.config.horizon_secs)) <= wm {
-                    return inv("fine bucket older than the horizon");
-                }
+            if let Some(wm) = s.watermark
+                && end.saturating_add(i64::from(s.config.horizon_secs)) <= wm
+            {
+                return inv("fine bucket older than the horizon");
             }
         }
         for (&day, cells) in &s.coarse {

@@ -79,7 +79,7 @@ impl Pseudonymizer {
     /// example's `--key-hex` takes them).
     pub fn keyed_hex(hex: &str) -> Result<Pseudonymizer, InvalidHostKey> {
         let b = hex.trim().as_bytes();
-        if b.is_empty() || b.len() % 2 != 0 {
+        if b.is_empty() || !b.len().is_multiple_of(2) {
             return Err(InvalidHostKey);
         }
         let mut key = Vec::with_capacity(b.len() / 2);
