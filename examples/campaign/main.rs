@@ -392,23 +392,19 @@ fn run(args: &Args) -> Result<(), String> {
             .experiment(&experiment)
             .ok_or("experiment vanished")?
             .report(at(t + BATCH_SECS), &mut opt_rng);
-        println!(
-            "{}",
-            progress_line(
-                &format!("batch {:>3}", b + 1),
-                (t - start) as f64 / 3_600.0,
-                next_recipient,
-                acc.clicks.attributed,
-                &report,
-                &labels,
-                &shares
-            )
-        );
-        points.push(svg::AllocationPoint {
-            hours: (t - start) as f64 / 3_600.0,
-            label: format!("{}", b + 1),
+        let counts = (next_recipient, acc.clicks.attributed);
+        let hours = (t - start) as f64 / 3_600.0;
+        let prefix = format!("batch {:>3}", b + 1);
+        progress(
+            &mut points,
+            &prefix,
+            format!("{}", b + 1),
+            hours,
+            counts,
+            &report,
+            &labels,
             shares,
-        });
+        );
     }
     // 4. The click tail: Currents keeps delivering for three days.
     let send_end = start + SEND_BATCHES * BATCH_SECS;
@@ -427,23 +423,19 @@ fn run(args: &Args) -> Result<(), String> {
             let report = e.report(at(t), &mut opt_rng);
             let acc = host.attribution.report();
             let label = format!("tail+{}h", (t - send_end) / 3_600);
-            println!(
-                "{}",
-                progress_line(
-                    &format!("{label:>9}"),
-                    (t - start) as f64 / 3_600.0,
-                    next_recipient,
-                    acc.clicks.attributed,
-                    &report,
-                    &labels,
-                    &shares
-                )
-            );
-            points.push(svg::AllocationPoint {
-                hours: (t - start) as f64 / 3_600.0,
+            let counts = (next_recipient, acc.clicks.attributed);
+            let hours = (t - start) as f64 / 3_600.0;
+            let prefix = format!("{label:>9}");
+            progress(
+                &mut points,
+                &prefix,
                 label,
+                hours,
+                counts,
+                &report,
+                &labels,
                 shares,
-            });
+            );
         }
     }
     let now = at(t);
@@ -644,17 +636,20 @@ fn shares_in_order(allocation: &[(VariantId, f64)], labels: &[(VariantId, String
         .collect()
 }
 
-/// One progress line: time, recipients served, unique clicks attributed, the
-/// leader and its probability of being best, and the shares served.
-fn progress_line(
+/// Prints one progress line (time, recipients served, unique clicks attributed,
+/// the leader and its probability of being best, the shares served) and adds the
+/// same shares to the chart, so the chart's series are the progress lines.
+#[allow(clippy::too_many_arguments)] // one call per progress line, two call sites
+fn progress(
+    points: &mut Vec<svg::AllocationPoint>,
     prefix: &str,
+    label: String,
     hours: f64,
-    served: u64,
-    clicks: u64,
+    (served, clicks): (u64, u64),
     report: &dynopt::optimiser::Report,
     labels: &[(VariantId, String)],
-    shares: &[f64],
-) -> String {
+    shares: Vec<f64>,
+) {
     let (leader, p_best) = match report.leader {
         Some(l) => {
             let p = report
@@ -666,11 +661,16 @@ fn progress_line(
         }
         None => ("none".to_string(), 0.0),
     };
-    format!(
+    println!(
         "{prefix} | {} | served {served:>8} | clicks {clicks:>6} | leader {leader} P(best) {p_best:.3} | shares {}",
         fmt_hours(hours),
-        fmt_shares(labels, shares)
-    )
+        fmt_shares(labels, &shares)
+    );
+    points.push(svg::AllocationPoint {
+        hours,
+        label,
+        shares,
+    });
 }
 
 fn fmt_shares(labels: &[(VariantId, String)], shares: &[f64]) -> String {

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// `target/<profile>/examples/<name>`, next to the test executable's `deps`
-/// directory. `cargo test` builds the examples; when one test file runs alone
-/// (`cargo test --test x`) the example is built here once.
+/// directory, built (or found fresh) by cargo first, so that `cargo test --test x`
+/// never runs a stale example.
 pub(crate) fn example_bin(name: &str) -> PathBuf {
     static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
@@ -22,14 +22,13 @@ pub(crate) fn example_bin(name: &str) -> PathBuf {
     let bin = profile_dir
         .join("examples")
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "--example", name])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the {name} example failed");
-    }
+    // Always ask cargo (a no-op when fresh): a stale binary must not be tested.
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--example", name])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building the {name} example failed");
     assert!(bin.exists(), "{} exists", bin.display());
     bin
 }
