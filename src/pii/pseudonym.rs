@@ -6,6 +6,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
 use super::RecipientKey;
+use super::key::hex_val;
 
 /// The value Braze writes in place of a field it was told to redact.
 pub const REDACTED: &str = "[REDACTED]";
@@ -130,15 +131,6 @@ impl Pseudonymizer {
             }
         }
         Some(RecipientKey(out))
-    }
-}
-
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
     }
 }
 
