@@ -153,6 +153,8 @@ pub mod attribution;
 pub mod currents;
 pub mod optimiser;
 pub mod pii;
+mod vocab;
+mod wire;
 
 pub mod guide {
     #![doc = include_str!("../docs/braze-setup.md")]
@@ -162,4 +164,4 @@ pub mod scaling {
     #![doc = include_str!("../docs/scaling.md")]
 }
 
-pub use attribution::{ExperimentId, Update, VariantId};
+pub use vocab::{ExperimentId, InvalidRecipientKey, Pii, RecipientKey, Update, VariantId};

@@ -11,9 +11,10 @@ use super::config::{ExperimentConfig, Mode};
 use super::report::{Accounting, ClickBucket, ClickBuckets, ExperimentReport, VariantReport};
 use super::table::{CLICKED, Density, KeyTable, OCCUPIED, OPENED, Rec, VARIANT_MASK};
 use super::tag::parse_tag;
-use super::{ExperimentId, Update, VariantId};
 use crate::currents::EventType;
-use crate::pii::{CleanEvent, RecipientKey};
+use crate::pii::CleanEvent;
+use crate::vocab::RecipientKey;
+use crate::vocab::{ExperimentId, Update, VariantId};
 
 /// The most variants one experiment can have seen (ids are stored as 16-bit indices).
 pub const MAX_VARIANTS: usize = VARIANT_MASK as usize;

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ExperimentId, VariantId};
 use crate::currents::EventType;
+use crate::vocab::{ExperimentId, VariantId};
 
 /// The bucket a click record lands in. Every click record handed to
 /// [`Attribution::handle_event`](super::Attribution::handle_event) lands in

@@ -8,9 +8,9 @@ use super::config::ExperimentConfig;
 use super::engine::{Attribution, Counters, Global, MAX_VARIANTS, VariantStats};
 use super::report::ClickBuckets;
 use super::table::{Density, KNOWN_BITS, KeyTable, OCCUPIED, Rec, VARIANT_MASK};
-use super::{ExperimentId, Update, VariantId};
 use crate::currents::EventType;
-use crate::pii::RecipientKey;
+use crate::vocab::RecipientKey;
+use crate::vocab::{ExperimentId, Update, VariantId};
 
 /// The snapshot format this version of the crate writes and reads.
 pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;

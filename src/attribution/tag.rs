@@ -6,7 +6,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
-use super::VariantId;
+use crate::vocab::VariantId;
 
 /// The default name of the tag's query parameter.
 pub const DEFAULT_TAG_PARAM: &str = "dov";

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 
 use super::plan::{Code, Cur, Fail, Typed, Val};
-use crate::pii::Pii;
+use crate::vocab::Pii;
 
 /// The Avro-level shape a typed field expects from the writer schema.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -5,7 +5,7 @@ use std::io::Read;
 use super::error::{DecodeError, DecodeErrorKind};
 use super::events::{Event, EventType};
 use super::reader::{DecodeOptions, Reader};
-use crate::pii::RecipientKey;
+use crate::vocab::RecipientKey;
 
 /// The result of decoding a whole file: every event decoded before the first
 /// error, and the error (if any).

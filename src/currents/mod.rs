@@ -65,6 +65,7 @@ mod file;
 mod key;
 mod plan;
 mod reader;
+mod sanitized;
 mod schema;
 mod writer;
 
@@ -75,9 +76,9 @@ pub use events::{
 };
 pub use file::{FileOutcome, decode_file, decode_reader};
 pub use key::{ObjectKey, ObjectKeyError};
-pub use reader::{
-    Block, DecodeOptions, Events, KeyedEvents, Reader, RecordSpan, RecordSpans, SANITIZED_KEY,
-};
+pub use reader::{Block, DecodeOptions, Events, KeyedEvents, Reader, RecordSpan, RecordSpans};
+pub(crate) use sanitized::RECIPIENT_KEY_DOC;
+pub use sanitized::{RECIPIENT_KEY_FIELD, SANITIZED_KEY, SANITIZED_VERSION};
 pub use schema::WriterField;
 pub use writer::{
     Codec, MAGIC, OcfWriter, encode_bool, encode_bytes, encode_long, encode_opt_bool,

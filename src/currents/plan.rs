@@ -8,8 +8,9 @@ use chrono::{DateTime, Utc};
 
 use super::error::{DecodeError, DecodeErrorKind};
 use super::events::{EventType, FieldKind};
+use super::sanitized::RECIPIENT_KEY_FIELD;
 use super::schema::{Node, NodeId, Schema, TopRecord, WriterField};
-use crate::pii::RecipientKey;
+use crate::vocab::RecipientKey;
 
 /// A decoded value on its way into a typed field.
 pub(crate) enum Val<'a> {
@@ -543,7 +544,7 @@ impl Plan {
                 let slot = u8::try_from(slot).map_err(|_| incompatible())?;
                 Self::typed_op(&schema, node, target, required, slot, &mut unions)
                     .ok_or_else(incompatible)?
-            } else if sanitized && wf.name == "recipient_key" {
+            } else if sanitized && wf.name == RECIPIENT_KEY_FIELD {
                 Self::typed_op(&schema, node, Target::Str, false, 0, &mut unions)
                     .filter(|op| op.wire == Wire::Str)
                     .map(|op| Op {
@@ -552,7 +553,7 @@ impl Plan {
                     })
                     .ok_or_else(|| {
                         DecodeError::new(DecodeErrorKind::IncompatibleFieldType)
-                            .with_field("recipient_key")
+                            .with_field(RECIPIENT_KEY_FIELD)
                             .with_detail("recipient_key must be a string or [\"null\",\"string\"]")
                     })?
             } else {

@@ -9,12 +9,10 @@ use flate2::{Decompress, FlushDecompress, Status};
 use super::error::{DecodeError, DecodeErrorKind};
 use super::events::{Event, EventType};
 use super::plan::{Cur, Fail, Plan};
+use super::sanitized::SANITIZED_KEY;
 use super::schema::{WriterField, parse_top};
 use super::writer::{Codec, MAGIC};
-use crate::pii::RecipientKey;
-
-/// The metadata key that marks a file written by this crate's `sanitize`.
-pub const SANITIZED_KEY: &str = "dynopt.sanitized";
+use crate::vocab::RecipientKey;
 
 /// Limits and options for decoding.
 ///

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::delay::DelayModel;
-use crate::attribution::{ExperimentId, VariantId};
+use crate::vocab::{ExperimentId, VariantId};
 
 /// Most variants an experiment may serve at once.
 pub const MAX_ACTIVE_VARIANTS: usize = 50;

@@ -12,8 +12,7 @@ use super::config::{
     ExperimentConfig, MAX_ACTIVE_VARIANTS, MAX_VARIANTS, OptimiserError, RestoreError,
 };
 use super::delay::{DelayCdf, DelayModel, bin_edges, bin_of};
-use crate::attribution::{ExperimentId, Update, VariantId};
-use crate::pii::RecipientKey;
+use crate::vocab::{ExperimentId, RecipientKey, Update, VariantId};
 
 /// Width of the buckets that exposures older than the horizon are merged into.
 const COARSE_SECS: i64 = 86_400;

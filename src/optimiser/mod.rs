@@ -100,8 +100,7 @@ pub use experiment::{
     Experiment, ExperimentState, Report, VariantReport, assign_key, assign_point,
 };
 
-use crate::attribution::{ExperimentId, Update, VariantId};
-use crate::pii::RecipientKey;
+use crate::vocab::{ExperimentId, RecipientKey, Update, VariantId};
 
 /// The snapshot format this build writes and reads.
 pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;

@@ -14,24 +14,22 @@
 
 mod clean;
 mod filter;
-mod key;
 mod policy;
 mod pseudonym;
 mod sanitize;
 mod url;
-mod wrapper;
 
+pub use crate::currents::{RECIPIENT_KEY_FIELD, SANITIZED_VERSION};
+pub use crate::vocab::{InvalidRecipientKey, Pii, RecipientKey};
 pub use clean::CleanEvent;
 pub use filter::{FileFilter, Filter};
-pub use key::{InvalidRecipientKey, RecipientKey};
 pub use policy::{DropReason, FilterReport, Policy, PolicyError, REQUIRED_FIELDS};
 pub use pseudonym::{InvalidHostKey, Pseudonymizer, REDACTED};
 pub use sanitize::{
-    CleanFile, CorruptReason, RECIPIENT_KEY_FIELD, SANITIZED_VERSION, SanitizeError,
-    SanitizeOptions, SanitizeOutcome, SanitizeSummary, sanitize, sanitize_to,
+    CleanFile, CorruptReason, SanitizeError, SanitizeOptions, SanitizeOutcome, SanitizeSummary,
+    sanitize, sanitize_to,
 };
 pub use url::{DEFAULT_IDENTIFIER_PARAMS, PHONE_MIN_DIGITS, UrlScrubber, scrub_url};
-pub use wrapper::Pii;
 
 /// The fields that the default policy lets through (SPEC §3), for every event
 /// type that has them. `url` passes only after scrubbing. Everything else, and

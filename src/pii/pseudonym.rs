@@ -6,7 +6,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
 use super::RecipientKey;
-use super::key::hex_val;
+use crate::wire::hex_val;
 
 /// The value Braze writes in place of a field it was told to redact.
 pub const REDACTED: &str = "[REDACTED]";

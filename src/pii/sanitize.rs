@@ -7,14 +7,9 @@ use serde_json::Value;
 
 use super::{CleanEvent, DropReason, FileFilter, Filter, FilterReport, Policy, Pseudonymizer};
 use crate::currents::{
-    Codec, DecodeError, DecodeOptions, EventType, OcfWriter, Reader, SANITIZED_KEY, WriterField,
+    Codec, DecodeError, DecodeOptions, EventType, OcfWriter, RECIPIENT_KEY_FIELD, Reader,
+    SANITIZED_KEY, SANITIZED_VERSION, WriterField,
 };
-
-/// The name of the field `sanitize` appends when a [`Pseudonymizer`] is configured.
-pub const RECIPIENT_KEY_FIELD: &str = "recipient_key";
-
-/// The value of the `dynopt.sanitized` metadata entry this version writes.
-pub const SANITIZED_VERSION: &[u8] = b"1";
 
 /// What [`sanitize`] keeps and adds.
 #[derive(Clone, Debug, Default)]
@@ -445,7 +440,7 @@ fn rewrite_schema(
             "name": RECIPIENT_KEY_FIELD,
             "type": ["null", "string"],
             "default": null,
-            "doc": "dynopt: pseudonymous recipient key, the first 16 bytes of HMAC-SHA256(host key, user_id) as 32 lowercase hex characters; null where user_id was [REDACTED]",
+            "doc": crate::currents::RECIPIENT_KEY_DOC,
         }));
     }
     serde_json::to_string(&schema).map_err(|_| SanitizeError::Schema("cannot serialise"))

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::wire::hex_val;
+
 /// A 16-byte pseudonymous recipient key: the first 16 bytes of
 /// HMAC-SHA256(host key, Braze user id), or of SHA-256(user id) in plain mode.
 ///
@@ -44,16 +46,6 @@ impl RecipientKey {
             out[2 * i + 1] = HEX[(byte & 15) as usize];
         }
         out
-    }
-}
-
-/// The value of one hex digit (either case).
-pub(super) fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
     }
 }
 
