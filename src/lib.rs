@@ -149,6 +149,9 @@
 //! typed error and never a panic; a panic is a bug. Decoding errors name the
 //! byte offset and the field.
 
+#[macro_use]
+mod fields;
+
 pub mod attribution;
 pub mod currents;
 pub mod optimiser;

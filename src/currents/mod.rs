@@ -59,10 +59,13 @@
 //! # Ok::<(), dynopt::currents::DecodeError>(())
 //! ```
 
+mod compile;
+mod cursor;
 mod error;
 mod events;
 mod file;
 mod key;
+mod kind;
 mod plan;
 mod reader;
 mod sanitized;
@@ -71,11 +74,12 @@ mod writer;
 
 pub use error::{DecodeError, DecodeErrorKind};
 pub use events::{
-    Abort, Bounce, Click, Deferral, Delivery, Event, EventType, FieldDef, FieldKind, FieldValue,
-    MarkAsSpam, Open, Retry, Send, SoftBounce, Unsubscribe,
+    Abort, Bounce, Click, Deferral, Delivery, Event, EventType, MarkAsSpam, Open, Retry, Send,
+    SoftBounce, Unsubscribe,
 };
 pub use file::{FileOutcome, decode_file, decode_reader};
 pub use key::{ObjectKey, ObjectKeyError};
+pub use kind::{FieldDef, FieldKind, FieldValue};
 pub use reader::{Block, DecodeOptions, Events, KeyedEvents, Reader, RecordSpan, RecordSpans};
 pub(crate) use sanitized::RECIPIENT_KEY_DOC;
 pub use sanitized::{RECIPIENT_KEY_FIELD, SANITIZED_KEY, SANITIZED_VERSION};

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use flate2::{Decompress, FlushDecompress, Status};
 
+use super::cursor::{Cur, Fail};
 use super::error::{DecodeError, DecodeErrorKind};
 use super::events::{Event, EventType};
-use super::plan::{Cur, Fail, Plan};
+use super::plan::Plan;
 use super::sanitized::SANITIZED_KEY;
 use super::schema::{WriterField, parse_top};
 use super::writer::{Codec, MAGIC};

@@ -2,33 +2,30 @@
 
 use std::borrow::Cow;
 
-use super::{CleanEvent, FilterReport, Policy, Pseudonymizer, RecipientKey};
+use chrono::{DateTime, Utc};
+
+use super::{CleanEvent, FilterReport, Policy, Pseudonymizer, RecipientKey, UrlScrubber};
 use crate::currents::{Event, EventType};
+use crate::vocab::Pii;
 
 macro_rules! slots {
-    ($($name:ident),* $(,)?) => {
-        /// The optional fields of a [`CleanEvent`], one bit each in a mask.
-        #[allow(non_camel_case_types)]
+    ( ; $( $name:ident : $kind:ident, $class:ident, $doc:literal; )* ) => {
+        /// The fields a [`CleanEvent`] carries, one bit each in a mask.
+        #[allow(non_camel_case_types, reason = "one variant per Braze field name")]
         #[derive(Clone, Copy)]
         #[repr(u8)]
         enum Slot { $($name,)* }
 
         const SLOT_NAMES: &[&str] = &[$(stringify!($name),)*];
-
-        const fn bit(slot: Slot) -> u64 {
-            1u64 << (slot as u8)
-        }
     };
 }
 
-slots! {
-    dispatch_id, send_id, app_group_id, campaign_id, campaign_name, message_variation_id,
-    message_variation_name, canvas_id, canvas_name, canvas_variation_id, canvas_variation_name,
-    canvas_step_id, canvas_step_name, canvas_step_message_variation_id, timezone, url, link_id,
-    link_alias, esp, from_domain, ip_pool, sending_ip, is_amp, machine_open, device_class,
-    device_os, device_model, browser, mailbox_provider, is_suspected_bot_click,
-    suspected_bot_click_reason, is_drop, attempt_count, recipient_domain, abort_type, retry_type,
-    send_time, has_url_parameters, link_aliasing_enabled, user_agent,
+for_each_field!(carried_fields ! slots [] []);
+
+const _: () = assert!(SLOT_NAMES.len() <= 64, "the slot mask is a u64");
+
+const fn bit(slot: Slot) -> u64 {
+    1u64 << (slot as u8)
 }
 
 fn slot_mask(name: &str) -> u64 {
@@ -38,31 +35,95 @@ fn slot_mask(name: &str) -> u64 {
         .map_or(0, |i| 1u64 << i)
 }
 
-macro_rules! take {
-    (String, $v:expr) => {
-        $v.as_deref().map(str::to_owned)
-    };
-    (PiiString, $v:expr) => {
-        $v.as_ref().map(|p| p.expose().clone().into_owned())
-    };
-    (Copy, $v:expr) => {
-        $v
-    };
-    (StringList, $v:expr) => {
-        $v.as_ref()
+/// A raw field value as its clean event field: owned strings, no wrapper.
+trait Take {
+    type Clean;
+    fn take(&self) -> Self::Clean;
+}
+
+impl Take for Option<Cow<'_, str>> {
+    type Clean = Option<String>;
+    fn take(&self) -> Option<String> {
+        self.as_deref().map(str::to_owned)
+    }
+}
+
+/// Quasi-identifying strings, carried only when the policy allows them.
+impl Take for Option<Pii<Cow<'_, str>>> {
+    type Clean = Option<String>;
+    fn take(&self) -> Option<String> {
+        self.as_ref().map(|p| p.expose().clone().into_owned())
+    }
+}
+
+impl Take for Option<Vec<Cow<'_, str>>> {
+    type Clean = Option<Vec<String>>;
+    fn take(&self) -> Option<Vec<String>> {
+        self.as_ref()
             .map(|l| l.iter().map(|s| s.clone().into_owned()).collect())
+    }
+}
+
+macro_rules! take_copy {
+    ($($t:ty),*) => {$(
+        impl Take for Option<$t> {
+            type Clean = Option<$t>;
+            fn take(&self) -> Option<$t> {
+                *self
+            }
+        }
+    )*};
+}
+
+take_copy!(bool, i64, DateTime<Utc>);
+
+/// Copies one field of a raw event into the clean event when the mask keeps it;
+/// `url` is scrubbed on the way. Required fields are set by `CleanEvent::new`
+/// and personal fields have no place in a clean event.
+macro_rules! copy_field {
+    (Url, Kept, $doc:literal, $c:ident, $e:ident, $m:ident, $scrubber:ident, $name:ident) => {
+        if $m & bit(Slot::$name) != 0 {
+            $c.$name = $e
+                .$name
+                .as_ref()
+                .map(|u| match $scrubber.scrub(u.expose()) {
+                    Cow::Borrowed(s) => s.to_owned(),
+                    Cow::Owned(s) => s,
+                });
+        }
     };
+    ($kind:ident, Kept, $doc:literal, $c:ident, $e:ident, $m:ident, $scrubber:ident, $name:ident) => {
+        if $m & bit(Slot::$name) != 0 {
+            $c.$name = Take::take(&$e.$name);
+        }
+    };
+    ($kind:ident, Quasi, $doc:literal, $c:ident, $e:ident, $m:ident, $scrubber:ident, $name:ident) => {
+        if $m & bit(Slot::$name) != 0 {
+            $c.$name = Take::take(&$e.$name);
+        }
+    };
+    ($kind:ident, Required, $($rest:tt)*) => {};
+    ($kind:ident, Personal, $($rest:tt)*) => {};
 }
 
 macro_rules! copy_fields {
-    ($c:ident, $e:ident, $mask:ident; $($field:ident : $how:ident),* $(,)?) => {{
-        $(
-            if $mask & bit(Slot::$field) != 0 {
-                $c.$field = take!($how, $e.$field);
+    ( ; $(
+        $(#[$meta:meta])*
+        $ty:ident = $full:literal { $($field:ident),* $(,)? } + { $($announced:ident),* $(,)? }
+    )* ) => {
+        /// Copies the fields of `event` that `m` keeps into `c`.
+        fn copy_fields(event: &Event<'_>, c: &mut CleanEvent, m: u64, scrubber: &UrlScrubber) {
+            match event {
+                $( Event::$ty(e) => {
+                    $( field!($field, copy_field, c, e, m, scrubber, $field); )*
+                    $( field!($announced, copy_field, c, e, m, scrubber, $announced); )*
+                } )*
             }
-        )*
-    }};
+        }
+    };
 }
+
+for_each_event!(copy_fields !);
 
 /// The filter from raw typed events (from the decoder, holding PII) to
 /// [`CleanEvent`]s (owned, no personal field, `url` scrubbed, `recipient_key` set
@@ -214,103 +275,7 @@ impl FileFilter<'_> {
                 .as_ref()
                 .and_then(|p| p.key_for(event.user_id().expose()))
         });
-        let m = self.mask;
-        match event {
-            Event::Send(e) => copy_fields!(c, e, m;
-                dispatch_id: String, timezone: String, campaign_id: String, campaign_name: String,
-                message_variation_id: String, message_variation_name: String, canvas_id: String,
-                canvas_name: String, canvas_variation_id: String, canvas_variation_name: String,
-                canvas_step_id: String, canvas_step_name: String, send_id: String, ip_pool: String,
-                app_group_id: String, from_domain: String),
-            Event::Delivery(e) => copy_fields!(c, e, m;
-                dispatch_id: String, timezone: String, campaign_id: String, campaign_name: String,
-                message_variation_id: String, message_variation_name: String, canvas_id: String,
-                canvas_name: String, canvas_variation_id: String, canvas_variation_name: String,
-                canvas_step_id: String, canvas_step_name: String, send_id: String,
-                sending_ip: String, ip_pool: String, esp: String, from_domain: String,
-                app_group_id: String, send_time: Copy),
-            Event::Open(e) => copy_fields!(c, e, m;
-                dispatch_id: String, timezone: String, campaign_id: String, campaign_name: String,
-                message_variation_id: String, message_variation_name: String, canvas_id: String,
-                canvas_name: String, canvas_variation_id: String, canvas_variation_name: String,
-                canvas_step_id: String, canvas_step_name: String, send_id: String,
-                user_agent: PiiString, ip_pool: String, machine_open: String, esp: String,
-                from_domain: String, is_amp: Copy, app_group_id: String, device_class: String,
-                device_os: String, device_model: String, browser: String,
-                mailbox_provider: String, send_time: Copy),
-            Event::Click(e) => {
-                copy_fields!(c, e, m;
-                    dispatch_id: String, timezone: String, campaign_id: String,
-                    campaign_name: String, message_variation_id: String,
-                    message_variation_name: String, canvas_id: String, canvas_name: String,
-                    canvas_variation_id: String, canvas_variation_name: String,
-                    canvas_step_id: String, canvas_step_name: String, send_id: String,
-                    user_agent: PiiString, ip_pool: String, link_id: String, link_alias: String,
-                    esp: String, from_domain: String, is_amp: Copy, app_group_id: String,
-                    device_class: String, device_os: String, device_model: String,
-                    browser: String, mailbox_provider: String, is_suspected_bot_click: Copy,
-                    suspected_bot_click_reason: StringList, send_time: Copy,
-                    has_url_parameters: Copy, link_aliasing_enabled: Copy);
-                if m & bit(Slot::url) != 0 {
-                    c.url = e.url.as_ref().map(|u| {
-                        match self.filter.policy.url_scrubber().scrub(u.expose()) {
-                            Cow::Borrowed(s) => s.to_owned(),
-                            Cow::Owned(s) => s,
-                        }
-                    });
-                }
-            }
-            Event::Bounce(e) => copy_fields!(c, e, m;
-                dispatch_id: String, timezone: String, campaign_id: String, campaign_name: String,
-                message_variation_id: String, message_variation_name: String, canvas_id: String,
-                canvas_name: String, canvas_variation_id: String, canvas_variation_name: String,
-                canvas_step_id: String, canvas_step_name: String, send_id: String,
-                sending_ip: String, ip_pool: String, esp: String, from_domain: String,
-                is_drop: Copy, app_group_id: String, send_time: Copy),
-            Event::SoftBounce(e) => copy_fields!(c, e, m;
-                dispatch_id: String, timezone: String, campaign_id: String, campaign_name: String,
-                message_variation_id: String, message_variation_name: String, canvas_id: String,
-                canvas_name: String, canvas_variation_id: String, canvas_variation_name: String,
-                canvas_step_id: String, canvas_step_name: String, send_id: String,
-                sending_ip: String, ip_pool: String, esp: String, from_domain: String,
-                app_group_id: String, send_time: Copy),
-            Event::Deferral(e) => copy_fields!(c, e, m;
-                app_group_id: String, send_id: String, campaign_id: String,
-                message_variation_id: String, canvas_id: String, canvas_variation_id: String,
-                canvas_step_id: String, canvas_step_message_variation_id: String,
-                dispatch_id: String, recipient_domain: String, esp: String, from_domain: String,
-                ip_pool: String, sending_ip: String, timezone: String, attempt_count: Copy,
-                campaign_name: String, message_variation_name: String, canvas_name: String,
-                canvas_variation_name: String, canvas_step_name: String, send_time: Copy),
-            Event::Retry(e) => copy_fields!(c, e, m;
-                app_group_id: String, retry_type: String, send_id: String, dispatch_id: String,
-                campaign_id: String, message_variation_id: String, canvas_id: String,
-                canvas_variation_id: String, canvas_step_id: String,
-                canvas_step_message_variation_id: String, timezone: String, ip_pool: String,
-                campaign_name: String, message_variation_name: String, canvas_name: String,
-                canvas_variation_name: String, canvas_step_name: String),
-            Event::Abort(e) => copy_fields!(c, e, m;
-                abort_type: String, app_group_id: String, campaign_id: String,
-                campaign_name: String, canvas_id: String, canvas_name: String,
-                canvas_step_id: String, canvas_step_message_variation_id: String,
-                canvas_step_name: String, canvas_variation_id: String,
-                canvas_variation_name: String, dispatch_id: String, ip_pool: String,
-                message_variation_id: String, message_variation_name: String, send_id: String,
-                timezone: String),
-            Event::MarkAsSpam(e) => copy_fields!(c, e, m;
-                dispatch_id: String, timezone: String, campaign_id: String, campaign_name: String,
-                message_variation_id: String, message_variation_name: String, canvas_id: String,
-                canvas_name: String, canvas_variation_id: String, canvas_variation_name: String,
-                canvas_step_id: String, canvas_step_name: String, send_id: String,
-                user_agent: PiiString, ip_pool: String, esp: String, from_domain: String,
-                app_group_id: String, send_time: Copy),
-            Event::Unsubscribe(e) => copy_fields!(c, e, m;
-                dispatch_id: String, timezone: String, campaign_id: String, campaign_name: String,
-                message_variation_id: String, message_variation_name: String, canvas_id: String,
-                canvas_name: String, canvas_variation_id: String, canvas_variation_name: String,
-                canvas_step_id: String, canvas_step_name: String, send_id: String,
-                ip_pool: String, app_group_id: String),
-        }
+        copy_fields(event, &mut c, self.mask, self.filter.policy.url_scrubber());
         c
     }
 }

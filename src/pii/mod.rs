@@ -31,69 +31,20 @@ pub use sanitize::{
 };
 pub use url::{DEFAULT_IDENTIFIER_PARAMS, PHONE_MIN_DIGITS, UrlScrubber, scrub_url};
 
-/// The fields that the default policy lets through (SPEC §3), for every event
-/// type that has them. `url` passes only after scrubbing. Everything else, and
-/// every field the policy does not know, is dropped.
-pub const DEFAULT_ALLOWLIST: &[&str] = &[
-    "id",
-    "time",
-    "dispatch_id",
-    "send_id",
-    "app_group_id",
-    "campaign_id",
-    "campaign_name",
-    "message_variation_id",
-    "message_variation_name",
-    "canvas_id",
-    "canvas_name",
-    "canvas_variation_id",
-    "canvas_variation_name",
-    "canvas_step_id",
-    "canvas_step_name",
-    "canvas_step_message_variation_id",
-    "link_id",
-    "timezone",
-    "url",
-    "link_alias",
-    "esp",
-    "from_domain",
-    "ip_pool",
-    "sending_ip",
-    "is_amp",
-    "machine_open",
-    "device_class",
-    "device_os",
-    "device_model",
-    "browser",
-    "mailbox_provider",
-    "is_suspected_bot_click",
-    "suspected_bot_click_reason",
-    "is_drop",
-    "attempt_count",
-    "recipient_domain",
-    "abort_type",
-    "retry_type",
-    "send_time",
-    "has_url_parameters",
-    "link_aliasing_enabled",
-];
+use crate::fields::{FieldClass, count_of, names_of};
+
+const ALLOWED: &[FieldClass] = &[FieldClass::Required, FieldClass::Kept];
+const PERSONAL: &[FieldClass] = &[FieldClass::Personal];
+
+/// The fields that the default policy lets through (see `docs/design.md`,
+/// *The PII policy*), for every event type that has them. `url` passes only
+/// after scrubbing. Everything else, and every field the policy does not know,
+/// is dropped. Generated from the crate's one field list.
+pub const DEFAULT_ALLOWLIST: &[&str] = &names_of::<{ count_of(ALLOWED) }>(ALLOWED);
 
 /// Fields that are personal whatever a schema's documentation says: no policy
-/// can allow them.
-pub const ALWAYS_PERSONAL: &[&str] = &[
-    "user_id",
-    "external_user_id",
-    "email_address",
-    "message_extras",
-    "bounce_reason",
-    "deferral_reason",
-    "abort_log",
-    "retry_log",
-    "gender",
-    "country",
-    "language",
-    "device_id",
-];
+/// can allow them. Generated from the crate's one field list.
+pub const ALWAYS_PERSONAL: &[&str] = &names_of::<{ count_of(PERSONAL) }>(PERSONAL);
 
 /// Whether the default policy lets `field` through.
 pub fn default_allows(field: &str) -> bool {
