@@ -1,12 +1,12 @@
 //! The variant tag carried in clicked links: `dov=<variant>` or
 //! `dov=<variant>.<serve time in UNIX seconds>`.
 
-use std::borrow::Cow;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
 
 use crate::vocab::VariantId;
+use crate::wire::percent_decode;
 
 /// The default name of the tag's query parameter.
 pub const DEFAULT_TAG_PARAM: &str = "dov";
@@ -96,64 +96,20 @@ fn scan(query: &str, param: &str) -> Result<Tag, TagError> {
             None => (part, &[][..]),
         };
         let matches = if name.iter().any(|&c| c == b'%' || c == b'+') {
-            decode(name).eq_ignore_ascii_case(param)
+            percent_decode(name).eq_ignore_ascii_case(param)
         } else {
             name.eq_ignore_ascii_case(param)
         };
         if !matches {
             continue;
         }
-        let tag = parse_value(&decode(value)).ok_or(TagError::Malformed)?;
+        let tag = parse_value(&percent_decode(value)).ok_or(TagError::Malformed)?;
         match found {
             Some(prev) if prev != tag => return Err(TagError::Conflicting),
             _ => found = Some(tag),
         }
     }
     found.ok_or(TagError::Missing)
-}
-
-fn hex(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Percent-decodes (and `+` to space); an invalid escape stays as written.
-fn decode(s: &[u8]) -> Cow<'_, [u8]> {
-    if !s.iter().any(|&c| c == b'%' || c == b'+') {
-        return Cow::Borrowed(s);
-    }
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        match s[i] {
-            b'%' => match (
-                s.get(i + 1).and_then(|&c| hex(c)),
-                s.get(i + 2).and_then(|&c| hex(c)),
-            ) {
-                (Some(hi), Some(lo)) => {
-                    out.push((hi << 4) | lo);
-                    i += 3;
-                }
-                _ => {
-                    out.push(b'%');
-                    i += 1;
-                }
-            },
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    Cow::Owned(out)
 }
 
 fn digits(s: &[u8], max_len: usize) -> Option<u64> {

@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 
 use super::error::{DecodeError, DecodeErrorKind};
+use crate::wire::{self, VarintError};
 
 /// A decoded value on its way into a typed field.
 pub(crate) enum Val<'a> {
@@ -159,29 +160,15 @@ impl<'a> Cur<'a> {
 
     #[inline(never)]
     fn long_slow(&mut self) -> Result<i64, Code> {
-        let mut v: u64 = 0;
-        let mut shift = 0u32;
-        let mut p = self.pos;
-        loop {
-            let Some(&b) = self.buf.get(p) else {
-                return Err(Code::Truncated);
-            };
-            p += 1;
-            if shift == 63 && b > 1 {
-                // The tenth byte may only carry the last bit.
-                return Err(Code::Varint);
+        let rest = self.buf.get(self.pos..).unwrap_or_default();
+        match wire::read_long(rest) {
+            Ok((v, used)) => {
+                self.pos += used;
+                Ok(v)
             }
-            v |= u64::from(b & 0x7f) << shift;
-            if b < 0x80 {
-                break;
-            }
-            shift += 7;
-            if shift > 63 {
-                return Err(Code::Varint);
-            }
+            Err(VarintError::Truncated) => Err(Code::Truncated),
+            Err(VarintError::Overlong) => Err(Code::Varint),
         }
-        self.pos = p;
-        Ok(((v >> 1) as i64) ^ -((v & 1) as i64))
     }
 
     /// A zig-zag varint `int` (within the 32-bit range).

@@ -43,39 +43,44 @@ pub fn decode_file(bytes: &[u8], options: &DecodeOptions) -> FileOutcome {
     out.event_type = Some(reader.event_type());
     out.unknown_fields = reader.unknown_fields().to_vec();
     out.sanitized = reader.is_sanitized();
+    let keys = &mut out.recipient_keys;
+    let (blocks, error) = each_keyed_event(&mut reader, &mut out.events, |events, ev, key| {
+        events.push(ev.into_owned());
+        keys.push(key);
+    });
+    out.blocks = blocks;
+    out.error = error;
+    out
+}
+
+/// The block loop of the whole-file decoders: every event of every block with
+/// its recipient key, in file order, handed to `sink` with the output `out`,
+/// until the first error. Returns the number of blocks read without error and
+/// the error, if any; blocks are recycled.
+pub(crate) fn each_keyed_event<T>(
+    reader: &mut Reader<'_>,
+    out: &mut Vec<T>,
+    mut sink: impl FnMut(&mut Vec<T>, Event<'_>, Option<RecipientKey>),
+) -> (u64, Option<DecodeError>) {
+    let mut blocks = 0;
     while let Some(block) = reader.next_block() {
         let block = match block {
             Ok(b) => b,
-            Err(e) => {
-                out.error = Some(e);
-                break;
-            }
+            Err(e) => return (blocks, Some(e)),
         };
         // A modest reservation: an event is ~800 bytes in memory while a
         // record can be a few bytes, so the claimed count must not drive it.
-        out.events
-            .reserve(usize::try_from(block.count()).unwrap_or(0).min(1024));
-        let mut failed = false;
+        out.reserve(usize::try_from(block.count()).unwrap_or(0).min(1024));
         for r in block.keyed_events() {
             match r {
-                Ok((ev, key)) => {
-                    out.events.push(ev.into_owned());
-                    out.recipient_keys.push(key);
-                }
-                Err(e) => {
-                    out.error = Some(e);
-                    failed = true;
-                    break;
-                }
+                Ok((ev, key)) => sink(out, ev, key),
+                Err(e) => return (blocks, Some(e)),
             }
         }
-        if failed {
-            break;
-        }
-        out.blocks += 1;
+        blocks += 1;
         reader.recycle(block);
     }
-    out
+    (blocks, None)
 }
 
 /// Reads at most [`DecodeOptions::max_file_bytes`] from `r`, then decodes like

@@ -77,6 +77,7 @@ pub use events::{
     Abort, Bounce, Click, Deferral, Delivery, Event, EventType, MarkAsSpam, Open, Retry, Send,
     SoftBounce, Unsubscribe,
 };
+pub(crate) use file::each_keyed_event;
 pub use file::{FileOutcome, decode_file, decode_reader};
 pub use key::{ObjectKey, ObjectKeyError};
 pub use kind::{FieldDef, FieldKind, FieldValue};

@@ -32,20 +32,13 @@ pub const MAGIC: [u8; 4] = *b"Obj\x01";
 /// union branch indices, lengths and block counts).
 #[inline]
 pub fn encode_long(v: i64, out: &mut Vec<u8>) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    while z >= 0x80 {
-        out.push((z as u8) | 0x80);
-        z >>= 7;
-    }
-    out.push(z as u8);
+    crate::wire::write_long(v, out);
 }
 
 /// Appends Avro `bytes`: the length as a `long`, then the bytes.
 #[inline]
 pub fn encode_bytes(b: &[u8], out: &mut Vec<u8>) {
-    // A slice's length always fits in i64 on supported targets.
-    encode_long(i64::try_from(b.len()).unwrap_or(i64::MAX), out);
-    out.extend_from_slice(b);
+    crate::wire::write_bytes(b, out);
 }
 
 /// Appends an Avro `string` (UTF-8 bytes, length-prefixed).

@@ -5,7 +5,9 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 
 use super::{CleanEvent, FilterReport, Policy, Pseudonymizer, RecipientKey, UrlScrubber};
-use crate::currents::{Event, EventType};
+use crate::currents::{
+    DecodeError, DecodeOptions, Event, EventType, RECIPIENT_KEY_FIELD, Reader, each_keyed_event,
+};
 use crate::vocab::Pii;
 
 macro_rules! slots {
@@ -277,6 +279,94 @@ impl FileFilter<'_> {
         });
         copy_fields(event, &mut c, self.mask, self.filter.policy.url_scrubber());
         c
+    }
+}
+
+/// The clean events of one file, what was dropped, and the error that stopped
+/// decoding (the events decoded before it stay).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct CleanFile {
+    /// The event type, when the header could be read.
+    pub event_type: Option<EventType>,
+    /// The clean events, in file order.
+    pub events: Vec<CleanEvent>,
+    /// What the filter dropped.
+    pub report: FilterReport,
+    /// Whether the file was written by [`sanitize`](super::sanitize).
+    pub sanitized: bool,
+    /// The error that stopped decoding, if any.
+    pub error: Option<DecodeError>,
+}
+
+impl Filter {
+    /// Prepares the filter for the file `reader` reads (its writer fields and their
+    /// `[PII]` tags), recording dropped fields in `report`. A sanitized file's
+    /// `recipient_key` field is not reported.
+    ///
+    /// The streaming path, one block in memory at a time:
+    ///
+    /// ```
+    /// use dynopt::currents::{DecodeError, DecodeOptions, Reader};
+    /// use dynopt::pii::{CleanEvent, Filter, FilterReport};
+    ///
+    /// fn for_each_clean(
+    ///     bytes: &[u8],
+    ///     filter: &Filter,
+    ///     mut sink: impl FnMut(CleanEvent),
+    /// ) -> Result<FilterReport, DecodeError> {
+    ///     let mut reader = Reader::new(bytes, &DecodeOptions::default())?;
+    ///     let mut report = FilterReport::new();
+    ///     let file = filter.for_reader(&reader, &mut report);
+    ///     while let Some(block) = reader.next_block() {
+    ///         for item in block?.keyed_events() {
+    ///             let (event, key) = item?;
+    ///             sink(file.clean_keyed(&event, key));
+    ///         }
+    ///     }
+    ///     Ok(report)
+    /// }
+    /// assert!(for_each_clean(b"not avro", &Filter::default(), |_| {}).is_err());
+    /// ```
+    pub fn for_reader(&self, reader: &Reader<'_>, report: &mut FilterReport) -> FileFilter<'_> {
+        let sanitized = reader.is_sanitized();
+        self.for_file(
+            reader.event_type(),
+            reader
+                .writer_fields()
+                .iter()
+                .filter(|f| !(sanitized && f.name == RECIPIENT_KEY_FIELD))
+                .map(|f| (f.name.as_str(), f.pii_tag)),
+            report,
+        )
+    }
+
+    /// Decodes a whole file (a Braze file or one written by [`sanitize`](super::sanitize)) straight
+    /// into clean events: the optimising side's path. Never panics; the events
+    /// decoded before an error stay.
+    pub fn clean_file(&self, bytes: &[u8], options: &DecodeOptions) -> CleanFile {
+        let mut out = CleanFile {
+            event_type: None,
+            events: Vec::new(),
+            report: FilterReport::new(),
+            sanitized: false,
+            error: None,
+        };
+        let mut reader = match Reader::new(bytes, options) {
+            Ok(r) => r,
+            Err(e) => {
+                out.error = Some(e);
+                return out;
+            }
+        };
+        out.event_type = Some(reader.event_type());
+        out.sanitized = reader.is_sanitized();
+        let file = self.for_reader(&reader, &mut out.report);
+        let (_, error) = each_keyed_event(&mut reader, &mut out.events, |events, event, key| {
+            events.push(file.clean_keyed(&event, key));
+        });
+        out.error = error;
+        out
     }
 }
 

@@ -22,12 +22,12 @@ mod url;
 pub use crate::currents::{RECIPIENT_KEY_FIELD, SANITIZED_VERSION};
 pub use crate::vocab::{InvalidRecipientKey, Pii, RecipientKey};
 pub use clean::CleanEvent;
-pub use filter::{FileFilter, Filter};
+pub use filter::{CleanFile, FileFilter, Filter};
 pub use policy::{DropReason, FilterReport, Policy, PolicyError, REQUIRED_FIELDS};
 pub use pseudonym::{InvalidHostKey, Pseudonymizer, REDACTED};
 pub use sanitize::{
-    CleanFile, CorruptReason, SanitizeError, SanitizeOptions, SanitizeOutcome, SanitizeSummary,
-    sanitize, sanitize_to,
+    CorruptReason, SanitizeError, SanitizeOptions, SanitizeOutcome, SanitizeSummary, sanitize,
+    sanitize_to,
 };
 pub use url::{DEFAULT_IDENTIFIER_PARAMS, PHONE_MIN_DIGITS, UrlScrubber, scrub_url};
 

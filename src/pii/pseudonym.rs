@@ -6,7 +6,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
 use super::RecipientKey;
-use crate::wire::hex_val;
+use crate::wire::decode_hex_into;
 
 /// The value Braze writes in place of a field it was told to redact.
 pub const REDACTED: &str = "[REDACTED]";
@@ -83,11 +83,10 @@ impl Pseudonymizer {
         if b.is_empty() || !b.len().is_multiple_of(2) {
             return Err(InvalidHostKey);
         }
-        let mut key = Vec::with_capacity(b.len() / 2);
-        for pair in b.chunks_exact(2) {
-            let hi = hex_val(pair[0]).ok_or(InvalidHostKey)?;
-            let lo = hex_val(pair[1]).ok_or(InvalidHostKey)?;
-            key.push((hi << 4) | lo);
+        let mut key = vec![0u8; b.len() / 2];
+        if decode_hex_into(b, &mut key).is_none() {
+            key.fill(0);
+            return Err(InvalidHostKey);
         }
         let p = Pseudonymizer::keyed(&key);
         key.fill(0);

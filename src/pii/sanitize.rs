@@ -5,7 +5,9 @@ use std::fmt;
 
 use serde_json::Value;
 
-use super::{CleanEvent, DropReason, FileFilter, Filter, FilterReport, Policy, Pseudonymizer};
+use crate::wire;
+
+use super::{DropReason, FilterReport, Policy, Pseudonymizer};
 use crate::currents::{
     Codec, DecodeError, DecodeOptions, EventType, OcfWriter, RECIPIENT_KEY_FIELD, Reader,
     SANITIZED_KEY, SANITIZED_VERSION, WriterField,
@@ -222,26 +224,9 @@ fn str_list_shape(type_json: &Value) -> Option<Option<i64>> {
     }
 }
 
-/// Reads one zigzag varint `long` from the front of `b`.
+/// Reads one varint from the front of a span the reader already walked.
 fn read_long(b: &[u8]) -> Option<(i64, usize)> {
-    let mut v: u64 = 0;
-    for (i, &byte) in b.iter().enumerate().take(10) {
-        v |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            let z = ((v >> 1) as i64) ^ -((v & 1) as i64);
-            return Some((z, i + 1));
-        }
-    }
-    None
-}
-
-fn write_long(v: i64, out: &mut Vec<u8>) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    while z >= 0x80 {
-        out.push((z as u8) | 0x80);
-        z >>= 7;
-    }
-    out.push(z as u8);
+    wire::read_long(b).ok()
 }
 
 /// Checks a string-like span: its encoding fits and the string is UTF-8 (with a
@@ -557,9 +542,9 @@ fn sanitize_with(
                                 Cow::Borrowed(_) => records_out.extend_from_slice(bytes),
                                 Cow::Owned(clean) => {
                                     if let StrShape::Union(b) = shape {
-                                        write_long(b, &mut records_out);
+                                        wire::write_long(b, &mut records_out);
                                     }
-                                    write_str(&clean, &mut records_out);
+                                    wire::write_bytes(clean.as_bytes(), &mut records_out);
                                 }
                             },
                         }
@@ -574,10 +559,10 @@ fn sanitize_with(
                     None => None,
                 };
                 match key {
-                    None => write_long(0, &mut records_out),
+                    None => wire::write_long(0, &mut records_out),
                     Some(k) => {
-                        write_long(1, &mut records_out);
-                        write_long(32, &mut records_out);
+                        wire::write_long(1, &mut records_out);
+                        wire::write_long(32, &mut records_out);
                         records_out.extend_from_slice(&k.to_hex());
                     }
                 }
@@ -610,113 +595,6 @@ fn sanitize_with(
     })
 }
 
-fn write_str(s: &str, out: &mut Vec<u8>) {
-    write_long(i64::try_from(s.len()).unwrap_or(i64::MAX), out);
-    out.extend_from_slice(s.as_bytes());
-}
-
-/// The clean events of one file, what was dropped, and the error that stopped
-/// decoding (the events decoded before it stay).
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct CleanFile {
-    /// The event type, when the header could be read.
-    pub event_type: Option<EventType>,
-    /// The clean events, in file order.
-    pub events: Vec<CleanEvent>,
-    /// What the filter dropped.
-    pub report: FilterReport,
-    /// Whether the file was written by [`sanitize`].
-    pub sanitized: bool,
-    /// The error that stopped decoding, if any.
-    pub error: Option<DecodeError>,
-}
-
-impl Filter {
-    /// Prepares the filter for the file `reader` reads (its writer fields and their
-    /// `[PII]` tags), recording dropped fields in `report`. A sanitized file's
-    /// `recipient_key` field is not reported.
-    ///
-    /// The streaming path, one block in memory at a time:
-    ///
-    /// ```
-    /// use dynopt::currents::{DecodeError, DecodeOptions, Reader};
-    /// use dynopt::pii::{CleanEvent, Filter, FilterReport};
-    ///
-    /// fn for_each_clean(
-    ///     bytes: &[u8],
-    ///     filter: &Filter,
-    ///     mut sink: impl FnMut(CleanEvent),
-    /// ) -> Result<FilterReport, DecodeError> {
-    ///     let mut reader = Reader::new(bytes, &DecodeOptions::default())?;
-    ///     let mut report = FilterReport::new();
-    ///     let file = filter.for_reader(&reader, &mut report);
-    ///     while let Some(block) = reader.next_block() {
-    ///         for item in block?.keyed_events() {
-    ///             let (event, key) = item?;
-    ///             sink(file.clean_keyed(&event, key));
-    ///         }
-    ///     }
-    ///     Ok(report)
-    /// }
-    /// assert!(for_each_clean(b"not avro", &Filter::default(), |_| {}).is_err());
-    /// ```
-    pub fn for_reader(&self, reader: &Reader<'_>, report: &mut FilterReport) -> FileFilter<'_> {
-        let sanitized = reader.is_sanitized();
-        self.for_file(
-            reader.event_type(),
-            reader
-                .writer_fields()
-                .iter()
-                .filter(|f| !(sanitized && f.name == RECIPIENT_KEY_FIELD))
-                .map(|f| (f.name.as_str(), f.pii_tag)),
-            report,
-        )
-    }
-
-    /// Decodes a whole file (a Braze file or one written by [`sanitize`]) straight
-    /// into clean events: the optimising side's path. Never panics; the events
-    /// decoded before an error stay.
-    pub fn clean_file(&self, bytes: &[u8], options: &DecodeOptions) -> CleanFile {
-        let mut out = CleanFile {
-            event_type: None,
-            events: Vec::new(),
-            report: FilterReport::new(),
-            sanitized: false,
-            error: None,
-        };
-        let mut reader = match Reader::new(bytes, options) {
-            Ok(r) => r,
-            Err(e) => {
-                out.error = Some(e);
-                return out;
-            }
-        };
-        out.event_type = Some(reader.event_type());
-        out.sanitized = reader.is_sanitized();
-        let file = self.for_reader(&reader, &mut out.report);
-        'blocks: while let Some(block) = reader.next_block() {
-            let block = match block {
-                Ok(b) => b,
-                Err(e) => {
-                    out.error = Some(e);
-                    break;
-                }
-            };
-            for item in block.keyed_events() {
-                match item {
-                    Ok((event, key)) => out.events.push(file.clean_keyed(&event, key)),
-                    Err(e) => {
-                        out.error = Some(e);
-                        break 'blocks;
-                    }
-                }
-            }
-        }
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -725,7 +603,7 @@ mod tests {
     fn long_round_trip() {
         for v in [0i64, 1, -1, 63, 64, -65, 1 << 40, i64::MAX, i64::MIN] {
             let mut b = Vec::new();
-            write_long(v, &mut b);
+            wire::write_long(v, &mut b);
             assert_eq!(read_long(&b), Some((v, b.len())));
         }
         assert_eq!(read_long(&[0x80; 11]), None);
@@ -755,8 +633,8 @@ mod tests {
     #[test]
     fn span_strings() {
         let mut b = Vec::new();
-        write_long(1, &mut b);
-        write_str("héllo", &mut b);
+        wire::write_long(1, &mut b);
+        wire::write_bytes("héllo".as_bytes(), &mut b);
         assert_eq!(span_str(&b, StrShape::Union(1)), Ok(Some("héllo")));
         assert_eq!(span_str(&[0], StrShape::Union(1)), Ok(None));
         assert_eq!(

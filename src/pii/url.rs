@@ -2,6 +2,8 @@
 
 use std::borrow::Cow;
 
+use crate::wire::{is_escape, percent_decode};
+
 /// Query parameter names (compared case-insensitively, after percent-decoding)
 /// that identify a person and are always removed, whatever their value.
 pub const DEFAULT_IDENTIFIER_PARAMS: &[&str] = &[
@@ -197,10 +199,7 @@ impl UrlScrubber {
         for (i, &c) in b.iter().enumerate() {
             let ok = match c {
                 b'@' | b'#' => false,
-                b'%' => {
-                    b.get(i + 1).and_then(|&x| hex_digit(x)).is_some()
-                        && b.get(i + 2).and_then(|&x| hex_digit(x)).is_some()
-                }
+                b'%' => is_escape(b, i),
                 _ => is_url_byte(c),
             };
             if !ok {
@@ -408,15 +407,6 @@ fn is_url_byte(b: u8) -> bool {
     URL_BYTES[usize::from(b)]
 }
 
-fn hex_digit(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
 /// Copies `s`, percent-encoding every byte that may not appear in a URL
 /// (and a `%` that does not start a `%XX` escape).
 fn push_encoded(s: &str, out: &mut String) {
@@ -425,8 +415,7 @@ fn push_encoded(s: &str, out: &mut String) {
     let mut start = 0;
     for (i, &c) in b.iter().enumerate() {
         let ok = if c == b'%' {
-            b.get(i + 1).and_then(|&x| hex_digit(x)).is_some()
-                && b.get(i + 2).and_then(|&x| hex_digit(x)).is_some()
+            is_escape(b, i)
         } else {
             is_url_byte(c)
         };
@@ -454,37 +443,17 @@ fn push_ascii_run(s: &str, start: usize, end: usize, out: &mut String) {
 /// Percent-decodes (up to [`DECODE_ROUNDS`] times) and reads `+` as a space,
 /// lossily, for the checks only.
 fn decode(s: &str) -> Cow<'_, str> {
-    if !s.bytes().any(|b| b == b'%' || b == b'+') {
-        return Cow::Borrowed(s);
-    }
-    let mut cur: Vec<u8> = s.as_bytes().to_vec();
-    for _ in 0..DECODE_ROUNDS {
-        let mut next = Vec::with_capacity(cur.len());
-        let mut i = 0;
-        let mut changed = false;
-        while i < cur.len() {
-            let c = cur[i];
-            if c == b'%'
-                && let (Some(h), Some(l)) = (
-                    cur.get(i + 1).and_then(|&x| hex_digit(x)),
-                    cur.get(i + 2).and_then(|&x| hex_digit(x)),
-                )
-            {
-                next.push((h << 4) | l);
-                i += 3;
-                changed = true;
-            } else if c == b'+' {
-                next.push(b' ');
-                i += 1;
-                changed = true;
-            } else {
-                next.push(c);
-                i += 1;
-            }
-        }
-        cur = next;
-        if !changed || !cur.contains(&b'%') {
+    let mut cur = match percent_decode(s.as_bytes()) {
+        Cow::Borrowed(_) => return Cow::Borrowed(s),
+        Cow::Owned(v) => v,
+    };
+    for _ in 1..DECODE_ROUNDS {
+        if !cur.contains(&b'%') {
             break;
+        }
+        match percent_decode(&cur) {
+            Cow::Owned(next) if next != cur => cur = next,
+            _ => break,
         }
     }
     Cow::Owned(String::from_utf8_lossy(&cur).into_owned())

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::wire::hex_val;
+use crate::wire::{decode_hex_into, hex_val};
 
 /// A 16-byte pseudonymous recipient key: the first 16 bytes of
 /// HMAC-SHA256(host key, Braze user id), or of SHA-256(user id) in plain mode.
@@ -26,11 +26,7 @@ impl RecipientKey {
             return Err(InvalidRecipientKey);
         }
         let mut out = [0u8; 16];
-        for (i, o) in out.iter_mut().enumerate() {
-            let hi = hex_val(b[2 * i]).ok_or(InvalidRecipientKey)?;
-            let lo = hex_val(b[2 * i + 1]).ok_or(InvalidRecipientKey)?;
-            *o = (hi << 4) | lo;
-        }
+        decode_hex_into(&b[..32], &mut out).ok_or(InvalidRecipientKey)?;
         if b.len() == 64 && !b[32..].iter().all(|c| hex_val(*c).is_some()) {
             return Err(InvalidRecipientKey);
         }
