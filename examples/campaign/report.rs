@@ -1,0 +1,286 @@
+//! Everything the example prints: the opening line, one progress line per
+//! allocation (whose shares are also the chart's series), the final table, the
+//! winner, the clicks gained, the attribution buckets, the Currents totals, and
+//! where the chart went (the chart itself is drawn by `svg.rs`).
+
+use std::path::Path;
+
+use dynopt::VariantId;
+use dynopt::attribution::Accounting;
+use dynopt::optimiser::Report;
+use dynopt::pii::SanitizeOutcome;
+
+use crate::host::Host;
+use crate::sim::{CurrentsFile, Sim};
+use crate::svg;
+
+/// Where a progress line falls.
+pub(crate) enum Stage {
+    /// Send batch `n` (from 1).
+    Batch(i64),
+    /// The click tail, `h` hours after the send ended.
+    Tail(i64),
+}
+
+/// The printer: the variants' labels, the progress so far (the chart's
+/// allocation series) and the Currents totals.
+pub(crate) struct Printer {
+    start: i64,
+    labels: Vec<(VariantId, String)>,
+    points: Vec<svg::AllocationPoint>,
+    files: u64,
+    records: u64,
+    bytes_braze: u64,
+    bytes_sanitized: u64,
+    dropped_fields: Vec<String>,
+}
+
+impl Printer {
+    /// A printer for a broadcast starting at `start` (UNIX seconds) with these variants.
+    pub(crate) fn new(start: i64, labels: Vec<(VariantId, String)>) -> Printer {
+        Printer {
+            start,
+            labels,
+            points: Vec::new(),
+            files: 0,
+            records: 0,
+            bytes_braze: 0,
+            bytes_sanitized: 0,
+            dropped_fields: Vec::new(),
+        }
+    }
+
+    /// The opening line.
+    pub(crate) fn intro(&self, recipients: u64, rates: &[f64]) {
+        println!(
+            "dynopt campaign: {recipients} recipients, {} variants (hidden click rates {}), 6-hour throttled send, allocation and Currents files every 5 minutes, then a 3-day click tail",
+            self.labels.len(),
+            rates
+                .iter()
+                .map(|r| format!("{:.2}%", r * 100.0))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+
+    /// Counts one Currents delivery, as Braze wrote it and after `sanitize`.
+    pub(crate) fn delivered(&mut self, file: &CurrentsFile, sanitized: &SanitizeOutcome) {
+        self.files += 1;
+        self.records += file.records;
+        self.bytes_braze += file.bytes.len() as u64;
+        self.bytes_sanitized += sanitized.bytes.len() as u64;
+        if self.dropped_fields.is_empty() {
+            self.dropped_fields = sanitized.summary.dropped.clone();
+        }
+    }
+
+    /// Prints one progress line (time `t`, recipients served, unique clicks
+    /// attributed, the leader and its probability of being best, the shares of
+    /// `allocation`) and adds the same shares to the chart, so the chart's
+    /// series are the progress lines.
+    pub(crate) fn progress(
+        &mut self,
+        stage: Stage,
+        t: i64,
+        served: u64,
+        accounting: &Accounting,
+        report: &Report,
+        allocation: &[(VariantId, f64)],
+    ) {
+        let (prefix, label) = match stage {
+            Stage::Batch(n) => (format!("batch {n:>3}"), format!("{n}")),
+            Stage::Tail(h) => {
+                let label = format!("tail+{h}h");
+                (format!("{label:>9}"), label)
+            }
+        };
+        let hours = (t - self.start) as f64 / 3_600.0;
+        let clicks = accounting.clicks.attributed;
+        let shares = self.shares_in_order(allocation);
+        let (leader, p_best) = match report.leader {
+            Some(l) => {
+                let p = report
+                    .variants
+                    .iter()
+                    .find(|v| v.id == l)
+                    .map_or(0.0, |v| v.p_best);
+                (format!("v{l}"), p)
+            }
+            None => ("none".to_string(), 0.0),
+        };
+        println!(
+            "{prefix} | {} | served {served:>8} | clicks {clicks:>6} | leader {leader} P(best) {p_best:.3} | shares {}",
+            fmt_hours(hours),
+            self.fmt_shares(&shares)
+        );
+        self.points.push(svg::AllocationPoint {
+            hours,
+            label,
+            shares,
+        });
+    }
+
+    /// The final table, the winner, the clicks gained over an even split, the
+    /// attribution buckets and the Currents totals.
+    pub(crate) fn summary(
+        &self,
+        recipients: u64,
+        sim: &Sim,
+        host: &Host,
+        report: &Report,
+        accounting: &Accounting,
+    ) -> Result<(), String> {
+        let (rates, n) = (sim.rates(), recipients);
+        println!();
+        println!(
+            "{:<8} {:<36} {:>8} {:>10} {:>7} {:>7} {:>8} {:>19}",
+            "variant", "wording", "true", "served", "clicks", "CTR", "P(best)", "95% interval"
+        );
+        let exp_acc = accounting.experiments.get(host.experiment());
+        for (i, (id, label)) in self.labels.iter().enumerate() {
+            let vr = report
+                .variants
+                .iter()
+                .find(|v| v.id == *id)
+                .ok_or("variant missing from the report")?;
+            let clicks = exp_acc
+                .and_then(|e| e.variants.iter().find(|v| v.variant == *id))
+                .map_or(0, |v| v.clicks);
+            let exposures = sim.served()[i];
+            println!(
+                "{:<8} {:<36} {:>7.2}% {:>9.2}% {:>7} {:>6.2}% {:>8.3} {:>8.2}% – {:.2}%",
+                format!("v{id}"),
+                truncate(label, 36),
+                rates[i] * 100.0,
+                100.0 * exposures as f64 / n as f64,
+                clicks,
+                100.0 * clicks as f64 / exposures.max(1) as f64,
+                vr.p_best,
+                vr.ci_low * 100.0,
+                vr.ci_high * 100.0
+            );
+        }
+        println!();
+        let best = (0..rates.len())
+            .max_by(|a, b| rates[*a].total_cmp(&rates[*b]))
+            .unwrap_or(0);
+        match report.winner {
+            Some(w) => println!(
+                "winner: v{w} (stopping rule: 95th percentile of value remaining {:.2}% < 1% of the leader's rate); truly best: v{}",
+                report.value_remaining * 100.0,
+                self.labels[best].0
+            ),
+            None => println!(
+                "winner: none declared yet (value remaining {:.2}% ≥ 1%); leader {}; truly best: v{}",
+                report.value_remaining * 100.0,
+                report
+                    .leader
+                    .map_or("none".to_string(), |l| format!("v{l}")),
+                self.labels[best].0
+            ),
+        }
+        let mean_rate = rates.iter().sum::<f64>() / rates.len() as f64;
+        let even = n as f64 * mean_rate;
+        let expected_clicks = sim.expected_clicks();
+        println!(
+            "clicks gained over an even split: expected {:+.0} (sum of the served variants' true rates {:.0} vs {:.0}), realised {:+.0} ({} unique clicks attributed vs {:.0} expected from an even split)",
+            expected_clicks - even,
+            expected_clicks,
+            even,
+            accounting.clicks.attributed as f64 - even,
+            accounting.clicks.attributed,
+            even
+        );
+        let c = &accounting.clicks;
+        println!(
+            "attribution buckets: attributed {} | duplicate {} | bot {} | unattributable {} | late {} | outside {} | total {} (click records delivered: {})",
+            c.attributed,
+            c.duplicate,
+            c.bot,
+            c.unattributable,
+            c.late,
+            c.outside,
+            c.total(),
+            self.records
+        );
+        println!(
+            "currents: {} files ({} bytes from Braze, {} bytes after sanitize); fields dropped by sanitize: {}",
+            self.files,
+            self.bytes_braze,
+            self.bytes_sanitized,
+            self.dropped_fields.join(", ")
+        );
+        Ok(())
+    }
+
+    /// Writes the chart (allocation over time, the final posteriors against
+    /// the true rates) to `dir/allocation.svg` and prints its path.
+    pub(crate) fn chart(
+        &self,
+        dir: &Path,
+        host: &Host,
+        rates: &[f64],
+        send_hours: f64,
+    ) -> Result<(), String> {
+        let posteriors: Vec<svg::Posterior> = self
+            .labels
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (id, _))| {
+                let p = host.posterior(*id)?;
+                Some(svg::Posterior {
+                    name: format!("v{id}"),
+                    alpha: p.alpha(),
+                    beta: p.beta(),
+                    true_rate: rates[i],
+                })
+            })
+            .collect();
+        let names: Vec<String> = self.labels.iter().map(|(id, _)| format!("v{id}")).collect();
+        let chart = svg::render(&names, &self.points, &posteriors, send_hours);
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let path = dir.join("allocation.svg");
+        std::fs::write(&path, chart)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("chart: {}", path.display());
+        Ok(())
+    }
+
+    /// The traffic share of each variant, in the order of the labels.
+    fn shares_in_order(&self, allocation: &[(VariantId, f64)]) -> Vec<f64> {
+        self.labels
+            .iter()
+            .map(|(id, _)| {
+                allocation
+                    .iter()
+                    .find(|(v, _)| v == id)
+                    .map_or(0.0, |(_, s)| *s)
+            })
+            .collect()
+    }
+
+    fn fmt_shares(&self, shares: &[f64]) -> String {
+        self.labels
+            .iter()
+            .zip(shares)
+            .map(|((id, _), s)| format!("v{id}={s:.4}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+fn fmt_hours(h: f64) -> String {
+    let mins = (h * 60.0).round() as i64;
+    format!("t+{:>2}h{:02}m", mins / 60, mins % 60)
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}
