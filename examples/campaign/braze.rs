@@ -3,63 +3,35 @@
 //! Container Files, personal data included).
 
 use dynopt::currents::{
-    Codec, OcfWriter, encode_long, encode_opt_bool, encode_opt_str, encode_str, encode_str_array,
+    Codec, EventType, FieldKind, OcfWriter, encode_long, encode_opt_bool, encode_opt_long,
+    encode_opt_str, encode_str, encode_str_array,
 };
+use dynopt::pii::ALWAYS_PERSONAL;
 
-/// The newest Braze Click schema (Currents v10): name, nullable, `[PII]` tag, type.
-const CLICK_FIELDS: &[(&str, &str, bool)] = &[
-    ("id", "string", false),
-    ("user_id", "string", true),
-    ("dispatch_id", "ostring", false),
-    ("external_user_id", "ostring", true),
-    ("time", "int", false),
-    ("timezone", "ostring", false),
-    ("campaign_id", "ostring", false),
-    ("campaign_name", "ostring", false),
-    ("message_variation_id", "ostring", false),
-    ("message_variation_name", "ostring", false),
-    ("email_address", "string", true),
-    ("url", "ostring", false),
-    ("canvas_id", "ostring", false),
-    ("canvas_name", "ostring", false),
-    ("canvas_variation_id", "ostring", false),
-    ("canvas_variation_name", "ostring", false),
-    ("canvas_step_id", "ostring", false),
-    ("canvas_step_name", "ostring", false),
-    ("send_id", "ostring", false),
-    ("user_agent", "ostring", false),
-    ("ip_pool", "ostring", false),
-    ("link_id", "ostring", false),
-    ("link_alias", "ostring", false),
-    ("esp", "ostring", false),
-    ("from_domain", "ostring", false),
-    ("is_amp", "obool", false),
-    ("app_group_id", "ostring", false),
-    ("device_class", "ostring", false),
-    ("device_os", "ostring", false),
-    ("device_model", "ostring", false),
-    ("browser", "ostring", false),
-    ("mailbox_provider", "ostring", false),
-    ("is_suspected_bot_click", "obool", false),
-    ("suspected_bot_click_reason", "oarray", false),
-];
-
-/// The schema JSON Braze embeds in a Click file.
+/// The schema JSON Braze embeds in a Click file: the newest published Click
+/// fields as the crate knows them (`EventType::published_fields`), with Braze's
+/// Avro types and its `[PII]` tags on the personal fields.
 pub(crate) fn click_schema() -> String {
-    let fields: Vec<String> = CLICK_FIELDS
+    let fields: Vec<String> = EventType::Click
+        .published_fields()
         .iter()
-        .map(|(name, ty, pii)| {
-            let doc = if *pii {
+        .map(|f| {
+            let name = f.name;
+            let doc = if ALWAYS_PERSONAL.contains(&name) {
                 format!("[PII] {name} of the recipient")
             } else {
                 format!("{name} of the event")
             };
-            let ty = match *ty {
-                "string" => r#""string""#.to_string(),
-                "int" => r#""int""#.to_string(),
-                "ostring" => r#"["null","string"],"default":null"#.to_string(),
-                "obool" => r#"["null","boolean"],"default":null"#.to_string(),
-                _ => r#"["null",{"type":"array","items":"string"}],"default":null"#.to_string(),
+            let ty = match f.kind {
+                FieldKind::RequiredString | FieldKind::RequiredPiiString => r#""string""#,
+                FieldKind::RequiredTime => r#""int""#,
+                FieldKind::Bool => r#"["null","boolean"],"default":null"#,
+                FieldKind::Int | FieldKind::Time => r#"["null","int"],"default":null"#,
+                FieldKind::StringList => {
+                    r#"["null",{"type":"array","items":"string"}],"default":null"#
+                }
+                // String, PiiString, Url and any kind a later crate version adds.
+                _ => r#"["null","string"],"default":null"#,
             };
             format!(r#"{{"name":"{name}","type":{ty},"doc":"{doc}"}}"#)
         })
@@ -90,43 +62,73 @@ pub(crate) struct ClickRecord {
 pub(crate) const CAMPAIGN_ID: &str = "8f2c1e6a-spring-sale";
 pub(crate) const MESSAGE_VARIATION_ID: &str = "2d7b9c40-subject-test";
 
+/// The value this simulated Braze writes for field `name` of click `c`; `None`
+/// writes null (the canvas fields of a campaign, fields this example leaves out).
+fn click_value<'c>(c: &'c ClickRecord, name: &str) -> Option<Value<'c>> {
+    let bot = c.suspected_bot;
+    Some(match name {
+        "id" => Value::Str(&c.id),
+        "user_id" => Value::Str(&c.user_id),
+        "dispatch_id" => Value::Str(&c.dispatch_id),
+        "external_user_id" => Value::Str(&c.external_user_id),
+        "time" => Value::Long(c.time),
+        "timezone" => Value::Str("Europe/London"),
+        "campaign_id" => Value::Str(CAMPAIGN_ID),
+        "campaign_name" => Value::Str("Spring sale 2026"),
+        "message_variation_id" => Value::Str(MESSAGE_VARIATION_ID),
+        "message_variation_name" => Value::Str("Subject line (optimised)"),
+        "email_address" => Value::Str(&c.email_address),
+        "url" => Value::Str(&c.url),
+        "send_id" => Value::Str(&c.send_id),
+        "user_agent" => Value::Str(&c.user_agent),
+        "ip_pool" => Value::Str("marketing-pool"),
+        "link_id" => Value::Str(&c.link_id),
+        "link_alias" => Value::Str("shop_now"),
+        "esp" => Value::Str("sendgrid"),
+        "from_domain" => Value::Str("mail.shop.example.com"),
+        "is_amp" => Value::Bool(false),
+        "app_group_id" => Value::Str("5e3c0a1b2c3d4e5f6a7b8c9d"),
+        "device_class" => Value::Str(if bot { "other" } else { "desktop" }),
+        "device_os" => Value::Str("Windows"),
+        "browser" => Value::Str("Chrome"),
+        "mailbox_provider" => Value::Str("Gmail"),
+        "is_suspected_bot_click" => Value::Bool(bot),
+        "suspected_bot_click_reason" if bot => Value::List(&["user_agent", "ip_address"]),
+        _ => return None,
+    })
+}
+
+/// A value of one Click field.
+enum Value<'c> {
+    Str(&'c str),
+    Long(i64),
+    Bool(bool),
+    List(&'static [&'static str]),
+}
+
 fn encode_click(c: &ClickRecord, out: &mut Vec<u8>) {
-    encode_str(&c.id, out);
-    encode_str(&c.user_id, out);
-    encode_opt_str(Some(&c.dispatch_id), out);
-    encode_opt_str(Some(&c.external_user_id), out);
-    encode_long(c.time, out);
-    encode_opt_str(Some("Europe/London"), out);
-    encode_opt_str(Some(CAMPAIGN_ID), out);
-    encode_opt_str(Some("Spring sale 2026"), out);
-    encode_opt_str(Some(MESSAGE_VARIATION_ID), out);
-    encode_opt_str(Some("Subject line (optimised)"), out);
-    encode_str(&c.email_address, out);
-    encode_opt_str(Some(&c.url), out);
-    for _ in 0..6 {
-        encode_opt_str(None, out); // canvas_* fields: this is a campaign
-    }
-    encode_opt_str(Some(&c.send_id), out);
-    encode_opt_str(Some(&c.user_agent), out);
-    encode_opt_str(Some("marketing-pool"), out);
-    encode_opt_str(Some(&c.link_id), out);
-    encode_opt_str(Some("shop_now"), out);
-    encode_opt_str(Some("sendgrid"), out);
-    encode_opt_str(Some("mail.shop.example.com"), out);
-    encode_opt_bool(Some(false), out);
-    encode_opt_str(Some("5e3c0a1b2c3d4e5f6a7b8c9d"), out);
-    encode_opt_str(Some(if c.suspected_bot { "other" } else { "desktop" }), out);
-    encode_opt_str(Some("Windows"), out);
-    encode_opt_str(None, out);
-    encode_opt_str(Some("Chrome"), out);
-    encode_opt_str(Some("Gmail"), out);
-    encode_opt_bool(Some(c.suspected_bot), out);
-    if c.suspected_bot {
-        // ["null", array<string>]: branch 1, then the array.
-        encode_long(1, out);
-        encode_str_array(&["user_agent", "ip_address"], out);
-    } else {
-        encode_opt_str(None, out);
+    for f in EventType::Click.published_fields() {
+        let value = click_value(c, f.name);
+        if f.kind.is_required() {
+            match value {
+                Some(Value::Str(s)) => encode_str(s, out),
+                Some(Value::Long(n)) => encode_long(n, out),
+                // Every required Click field (id, user_id, time, email_address) has a value above.
+                _ => unreachable!("required field {} has a value", f.name),
+            }
+            continue;
+        }
+        match value {
+            None => encode_opt_str(None, out),
+            Some(Value::Str(s)) => encode_opt_str(Some(s), out),
+            Some(Value::Long(n)) => encode_opt_long(Some(n), out),
+            Some(Value::Bool(b)) => encode_opt_bool(Some(b), out),
+            Some(Value::List(items)) => {
+                // ["null", array<string>]: branch 1, then the array.
+                encode_long(1, out);
+                encode_str_array(items, out);
+            }
+        }
     }
 }
 
