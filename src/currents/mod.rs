@@ -84,6 +84,7 @@ pub use kind::{FieldDef, FieldKind, FieldValue};
 pub use reader::{Block, DecodeOptions, Events, KeyedEvents, Reader, RecordSpan, RecordSpans};
 pub(crate) use sanitized::RECIPIENT_KEY_DOC;
 pub use sanitized::{RECIPIENT_KEY_FIELD, SANITIZED_KEY, SANITIZED_VERSION};
+pub(crate) use schema::TextShape;
 pub use schema::WriterField;
 pub use writer::{
     Codec, MAGIC, OcfWriter, encode_bool, encode_bytes, encode_long, encode_opt_bool,

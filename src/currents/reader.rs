@@ -11,7 +11,7 @@ use super::error::{DecodeError, DecodeErrorKind};
 use super::events::{Event, EventType};
 use super::plan::Plan;
 use super::sanitized::SANITIZED_KEY;
-use super::schema::{WriterField, parse_top};
+use super::schema::{TextShape, WriterField, parse_top};
 use super::writer::{Codec, MAGIC};
 use crate::vocab::RecipientKey;
 
@@ -314,6 +314,14 @@ impl<'f> Reader<'f> {
     /// Every writer field, in writer order.
     pub fn writer_fields(&self) -> &[WriterField] {
         &self.header.writer_fields
+    }
+
+    /// How writer field `i` holds text (for rewriting records without decoding them).
+    pub(crate) fn text_shape(&self, i: usize) -> TextShape {
+        self.plan
+            .field_nodes
+            .get(i)
+            .map_or(TextShape::Other, |n| self.plan.schema.text_shape(*n))
     }
 
     /// The writer record's name as written (`Click`, or a full name).

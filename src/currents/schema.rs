@@ -39,6 +39,64 @@ pub(crate) struct Schema {
     pub(crate) zero_size: Vec<bool>,
 }
 
+/// How a writer type holds text: what `sanitize` needs to check and rewrite a
+/// kept value's bytes without decoding the record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TextShape {
+    /// A `string`, bare (`None`) or as branch `n` of a union whose other
+    /// branches are all `null`.
+    Str(Option<i64>),
+    /// An `array<string>`, bare or as such a union branch.
+    StrList(Option<i64>),
+    /// Anything else.
+    Other,
+}
+
+impl Schema {
+    /// The [`TextShape`] of writer type `node`.
+    pub(crate) fn text_shape(&self, node: NodeId) -> TextShape {
+        if let Some(shape) = self.text_of(node) {
+            return shape(None);
+        }
+        let Node::Union(branches) = &self.nodes[node as usize] else {
+            return TextShape::Other;
+        };
+        let mut found = None;
+        for (i, b) in branches.iter().enumerate() {
+            if self.nodes[*b as usize] == Node::Null {
+                continue;
+            }
+            match (self.text_of(*b), found) {
+                (Some(shape), None) => found = Some(shape(i64::try_from(i).ok())),
+                // A second non-null branch, or one that is not text.
+                (Some(_), Some(_)) | (None, _) => return TextShape::Other,
+            }
+        }
+        found.unwrap_or(TextShape::Other)
+    }
+
+    /// The text shape constructor of a bare `string` or `array<string>`.
+    fn text_of(&self, node: NodeId) -> Option<fn(Option<i64>) -> TextShape> {
+        match &self.nodes[node as usize] {
+            Node::String => Some(TextShape::Str),
+            Node::Array(item) => (self.nodes[*item as usize] == Node::String)
+                .then_some(TextShape::StrList as fn(Option<i64>) -> TextShape),
+            Node::Null
+            | Node::Boolean
+            | Node::Int
+            | Node::Long
+            | Node::Float
+            | Node::Double
+            | Node::Bytes
+            | Node::Fixed(_)
+            | Node::Enum(_)
+            | Node::Map(_)
+            | Node::Record(_)
+            | Node::Union(_) => None,
+        }
+    }
+}
+
 /// A field of the top-level writer record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -361,6 +419,35 @@ pub(crate) fn parse_top(json: &str, max_depth: usize) -> Result<TopRecord, Decod
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_shapes() {
+        let shape = |t: &str| {
+            let json =
+                format!(r#"{{"type":"record","name":"R","fields":[{{"name":"f","type":{t}}}]}}"#);
+            let top = parse_top(&json, 32).expect("a valid schema");
+            top.schema.text_shape(top.fields[0].1)
+        };
+        assert_eq!(shape(r#""string""#), TextShape::Str(None));
+        assert_eq!(shape(r#"["null","string"]"#), TextShape::Str(Some(1)));
+        assert_eq!(shape(r#"["string","null"]"#), TextShape::Str(Some(0)));
+        assert_eq!(
+            shape(r#"["null",{"type":"string","connect.doc":"[PII] x"}]"#),
+            TextShape::Str(Some(1))
+        );
+        assert_eq!(shape(r#"["null","int","string"]"#), TextShape::Other);
+        assert_eq!(shape(r#"["null","string","string"]"#), TextShape::Other);
+        assert_eq!(shape(r#""int""#), TextShape::Other);
+        assert_eq!(
+            shape(r#"["null",{"type":"array","items":"string"}]"#),
+            TextShape::StrList(Some(1))
+        );
+        assert_eq!(
+            shape(r#"{"type":"array","items":"string"}"#),
+            TextShape::StrList(None)
+        );
+        assert_eq!(shape(r#"{"type":"array","items":"int"}"#), TextShape::Other);
+    }
 
     #[test]
     fn parses_fields_docs_and_pii_tags() {

@@ -10,7 +10,7 @@ use crate::wire;
 use super::{DropReason, FilterReport, Policy, Pseudonymizer};
 use crate::currents::{
     Codec, DecodeError, DecodeOptions, EventType, OcfWriter, RECIPIENT_KEY_FIELD, Reader,
-    SANITIZED_KEY, SANITIZED_VERSION, WriterField,
+    SANITIZED_KEY, SANITIZED_VERSION, TextShape, WriterField,
 };
 
 /// What [`sanitize`] keeps and adds.
@@ -162,6 +162,12 @@ enum StrShape {
     Union(i64),
 }
 
+impl StrShape {
+    fn from_branch(branch: Option<i64>) -> StrShape {
+        branch.map_or(StrShape::Plain, StrShape::Union)
+    }
+}
+
 /// The per-record copying work of the rewrite, in output order.
 #[derive(Clone, Debug)]
 enum Op {
@@ -178,50 +184,6 @@ enum Check {
     Str { i: usize, shape: StrShape },
     /// Writer field `i` is an array of strings.
     StrList { i: usize, branch: Option<i64> },
-}
-
-fn str_shape(type_json: &Value) -> Option<StrShape> {
-    fn is_string(v: &Value) -> bool {
-        v.as_str() == Some("string")
-            || (v.get("type").and_then(Value::as_str) == Some("string")
-                && v.get("logicalType").is_none())
-    }
-    if is_string(type_json) {
-        return Some(StrShape::Plain);
-    }
-    let branches = type_json.as_array()?;
-    let n = branches.iter().position(is_string)?;
-    // Any other branch must be null for the span to be either null or the string.
-    if branches
-        .iter()
-        .enumerate()
-        .all(|(k, b)| k == n || b.as_str() == Some("null"))
-    {
-        Some(StrShape::Union(i64::try_from(n).ok()?))
-    } else {
-        None
-    }
-}
-
-fn str_list_shape(type_json: &Value) -> Option<Option<i64>> {
-    fn is_list(v: &Value) -> bool {
-        v.get("type").and_then(Value::as_str) == Some("array")
-            && v.get("items").and_then(Value::as_str) == Some("string")
-    }
-    if is_list(type_json) {
-        return Some(None);
-    }
-    let branches = type_json.as_array()?;
-    let n = branches.iter().position(is_list)?;
-    if branches
-        .iter()
-        .enumerate()
-        .all(|(k, b)| k == n || b.as_str() == Some("null"))
-    {
-        Some(Some(i64::try_from(n).ok()?))
-    } else {
-        None
-    }
 }
 
 /// Reads one varint from the front of a span the reader already walked.
@@ -335,9 +297,13 @@ fn plan(reader: &Reader<'_>, options: &SanitizeOptions) -> Result<Plan, Sanitize
     let mut user_id = None;
     let mut had_key = false;
     for (i, f) in fields.iter().enumerate() {
-        let ty: Value = serde_json::from_str(&f.type_json).unwrap_or(Value::Null);
+        let (str_shape, list_shape) = match reader.text_shape(i) {
+            TextShape::Str(branch) => (Some(StrShape::from_branch(branch)), None),
+            TextShape::StrList(branch) => (None, Some(branch)),
+            TextShape::Other => (None, None),
+        };
         if f.name == "user_id" {
-            user_id = str_shape(&ty).map(|s| (i, s));
+            user_id = str_shape.map(|s| (i, s));
         }
         let verdict = if sanitized_input && f.name == RECIPIENT_KEY_FIELD {
             had_key = true;
@@ -346,7 +312,7 @@ fn plan(reader: &Reader<'_>, options: &SanitizeOptions) -> Result<Plan, Sanitize
             options.policy.verdict(et, &f.name, f.pii_tag)
         };
         let op = match verdict {
-            Ok(()) if f.name == "url" => match str_shape(&ty) {
+            Ok(()) if f.name == "url" => match str_shape {
                 Some(shape) => Some(Op::Url { i, shape }),
                 None => {
                     // A url we cannot read as a string cannot be scrubbed: drop it.
@@ -355,9 +321,9 @@ fn plan(reader: &Reader<'_>, options: &SanitizeOptions) -> Result<Plan, Sanitize
                 }
             },
             Ok(()) => {
-                if let Some(shape) = str_shape(&ty) {
+                if let Some(shape) = str_shape {
                     checks.push(Check::Str { i, shape });
-                } else if let Some(branch) = str_list_shape(&ty) {
+                } else if let Some(branch) = list_shape {
                     checks.push(Check::StrList { i, branch });
                 }
                 Some(Op::Copy { first: i, last: i })
@@ -608,26 +574,6 @@ mod tests {
         }
         assert_eq!(read_long(&[0x80; 11]), None);
         assert_eq!(read_long(&[]), None);
-    }
-
-    #[test]
-    fn shapes() {
-        let v = |s: &str| serde_json::from_str::<Value>(s).expect("json");
-        assert_eq!(str_shape(&v(r#""string""#)), Some(StrShape::Plain));
-        assert_eq!(
-            str_shape(&v(r#"["null","string"]"#)),
-            Some(StrShape::Union(1))
-        );
-        assert_eq!(
-            str_shape(&v(r#"["null",{"type":"string","connect.doc":"[PII] x"}]"#)),
-            Some(StrShape::Union(1))
-        );
-        assert_eq!(str_shape(&v(r#"["null","int","string"]"#)), None);
-        assert_eq!(str_shape(&v(r#""int""#)), None);
-        assert_eq!(
-            str_list_shape(&v(r#"["null",{"type":"array","items":"string"}]"#)),
-            Some(Some(1))
-        );
     }
 
     #[test]
