@@ -4,7 +4,8 @@ use std::io::Read;
 
 use super::error::{DecodeError, DecodeErrorKind};
 use super::events::{Event, EventType};
-use super::reader::{DecodeOptions, Reader};
+use super::options::DecodeOptions;
+use super::reader::Reader;
 use crate::vocab::RecipientKey;
 
 /// The result of decoding a whole file: every event decoded before the first

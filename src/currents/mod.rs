@@ -59,19 +59,23 @@
 //! # Ok::<(), dynopt::currents::DecodeError>(())
 //! ```
 
+mod block;
 mod compile;
 mod cursor;
 mod error;
 mod events;
 mod file;
+mod header;
 mod key;
 mod kind;
+mod options;
 mod plan;
 mod reader;
 mod sanitized;
 mod schema;
 mod writer;
 
+pub use block::{Block, Events, KeyedEvents, RecordSpan, RecordSpans};
 pub use error::{DecodeError, DecodeErrorKind};
 pub use events::{
     Abort, Bounce, Click, Deferral, Delivery, Event, EventType, MarkAsSpam, Open, Retry, Send,
@@ -81,7 +85,8 @@ pub(crate) use file::each_keyed_event;
 pub use file::{FileOutcome, decode_file, decode_reader};
 pub use key::{ObjectKey, ObjectKeyError};
 pub use kind::{FieldDef, FieldKind, FieldValue};
-pub use reader::{Block, DecodeOptions, Events, KeyedEvents, Reader, RecordSpan, RecordSpans};
+pub use options::DecodeOptions;
+pub use reader::Reader;
 pub(crate) use sanitized::RECIPIENT_KEY_DOC;
 pub use sanitized::{RECIPIENT_KEY_FIELD, SANITIZED_KEY, SANITIZED_VERSION};
 pub(crate) use schema::TextShape;

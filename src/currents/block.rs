@@ -1,0 +1,254 @@
+//! One decompressed block of records and the iterators over its records.
+
+use std::borrow::Cow;
+use std::ops::Range;
+use std::sync::Arc;
+
+use super::cursor::{Cur, Fail};
+use super::error::{DecodeError, DecodeErrorKind};
+use super::events::Event;
+use super::plan::Plan;
+use crate::vocab::RecipientKey;
+
+/// One decompressed block of records.
+///
+/// Holds the record bytes borrowed from the file (null codec) or owned
+/// (deflate). Iterate its records with [`events`](Block::events),
+/// [`keyed_events`](Block::keyed_events) or [`record_spans`](Block::record_spans).
+pub struct Block<'f> {
+    pub(super) data: Cow<'f, [u8]>,
+    pub(super) count: u64,
+    pub(super) offset: u64,
+    pub(super) data_offset: Option<u64>,
+    pub(super) plan: Arc<Plan>,
+}
+
+impl std::fmt::Debug for Block<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Block")
+            .field("count", &self.count)
+            .field("offset", &self.offset)
+            .field("len", &self.data.len())
+            .finish()
+    }
+}
+
+impl<'f> Block<'f> {
+    /// The record count the block header claims.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The file offset of the block start (its record count).
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The decompressed record bytes.
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// The typed events of the block, borrowing their strings from it. Checks
+    /// that the claimed count of records consumes the block's bytes exactly.
+    pub fn events(&self) -> Events<'_> {
+        Events { walk: self.walk() }
+    }
+
+    /// Each event with its `recipient_key` (for files written by `sanitize`
+    /// with a pseudonymizer; `None` when absent or null, and always for Braze files).
+    pub fn keyed_events(&self) -> KeyedEvents<'_> {
+        KeyedEvents { walk: self.walk() }
+    }
+
+    /// Per record, the byte range (within [`data`](Block::data)) of every writer
+    /// field, in writer order. Validates the Avro encoding of every field but
+    /// does not check the UTF-8 of strings.
+    pub fn record_spans(&self) -> RecordSpans<'_> {
+        RecordSpans { walk: self.walk() }
+    }
+
+    fn walk(&self) -> Walk<'_> {
+        Walk {
+            cur: Cur::new(&self.data),
+            plan: &self.plan,
+            count: self.count,
+            index: 0,
+            done: false,
+            offset: self.offset,
+            data_offset: self.data_offset,
+        }
+    }
+}
+
+/// Shared iteration state over the records of a block.
+struct Walk<'b> {
+    cur: Cur<'b>,
+    plan: &'b Plan,
+    count: u64,
+    index: u64,
+    done: bool,
+    offset: u64,
+    data_offset: Option<u64>,
+}
+
+impl<'b> Walk<'b> {
+    fn error(&self, fail: Fail) -> DecodeError {
+        let mut e = fail.code.into_error();
+        e = self.locate(e, fail.pos).with_record(self.index);
+        if let Some(f) = fail.field.and_then(|i| self.plan.names.get(i)) {
+            e = e.with_field(f.clone());
+        }
+        e
+    }
+
+    fn locate(&self, e: DecodeError, pos: usize) -> DecodeError {
+        match self.data_offset {
+            Some(d) => e.at(d + pos as u64).in_block(pos as u64),
+            None => e.at(self.offset).in_block(pos as u64),
+        }
+    }
+
+    /// Before each record: `Some(Err)` on a count mismatch, `Some(Ok)` to go on,
+    /// `None` when done.
+    #[inline]
+    fn before(&mut self) -> Option<Result<(), DecodeError>> {
+        if self.done {
+            return None;
+        }
+        let at_end = self.cur.remaining() == 0;
+        if self.index == self.count {
+            self.done = true;
+            if at_end {
+                return None;
+            }
+            let e = DecodeError::new(DecodeErrorKind::RecordCountMismatch).with_detail(format!(
+                "{} bytes remain after the {} records the block claims",
+                self.cur.remaining(),
+                self.count
+            ));
+            return Some(Err(self.locate(e, self.cur.pos)));
+        }
+        if at_end {
+            self.done = true;
+            let e = DecodeError::new(DecodeErrorKind::RecordCountMismatch).with_detail(format!(
+                "the block claims {} records but holds {}",
+                self.count, self.index
+            ));
+            return Some(Err(self.locate(e, self.cur.pos)));
+        }
+        Some(Ok(()))
+    }
+
+    #[inline(always)]
+    fn event(&mut self, key: &mut Option<RecipientKey>) -> Option<Result<Event<'b>, DecodeError>> {
+        if let Err(e) = self.before()? {
+            return Some(Err(e));
+        }
+        let plan = self.plan;
+        let cur = &mut self.cur;
+        let mut ev = Event::empty(plan.event_type);
+        let r = match &mut ev {
+            Event::Click(e) => plan.decode(cur, e, key),
+            Event::Open(e) => plan.decode(cur, e, key),
+            Event::Send(e) => plan.decode(cur, e, key),
+            Event::Delivery(e) => plan.decode(cur, e, key),
+            Event::Bounce(e) => plan.decode(cur, e, key),
+            Event::SoftBounce(e) => plan.decode(cur, e, key),
+            Event::Deferral(e) => plan.decode(cur, e, key),
+            Event::Retry(e) => plan.decode(cur, e, key),
+            Event::Abort(e) => plan.decode(cur, e, key),
+            Event::MarkAsSpam(e) => plan.decode(cur, e, key),
+            Event::Unsubscribe(e) => plan.decode(cur, e, key),
+        };
+        match r {
+            Ok(()) => {
+                self.index += 1;
+                Some(Ok(ev))
+            }
+            Err(fail) => {
+                self.done = true;
+                Some(Err(self.error(fail)))
+            }
+        }
+    }
+}
+
+/// Iterator over the typed events of a [`Block`]. After an error it ends.
+pub struct Events<'b> {
+    walk: Walk<'b>,
+}
+
+impl<'b> Iterator for Events<'b> {
+    type Item = Result<Event<'b>, DecodeError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        self.walk.event(&mut None)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = usize::try_from(self.walk.count - self.walk.index).unwrap_or(usize::MAX);
+        (0, left.checked_add(1))
+    }
+}
+
+/// Iterator over the typed events of a [`Block`] with their recipient keys.
+pub struct KeyedEvents<'b> {
+    walk: Walk<'b>,
+}
+
+impl<'b> Iterator for KeyedEvents<'b> {
+    type Item = Result<(Event<'b>, Option<RecipientKey>), DecodeError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut key = None;
+        let ev = self.walk.event(&mut key)?;
+        Some(ev.map(|e| (e, key)))
+    }
+}
+
+/// The byte range of every writer field of one record, in writer order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordSpan {
+    /// One range (within [`Block::data`]) per writer field.
+    pub fields: Vec<Range<usize>>,
+}
+
+impl RecordSpan {
+    /// The range of the whole record.
+    pub fn record(&self) -> Range<usize> {
+        match (self.fields.first(), self.fields.last()) {
+            (Some(a), Some(b)) => a.start..b.end,
+            _ => 0..0,
+        }
+    }
+}
+
+/// Iterator over the [`RecordSpan`]s of a [`Block`]. After an error it ends.
+pub struct RecordSpans<'b> {
+    walk: Walk<'b>,
+}
+
+impl Iterator for RecordSpans<'_> {
+    type Item = Result<RecordSpan, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Err(e) = self.walk.before()? {
+            return Some(Err(e));
+        }
+        let mut fields = Vec::with_capacity(self.walk.plan.len());
+        match self.walk.plan.spans(&mut self.walk.cur, &mut fields) {
+            Ok(()) => {
+                self.walk.index += 1;
+                Some(Ok(RecordSpan { fields }))
+            }
+            Err(fail) => {
+                self.walk.done = true;
+                Some(Err(self.walk.error(fail)))
+            }
+        }
+    }
+}
