@@ -81,7 +81,7 @@ fn click_file_with(records: usize, codec: GenCodec, non_ascii_names: f64) -> Fil
 
 /// The 12 fields attribution needs.
 #[derive(Debug)]
-#[allow(dead_code)] // read through black_box
+#[allow(dead_code, reason = "fields are read only through black_box")]
 struct Click12<S> {
     id: S,
     time: i64,
@@ -101,7 +101,7 @@ struct Click12<S> {
 /// hand-written for this one schema costs when it extracts everything (compare with
 /// dynopt's typed decode, which also extracts everything but for any schema version).
 #[derive(Debug)]
-#[allow(dead_code)] // read through black_box
+#[allow(dead_code, reason = "fields are read only through black_box")]
 struct ClickAll<'a> {
     id: &'a str,
     user_id: &'a str,
@@ -499,7 +499,7 @@ fn dynopt_owned(bytes: &[u8], options: &DecodeOptions) -> usize {
 /// The 12 fields, via serde (apache-avro ignores the other writer fields).
 #[derive(serde::Deserialize, Debug)]
 #[serde(rename = "Click")] // apache-avro's serde path wants the record name
-#[allow(dead_code)] // read through black_box
+#[allow(dead_code, reason = "fields are read only through black_box")]
 struct ClickSerde {
     id: String,
     time: i32,

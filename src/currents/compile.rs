@@ -29,17 +29,30 @@ fn canonical(kind: FieldKind, op: &Op) -> bool {
 }
 
 fn direct_wire(schema: &Schema, node: NodeId, t: Target) -> Option<Wire> {
-    match (&schema.nodes[node as usize], t) {
-        (Node::String, Target::Str) => Some(Wire::Str),
-        (Node::Int, Target::Time) => Some(Wire::IntTime),
-        (Node::Long, Target::Time) => Some(Wire::LongTime),
-        (Node::Int, Target::Long) => Some(Wire::Int),
-        (Node::Long, Target::Long) => Some(Wire::Long),
-        (Node::Boolean, Target::Bool) => Some(Wire::Bool),
-        (Node::Array(item), Target::List) if schema.nodes[*item as usize] == Node::String => {
-            Some(Wire::StrList)
-        }
-        _ => None,
+    match &schema.nodes[node as usize] {
+        Node::String => (t == Target::Str).then_some(Wire::Str),
+        Node::Int => match t {
+            Target::Time => Some(Wire::IntTime),
+            Target::Long => Some(Wire::Int),
+            Target::Str | Target::Bool | Target::List => None,
+        },
+        Node::Long => match t {
+            Target::Time => Some(Wire::LongTime),
+            Target::Long => Some(Wire::Long),
+            Target::Str | Target::Bool | Target::List => None,
+        },
+        Node::Boolean => (t == Target::Bool).then_some(Wire::Bool),
+        Node::Array(item) => (t == Target::List && schema.nodes[*item as usize] == Node::String)
+            .then_some(Wire::StrList),
+        Node::Null
+        | Node::Float
+        | Node::Double
+        | Node::Bytes
+        | Node::Fixed(_)
+        | Node::Enum(_)
+        | Node::Map(_)
+        | Node::Record(_)
+        | Node::Union(_) => None,
     }
 }
 

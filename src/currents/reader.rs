@@ -134,7 +134,10 @@ impl<'f> Reader<'f> {
     /// The next block (decompressed, bounded by the options), or `None` at a
     /// clean end of file. After an error, every later call returns `None`: the
     /// error is reported once.
-    #[allow(clippy::should_implement_trait)]
+    #[allow(
+        clippy::should_implement_trait,
+        reason = "an inherent method, so callers can hand blocks back with `recycle` between calls (a `for` loop would hold the reader borrowed)"
+    )]
     pub fn next_block(&mut self) -> Option<Result<Block<'f>, DecodeError>> {
         if self.done {
             return None;

@@ -309,7 +309,17 @@ fn zero_sizes(nodes: &[Node]) -> Vec<bool> {
             Node::Record(fs) => fs
                 .iter()
                 .all(|f| visit(nodes, state, *f as usize, depth + 1)),
-            _ => false,
+            Node::Boolean
+            | Node::Int
+            | Node::Long
+            | Node::Float
+            | Node::Double
+            | Node::Bytes
+            | Node::String
+            | Node::Enum(_)
+            | Node::Array(_)
+            | Node::Map(_)
+            | Node::Union(_) => false,
         };
         state[id] = if zero { 2 } else { 3 };
         zero
