@@ -26,7 +26,7 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dynopt::currents::{DecodeOptions, Reader, decode_file};
 
-#[path = "../tests/common/fixtures.rs"]
+#[path = "../tests/common/fixtures/mod.rs"]
 mod fixtures;
 
 use fixtures::{BlockInfo, GenCodec, GenOptions};

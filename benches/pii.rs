@@ -23,7 +23,7 @@ use dynopt::pii::{
     Filter, FilterReport, Policy, Pseudonymizer, SanitizeOptions, sanitize, scrub_url,
 };
 
-#[path = "../tests/common/fixtures.rs"]
+#[path = "../tests/common/fixtures/mod.rs"]
 mod fixtures;
 
 use fixtures::{GenCodec, GenOptions};

@@ -2,9 +2,9 @@
 //! right error kind, file offset and field, never a panic, and keeps the events
 //! decoded before it.
 
-mod currents_support;
+mod common;
 
-use currents_support::shapes::*;
+use common::records::*;
 use dynopt::currents::{
     Codec, DecodeError, DecodeErrorKind as K, DecodeOptions, OcfWriter, Reader, decode_file,
     decode_reader, encode_long, encode_str,
