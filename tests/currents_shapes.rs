@@ -84,7 +84,13 @@ fn check_event(g: &Generated, r: usize, event: &Event<'_>) {
                 let FieldValue::StrList(list) = got else {
                     panic!("{ctx}: want {items:?}, got {got:?}");
                 };
-                let want: Vec<&str> = items.iter().map(|v| v.as_str().expect("strings")).collect();
+                let want: Vec<&str> = items
+                    .iter()
+                    .map(|v| {
+                        v.as_str()
+                            .expect("string lists hold strings in every shape")
+                    })
+                    .collect();
                 let got: Vec<&str> = list.iter().map(|s| &**s).collect();
                 assert_eq!(got, want, "{ctx}");
             }
@@ -98,7 +104,9 @@ fn check_event(g: &Generated, r: usize, event: &Event<'_>) {
     }
     assert_eq!(
         event.id(),
-        g.value(r, "id").and_then(Val::as_str).expect("id")
+        g.value(r, "id")
+            .and_then(Val::as_str)
+            .expect("every shape has a required string `id`")
     );
 }
 

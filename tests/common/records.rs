@@ -75,7 +75,7 @@ pub fn fields(shape: ShapeRef) -> Vec<ShapeField> {
         .filter(|s| s.record == shape.record);
     let found = match shape.pick {
         Pick::Oldest => of_record.next(),
-        Pick::Newest => of_record.filter(|s| !s.is_kafka_connect()).last(),
+        Pick::Newest => of_record.rfind(|s| !s.is_kafka_connect()),
         Pick::KafkaConnect => of_record.find(|s| s.is_kafka_connect()),
     };
     let found = found.unwrap_or_else(|| panic!("no published shape {shape:?}"));
@@ -230,7 +230,7 @@ pub fn encode(ty: &Value, v: &TVal, out: &mut Vec<u8>) {
             let i = branches
                 .iter()
                 .position(want)
-                .expect("a branch for the value");
+                .expect("random_value draws only values of one of the union's branches");
             encode_long(i as i64, out);
             encode(&branches[i], v, out);
         }
@@ -293,7 +293,9 @@ pub fn file(
 /// writer lacks is null.
 pub fn check(ev: &Event<'_>, fields: &[ShapeField], rec: &[TVal]) {
     for def in ev.event_type().fields() {
-        let got = ev.get(def.name).expect("typed field exists");
+        let got = ev
+            .get(def.name)
+            .expect("the name comes from the event type's own field list");
         let expected = fields
             .iter()
             .position(|f| f.name == def.name)
