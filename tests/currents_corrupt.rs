@@ -1,6 +1,6 @@
-//! Corrupt files crafted with `OcfWriter`: every failure of issue 2 gives the
-//! right error kind, file offset and field, never a panic, and keeps the events
-//! decoded before it.
+//! Corrupt files crafted with `OcfWriter`: every failure listed in docs/design.md,
+//! *Errors and panics*, gives the right error kind, file offset and field, never a
+//! panic, and keeps the events decoded before it.
 
 mod common;
 
