@@ -5,10 +5,10 @@
 //! Groups (each reports records/s and bytes/s of the file as stored):
 //! - `currents_null/*`, `currents_deflate/*`: dynopt typed decode (`Reader` → blocks →
 //!   borrowed events), dynopt `decode_file` to owned events, and the hand-specialised
-//!   decoder below (the practical limit, SPEC §7) with and without UTF-8 validation,
-//!   and its all-fields variant (every field of the newest schema, validated);
-//!   for deflate also inflate-only of every block (flate2's zlib-rs backend: the target
-//!   reference; miniz_oxide for comparison).
+//!   decoder below (the practical limit, see docs/design.md, *Performance targets*)
+//!   with and without UTF-8 validation, and its all-fields variant (every field of the
+//!   newest schema, validated); for deflate also inflate-only of every block (flate2's
+//!   zlib-rs backend: the target reference; miniz_oxide for comparison).
 //! - `currents_intl_null/*`, `currents_intl_deflate/*`: the same file with half of the
 //!   campaign/canvas names holding a non-ASCII word (5% in the main file), dynopt typed
 //!   against the specialised decoder and inflate-only.
@@ -26,7 +26,7 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dynopt::currents::{DecodeOptions, Reader, decode_file};
 
-#[path = "../tests/common/fixtures.rs"]
+#[path = "../tests/common/fixtures/mod.rs"]
 mod fixtures;
 
 use fixtures::{BlockInfo, GenCodec, GenOptions};
@@ -77,7 +77,8 @@ fn click_file_with(records: usize, codec: GenCodec, non_ascii_names: f64) -> Fil
 }
 
 // ---------------------------------------------------------------------------------------
-// The hand-specialised decoder: newest Click schema only, 12 fields extracted (SPEC §7).
+// The hand-specialised decoder: newest Click schema only, 12 fields extracted (see
+// docs/design.md, *Performance targets*).
 
 /// The 12 fields attribution needs.
 #[derive(Debug)]

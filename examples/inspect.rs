@@ -1,5 +1,5 @@
 //! `inspect FILE...`: decodes Braze Currents email files and prints one JSON object
-//! per event on stdout (SPEC §6).
+//! per event on stdout (see docs/design.md, *Example programs*).
 //!
 //! Each object starts with `"event_type"` (for example `"users.messages.email.Click"`),
 //! then every field of that event type's typed event (newest schema plus the announced

@@ -1,4 +1,5 @@
-//! Regret of the optimiser against baselines on the problems of SPEC §7.
+//! Regret of the optimiser against baselines on the problems of docs/design.md,
+//! *Performance targets*.
 //!
 //! ```text
 //! cargo run --release --example regret -- [--runs N] [--seed S] [--json]

@@ -1,5 +1,5 @@
 //! `sanitize IN.avro OUT.avro [--key-hex HEX]`: writes the PII-free Avro file of a
-//! Braze Currents file (SPEC §3 and §6).
+//! Braze Currents file (see docs/design.md, *Sanitized files* and *Example programs*).
 //!
 //! With `--key-hex`, the key's bytes given in hex, a last field `recipient_key`
 //! (the first 16 bytes of HMAC-SHA256(key, user_id) as 32 hex characters) is added.

@@ -2,9 +2,10 @@
 //! global allocator (the `cap` crate, so this file needs no `unsafe`).
 //!
 //! `cargo test --test attribution_memory` measures 1 million exposures;
-//! `cargo test --release --test attribution_memory -- --ignored --nocapture`
-//! measures 10 million (the SPEC's figure). Both assert at most 32 bytes per
-//! exposure, counting every byte allocated and still live (and the peak).
+//! `cargo test --release --test attribution_memory -- --ignored --nocapture` measures
+//! 10 million (the figure in docs/design.md, *Performance targets*). Both assert at
+//! most 32 bytes per exposure, counting every byte allocated and still live (and the
+//! peak).
 
 use std::alloc::System;
 

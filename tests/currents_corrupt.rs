@@ -1,10 +1,10 @@
-//! Corrupt files crafted with `OcfWriter`: every failure of issue 2 gives the
-//! right error kind, file offset and field, never a panic, and keeps the events
-//! decoded before it.
+//! Corrupt files crafted with `OcfWriter`: every failure listed in docs/design.md,
+//! *Errors and panics*, gives the right error kind, file offset and field, never a
+//! panic, and keeps the events decoded before it.
 
-mod currents_support;
+mod common;
 
-use currents_support::shapes::*;
+use common::records::*;
 use dynopt::currents::{
     Codec, DecodeError, DecodeErrorKind as K, DecodeOptions, OcfWriter, Reader, decode_file,
     decode_reader, encode_long, encode_str,

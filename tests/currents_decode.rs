@@ -1,8 +1,8 @@
 //! Decoding valid Currents files written with `OcfWriter`: every value checked.
 
-mod currents_support;
+mod common;
 
-use currents_support::shapes::*;
+use common::records::*;
 use dynopt::currents::{
     Codec, DecodeErrorKind, DecodeOptions, Event, EventType, Reader, decode_file, decode_reader,
 };
@@ -13,7 +13,7 @@ use serde_json::json;
 
 const NS: &str = "dataexport.S3.inner.users.messages.email";
 
-fn roundtrip(record: &str, ns: &str, shape: &str, codec: Codec, seed: u64) {
+fn roundtrip(record: &str, ns: &str, shape: ShapeRef, codec: Codec, seed: u64) {
     let fields = fields(shape);
     let schema = schema(record, ns, &fields);
     let mut rng = Pcg64::seed_from_u64(seed);

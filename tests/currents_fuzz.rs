@@ -6,11 +6,11 @@
 //! decoded before it must be exactly the original events of the untouched
 //! prefix. `DYNOPT_FUZZ_ITERS=N` runs N inputs (default 3,000).
 
-mod currents_support;
+mod common;
 
 use std::collections::BTreeMap;
 
-use currents_support::shapes::*;
+use common::records::*;
 use dynopt::currents::{
     Codec, DecodeErrorKind, DecodeOptions, Event, OcfWriter, Reader, decode_file, encode_long,
 };
@@ -29,7 +29,7 @@ struct Seed {
     blocks: Vec<(usize, u64)>,
 }
 
-fn make_seed(shape: &str, record: &str, ns: &str, codec: Codec, seed: u64) -> Seed {
+fn make_seed(shape: ShapeRef, record: &str, ns: &str, codec: Codec, seed: u64) -> Seed {
     let fields = fields(shape);
     let schema = schema(record, ns, &fields);
     let mut rng = Pcg64::seed_from_u64(seed);

@@ -1,9 +1,9 @@
 //! Property: random field values written with `OcfWriter` (both codecs, random
 //! block splits) decode to exactly those values, and record spans re-encode them.
 
-mod currents_support;
+mod common;
 
-use currents_support::shapes::*;
+use common::records::*;
 use dynopt::currents::{Codec, DecodeOptions, Reader};
 use proptest::prelude::*;
 use serde_json::Value;
@@ -53,7 +53,7 @@ fn record_strategy(fields: &[ShapeField]) -> BoxedStrategy<Vec<TVal>> {
     parts.prop_map(|v| v).boxed()
 }
 
-fn run(shape: &str, ns: &str, recs: &[Vec<TVal>], split: usize, deflate: bool) {
+fn run(shape: ShapeRef, ns: &str, recs: &[Vec<TVal>], split: usize, deflate: bool) {
     let fields = fields(shape);
     let schema = schema("Click", ns, &fields);
     let codec = if deflate { Codec::Deflate } else { Codec::Null };

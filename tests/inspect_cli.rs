@@ -1,7 +1,8 @@
-//! The `inspect` example, run as a subprocess (SPEC §6): one JSON object per event with
-//! `event_type` first and the allowlisted fields in schema order; no personal value on
-//! stdout or stderr; bad files report file, offset and field, keep the events decoded
-//! before the error, do not stop the other files, and make the exit status 1.
+//! The `inspect` example, run as a subprocess (see docs/design.md, *Example programs*):
+//! one JSON object per event with `event_type` first and the allowlisted fields in
+//! schema order; no personal value on stdout or stderr; bad files report file, offset
+//! and field, keep the events decoded before the error, do not stop the other files,
+//! and make the exit status 1.
 
 #[path = "support/cli.rs"]
 mod cli;
@@ -56,8 +57,8 @@ fn parse_line(line: &str) -> Vec<(String, Json)> {
     obj.0
 }
 
-/// The keys SPEC §6 wants for an event type, computed from the allowlist (`url`
-/// printed scrubbed).
+/// The keys `inspect` prints for an event type (docs/design.md, *Example programs*),
+/// computed from the allowlist (`url` printed scrubbed).
 fn expected_keys(et: EventType) -> Vec<&'static str> {
     let mut keys = vec!["event_type"];
     keys.extend(

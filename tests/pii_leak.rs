@@ -1,10 +1,10 @@
-//! Leak tests (issue 3): for every published schema shape (and the v12 shapes), plant
-//! a unique marker in every field the default policy drops, and emails, phone numbers,
-//! tokens and user ids inside URL query strings; then scan everything the crate can
-//! emit for the markers: clean events (JSON and `Debug`), raw events' `Debug`, filter
-//! reports, sanitized Avro bytes (raw and decompressed), what apache-avro reads from
-//! them, summaries, error messages of corrupted files, and the `inspect` example's
-//! output when it is built.
+//! Leak tests (see docs/design.md, *PII policy and filter*): for every published schema
+//! shape (and the v12 shapes), plant a unique marker in every field the default policy
+//! drops, and emails, phone numbers, tokens and user ids inside URL query strings; then
+//! scan everything the crate can emit for the markers: clean events (JSON and `Debug`),
+//! raw events' `Debug`, filter reports, sanitized Avro bytes (raw and decompressed),
+//! what apache-avro reads from them, summaries, error messages of corrupted files, and
+//! the `inspect` example's output when it is built.
 
 mod common;
 

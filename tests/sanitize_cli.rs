@@ -1,6 +1,6 @@
-//! The `sanitize` example as a subprocess (SPEC §6): every schema shape, both codecs,
-//! with and without `--key-hex`, corrupt inputs, and URLs carrying emails, phone
-//! numbers and tokens.
+//! The `sanitize` example as a subprocess (see docs/design.md, *Example programs*):
+//! every schema shape, both codecs, with and without `--key-hex`, corrupt inputs, and
+//! URLs carrying emails, phone numbers and tokens.
 
 #[path = "support/cli.rs"]
 mod cli;

@@ -22,9 +22,9 @@ fn all_shapes() -> Vec<fx::Shape> {
     s
 }
 
-/// From SPEC §3: the default policy keeps a field of a shape when the allowlist
-/// names it and the shape does not tag it `[PII]` (the lists are disjoint from the
-/// always-personal names, which the crate's unit tests check).
+/// See docs/design.md, *PII policy and filter*: the default policy keeps a field of a
+/// shape when the allowlist names it and the shape does not tag it `[PII]` (the lists
+/// are disjoint from the always-personal names, which the crate's unit tests check).
 fn kept_by_default(name: &str, pii_tag: bool, _et: EventType) -> bool {
     dynopt::pii::DEFAULT_ALLOWLIST.contains(&name) && !pii_tag
 }

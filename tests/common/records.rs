@@ -1,24 +1,64 @@
-//! Shared helpers for the `currents` integration tests: Braze schema shapes
-//! (copied from currents-schema-shapes.json), realistic random records, and
-//! expected-value checks.
-#![allow(dead_code, unreachable_pub)]
+//! Hand-encoded Currents records written with `dynopt`'s own `OcfWriter`, for the
+//! `currents_*` tests: shapes picked from `tests/data/currents-schema-shapes.json`
+//! (through [`super::fixtures::shapes`]), random values of any Avro type, the
+//! encoder, and [`check`], which compares a decoded event with the record written.
 
 use dynopt::currents::{Codec, Event, FieldValue, OcfWriter, encode_bool, encode_long, encode_str};
 use rand::{Rng, RngExt};
 use serde_json::{Value, json};
 
+use super::fixtures;
+
+/// Which published shape of an event type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pick {
+    /// The oldest (2018-11-05).
+    Oldest,
+    /// The newest, not counting the 2021 Kafka-Connect-style variant.
+    Newest,
+    /// The 2021-06-30 Kafka-Connect-style variant.
+    KafkaConnect,
+}
+
+/// A published shape: an event type's record name and which of its shapes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShapeRef {
+    /// Record name (`Click`).
+    pub record: &'static str,
+    /// Which of its shapes.
+    pub pick: Pick,
+}
+
 /// Newest published Click shape (2026-02-24).
-pub const CLICK_NEWEST: &str = r#"[["id", "string", false, false], ["user_id", "string", false, true], ["dispatch_id", ["null", "string"], true, false], ["external_user_id", ["null", "string"], true, true], ["time", "int", false, false], ["timezone", ["null", "string"], true, false], ["campaign_id", ["null", "string"], true, false], ["campaign_name", ["null", "string"], true, false], ["message_variation_id", ["null", "string"], true, false], ["message_variation_name", ["null", "string"], true, false], ["email_address", "string", false, true], ["url", ["null", "string"], true, false], ["canvas_id", ["null", "string"], true, false], ["canvas_name", ["null", "string"], true, false], ["canvas_variation_id", ["null", "string"], true, false], ["canvas_variation_name", ["null", "string"], true, false], ["canvas_step_id", ["null", "string"], true, false], ["canvas_step_name", ["null", "string"], true, false], ["send_id", ["null", "string"], true, false], ["user_agent", ["null", "string"], true, false], ["ip_pool", ["null", "string"], true, false], ["link_id", ["null", "string"], true, false], ["link_alias", ["null", "string"], true, false], ["esp", ["null", "string"], true, false], ["from_domain", ["null", "string"], true, false], ["is_amp", ["null", "boolean"], true, false], ["app_group_id", ["null", "string"], true, false], ["device_class", ["null", "string"], true, false], ["device_os", ["null", "string"], true, false], ["device_model", ["null", "string"], true, false], ["browser", ["null", "string"], true, false], ["mailbox_provider", ["null", "string"], true, false], ["is_suspected_bot_click", ["null", "boolean"], true, false], ["suspected_bot_click_reason", ["null", {"type": "array", "items": "string"}], true, false]]"#;
+pub const CLICK_NEWEST: ShapeRef = ShapeRef {
+    record: "Click",
+    pick: Pick::Newest,
+};
 /// Oldest Click shape (2018-11-05).
-pub const CLICK_2018: &str = r#"[["id", "string", false, false], ["user_id", "string", false, false], ["external_user_id", ["null", "string"], true, false], ["time", "int", false, false], ["timezone", ["null", "string"], true, false], ["campaign_id", ["null", "string"], true, false], ["campaign_name", ["null", "string"], true, false], ["message_variation_id", ["null", "string"], true, false], ["email_address", "string", false, false], ["url", ["null", "string"], true, false], ["canvas_id", ["null", "string"], true, false], ["canvas_name", ["null", "string"], true, false], ["canvas_variation_id", ["null", "string"], true, false], ["canvas_step_id", ["null", "string"], true, false], ["send_id", ["null", "string"], true, false], ["user_agent", ["null", "string"], true, false]]"#;
+pub const CLICK_2018: ShapeRef = ShapeRef {
+    record: "Click",
+    pick: Pick::Oldest,
+};
 /// The 2021 Kafka-Connect-style Click variant.
-pub const CLICK_2021: &str = r#"[["id", "string", false, false], ["user_id", "string", false, false], ["external_user_id", ["null", "string"], true, true], ["device_id", ["null", "string"], true, false], ["app_group_id", "string", false, false], ["app_group_api_id", ["null", "string"], true, false], ["time", "int", false, false], ["dispatch_id", ["null", "string"], true, false], ["send_id", ["null", "string"], true, false], ["campaign_id", ["null", "string"], true, false], ["message_variation_id", ["null", "string"], true, false], ["campaign_api_id", ["null", "string"], true, false], ["message_variation_api_id", ["null", "string"], true, false], ["canvas_id", ["null", "string"], true, false], ["canvas_variation_id", ["null", "string"], true, false], ["canvas_step_id", ["null", "string"], true, false], ["canvas_step_message_variation_id", ["null", "string"], true, false], ["canvas_api_id", ["null", "string"], true, false], ["canvas_variation_api_id", ["null", "string"], true, false], ["canvas_step_api_id", ["null", "string"], true, false], ["canvas_step_message_variation_api_id", ["null", "string"], true, false], ["gender", ["null", "string"], true, true], ["country", ["null", "string"], true, true], ["timezone", ["null", "string"], true, false], ["language", ["null", "string"], true, true], ["string_custom_attributes", ["null", {"type": "array", "items": ["null", "string"]}], true, false], ["boolean_custom_attributes", ["null", {"type": "array", "items": ["null", "boolean"]}], true, false], ["time_custom_attributes", ["null", {"type": "array", "items": ["null", "long"]}], true, false], ["float_custom_attributes", ["null", {"type": "array", "items": ["null", "double"]}], true, false], ["number_custom_attributes", ["null", {"type": "array", "items": ["null", "double"]}], true, false], ["email_address", "string", false, true], ["url", ["null", "string"], true, false], ["user_agent", ["null", "string"], true, false], ["ip_pool", ["null", "string"], true, false]]"#;
+pub const CLICK_2021: ShapeRef = ShapeRef {
+    record: "Click",
+    pick: Pick::KafkaConnect,
+};
 /// Newest Open shape (2026-01-23).
-pub const OPEN_NEWEST: &str = r#"[["id", "string", false, false], ["user_id", "string", false, true], ["dispatch_id", ["null", "string"], true, false], ["external_user_id", ["null", "string"], true, true], ["time", "int", false, false], ["timezone", ["null", "string"], true, false], ["campaign_id", ["null", "string"], true, false], ["campaign_name", ["null", "string"], true, false], ["message_variation_id", ["null", "string"], true, false], ["message_variation_name", ["null", "string"], true, false], ["email_address", "string", false, true], ["canvas_id", ["null", "string"], true, false], ["canvas_name", ["null", "string"], true, false], ["canvas_variation_id", ["null", "string"], true, false], ["canvas_variation_name", ["null", "string"], true, false], ["canvas_step_id", ["null", "string"], true, false], ["canvas_step_name", ["null", "string"], true, false], ["send_id", ["null", "string"], true, false], ["user_agent", ["null", "string"], true, false], ["ip_pool", ["null", "string"], true, false], ["machine_open", ["null", "string"], true, false], ["esp", ["null", "string"], true, false], ["from_domain", ["null", "string"], true, false], ["is_amp", ["null", "boolean"], true, false], ["app_group_id", ["null", "string"], true, false], ["device_class", ["null", "string"], true, false], ["device_os", ["null", "string"], true, false], ["device_model", ["null", "string"], true, false], ["browser", ["null", "string"], true, false], ["mailbox_provider", ["null", "string"], true, false]]"#;
+pub const OPEN_NEWEST: ShapeRef = ShapeRef {
+    record: "Open",
+    pick: Pick::Newest,
+};
 /// Oldest Open shape (2018-11-05).
-pub const OPEN_2018: &str = r#"[["id", "string", false, false], ["user_id", "string", false, false], ["external_user_id", ["null", "string"], true, false], ["time", "int", false, false], ["timezone", ["null", "string"], true, false], ["campaign_id", ["null", "string"], true, false], ["campaign_name", ["null", "string"], true, false], ["message_variation_id", ["null", "string"], true, false], ["email_address", "string", false, false], ["canvas_id", ["null", "string"], true, false], ["canvas_name", ["null", "string"], true, false], ["canvas_variation_id", ["null", "string"], true, false], ["canvas_step_id", ["null", "string"], true, false], ["send_id", ["null", "string"], true, false], ["user_agent", ["null", "string"], true, false]]"#;
+pub const OPEN_2018: ShapeRef = ShapeRef {
+    record: "Open",
+    pick: Pick::Oldest,
+};
 /// Newest Deferral shape (has `attempt_count` int).
-pub const DEFERRAL_NEWEST: &str = r#"[["id", "string", false, false], ["time", "int", false, false], ["user_id", "string", false, true], ["external_user_id", ["null", "string"], true, true], ["app_group_id", ["null", "string"], true, false], ["send_id", ["null", "string"], true, false], ["campaign_id", ["null", "string"], true, false], ["message_variation_id", ["null", "string"], true, false], ["canvas_id", ["null", "string"], true, false], ["canvas_variation_id", ["null", "string"], true, false], ["canvas_step_id", ["null", "string"], true, false], ["canvas_step_message_variation_id", ["null", "string"], true, false], ["dispatch_id", ["null", "string"], true, false], ["email_address", "string", false, true], ["recipient_domain", ["null", "string"], true, false], ["esp", ["null", "string"], true, false], ["from_domain", ["null", "string"], true, false], ["ip_pool", ["null", "string"], true, false], ["sending_ip", ["null", "string"], true, false], ["timezone", ["null", "string"], true, false], ["deferral_reason", ["null", "string"], true, true], ["attempt_count", ["null", "int"], true, false], ["campaign_name", ["null", "string"], true, false], ["message_variation_name", ["null", "string"], true, false], ["canvas_name", ["null", "string"], true, false], ["canvas_variation_name", ["null", "string"], true, false], ["canvas_step_name", ["null", "string"], true, false]]"#;
+pub const DEFERRAL_NEWEST: ShapeRef = ShapeRef {
+    record: "Deferral",
+    pick: Pick::Newest,
+};
 
 /// One field of a shape: name and Avro type.
 #[derive(Clone, Debug)]
@@ -28,16 +68,24 @@ pub struct ShapeField {
     pub pii: bool,
 }
 
-/// Parses the compact `[name, type, has_default, pii_tag]` list.
-pub fn fields(shape: &str) -> Vec<ShapeField> {
-    let v: Value = serde_json::from_str(shape).expect("shape JSON");
-    v.as_array()
-        .expect("a list")
-        .iter()
+/// The fields of a published shape, in writer order.
+pub fn fields(shape: ShapeRef) -> Vec<ShapeField> {
+    let mut of_record = fixtures::shapes()
+        .into_iter()
+        .filter(|s| s.record == shape.record);
+    let found = match shape.pick {
+        Pick::Oldest => of_record.next(),
+        Pick::Newest => of_record.rfind(|s| !s.is_kafka_connect()),
+        Pick::KafkaConnect => of_record.find(|s| s.is_kafka_connect()),
+    };
+    let found = found.unwrap_or_else(|| panic!("no published shape {shape:?}"));
+    found
+        .fields
+        .into_iter()
         .map(|f| ShapeField {
-            name: f[0].as_str().expect("name").to_owned(),
-            ty: f[1].clone(),
-            pii: f[3].as_bool().unwrap_or(false),
+            name: f.name,
+            ty: f.ty,
+            pii: f.pii_tag,
         })
         .collect()
 }
@@ -182,7 +230,7 @@ pub fn encode(ty: &Value, v: &TVal, out: &mut Vec<u8>) {
             let i = branches
                 .iter()
                 .position(want)
-                .expect("a branch for the value");
+                .expect("random_value draws only values of one of the union's branches");
             encode_long(i as i64, out);
             encode(&branches[i], v, out);
         }
@@ -245,7 +293,9 @@ pub fn file(
 /// writer lacks is null.
 pub fn check(ev: &Event<'_>, fields: &[ShapeField], rec: &[TVal]) {
     for def in ev.event_type().fields() {
-        let got = ev.get(def.name).expect("typed field exists");
+        let got = ev
+            .get(def.name)
+            .expect("the name comes from the event type's own field list");
         let expected = fields
             .iter()
             .position(|f| f.name == def.name)

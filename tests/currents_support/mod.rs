@@ -1,3 +1,0 @@
-//! Helpers shared by the `currents_*` integration tests.
-#![allow(unreachable_pub)]
-pub mod shapes;
