@@ -37,7 +37,7 @@ const ALLOWED: &[FieldClass] = &[FieldClass::Required, FieldClass::Kept];
 const PERSONAL: &[FieldClass] = &[FieldClass::Personal];
 
 /// The fields that the default policy lets through (see `docs/design.md`,
-/// *The PII policy*), for every event type that has them. `url` passes only
+/// *PII policy and filter*), for every event type that has them. `url` passes only
 /// after scrubbing. Everything else, and every field the policy does not know,
 /// is dropped. Generated from the crate's one field list.
 pub const DEFAULT_ALLOWLIST: &[&str] = &names_of::<{ count_of(ALLOWED) }>(ALLOWED);

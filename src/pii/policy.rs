@@ -11,7 +11,7 @@ use crate::currents::EventType;
 /// Fields every clean event needs: a policy cannot narrow them away.
 pub const REQUIRED_FIELDS: &[&str] = &["id", "time"];
 
-/// Which fields may leave (SPEC §3): an allowlist of field names, applied to the
+/// Which fields may leave (see `docs/design.md`, *PII policy and filter*): an allowlist of field names, applied to the
 /// fields each event type has, plus the [`UrlScrubber`] for `url`.
 ///
 /// The default is [`DEFAULT_ALLOWLIST`]. The host can allow more (for example

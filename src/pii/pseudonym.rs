@@ -11,7 +11,7 @@ use crate::wire::decode_hex_into;
 /// The value Braze writes in place of a field it was told to redact.
 pub const REDACTED: &str = "[REDACTED]";
 
-/// Turns a Braze user id into a 16-byte [`RecipientKey`] (SPEC §3).
+/// Turns a Braze user id into a 16-byte [`RecipientKey`] (see `docs/design.md`, *Pseudonyms*).
 ///
 /// - **Keyed** ([`Pseudonymizer::keyed`]): the first 16 bytes of
 ///   HMAC-SHA256(host key, user id). Braze Liquid's

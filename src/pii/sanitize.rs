@@ -397,7 +397,7 @@ fn rewrite_schema(
     serde_json::to_string(&schema).map_err(|_| SanitizeError::Schema("cannot serialise"))
 }
 
-/// Sanitizes one Currents Avro Object Container File (SPEC §3).
+/// Sanitizes one Currents Avro Object Container File (see `docs/design.md`, *Sanitized files*).
 ///
 /// The output schema is the input schema minus the dropped fields (documentation
 /// kept), plus, with a pseudonymizer, a last field `recipient_key` of type

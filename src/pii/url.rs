@@ -69,7 +69,7 @@ const DECODE_ROUNDS: usize = 3;
 /// The number of digits that makes a run of digits phone-number-like.
 pub const PHONE_MIN_DIGITS: usize = 7;
 
-/// Removes personal data from URLs (SPEC §3).
+/// Removes personal data from URLs (see `docs/design.md`, *URL scrubbing*).
 ///
 /// A query parameter is **removed** when
 /// - its name (percent-decoded, case-insensitive) is a known identifier
