@@ -43,8 +43,8 @@
 //! The customer side (which holds personal data) may run only
 //! [`pii::sanitize`] and hand the PII-free files to the optimising side, which
 //! decodes them straight into clean events. See [`guide`] for the Braze side
-//! (Connected Content, the link tag, the Current) and [`scaling`] for sizing a
-//! deployment.
+//! (Connected Content, the link tag, the Current), [`scaling`] for sizing a
+//! deployment and [`design`] for the rules the code follows (`docs/design.md`).
 //!
 //! ## A complete host loop
 //!
@@ -165,6 +165,10 @@ pub mod guide {
 
 pub mod scaling {
     #![doc = include_str!("../docs/scaling.md")]
+}
+
+pub mod design {
+    #![doc = include_str!("../docs/design.md")]
 }
 
 pub use vocab::{ExperimentId, InvalidRecipientKey, Pii, RecipientKey, Update, VariantId};

@@ -25,7 +25,7 @@ pub struct DecodeOptions {
     /// The event type to assume when the schema's record name is not one of the
     /// 11 email event types (for example from [`ObjectKey`](super::ObjectKey)).
     /// Default `None`: such files are refused with
-    /// [`DecodeErrorKind::NotAnEmailEvent`].
+    /// [`DecodeErrorKind::NotAnEmailEvent`](super::DecodeErrorKind::NotAnEmailEvent).
     pub fallback_event_type: Option<EventType>,
 }
 
