@@ -153,6 +153,7 @@ pub mod attribution;
 pub mod currents;
 pub mod optimiser;
 pub mod pii;
+mod snapshot;
 mod vocab;
 mod wire;
 
@@ -164,4 +165,5 @@ pub mod scaling {
     #![doc = include_str!("../docs/scaling.md")]
 }
 
+pub use snapshot::{JsonPosition, RestoreError};
 pub use vocab::{ExperimentId, InvalidRecipientKey, Pii, RecipientKey, Update, VariantId};
