@@ -2,9 +2,7 @@
 //! never panic on garbage.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use dynopt::optimiser::{
-    Experiment, ExperimentConfig, Optimiser, RestoreError, SNAPSHOT_FORMAT_VERSION, Snapshot,
-};
+use dynopt::optimiser::{Experiment, Optimiser, OptimiserConfig, OptimiserSnapshot, RestoreError};
 use dynopt::pii::RecipientKey;
 use dynopt::{ExperimentId, Update, VariantId};
 use rand::{Rng, RngExt, SeedableRng};
@@ -14,11 +12,11 @@ fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap()
 }
 
-fn config() -> ExperimentConfig {
-    let mut c = ExperimentConfig::default();
-    c.half_life_secs = Some(3.0 * 86_400.0);
+fn config() -> OptimiserConfig {
+    let mut c = OptimiserConfig::default();
+    c.half_life = Some(Duration::days(3));
     c.salt = 99;
-    c.horizon_secs = 2 * 86_400; // so daily buckets appear within the test
+    c.horizon = Duration::days(2); // so daily buckets appear within the test
     c
 }
 
@@ -156,7 +154,7 @@ fn restore_is_exact_and_versioned() {
     }
     opt.recompute_all(t0() + Duration::days(1), &mut rng);
     let bytes = opt.snapshot().to_json();
-    let mut copy = Optimiser::restore(Snapshot::from_json(&bytes).unwrap()).unwrap();
+    let mut copy = Optimiser::restore(OptimiserSnapshot::from_json(&bytes).unwrap()).unwrap();
     assert_eq!(copy, opt);
     assert_eq!(copy.snapshot().to_json(), bytes);
     // Same future decisions for the same seed.
@@ -185,13 +183,13 @@ fn restore_is_exact_and_versioned() {
 
     // Another format version is a typed error.
     let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-    v["format_version"] = serde_json::json!(SNAPSHOT_FORMAT_VERSION + 1);
-    let other = Snapshot::from_json(v.to_string().as_bytes()).unwrap();
+    v["format_version"] = serde_json::json!(OptimiserSnapshot::FORMAT_VERSION + 1);
+    let other = OptimiserSnapshot::from_json(v.to_string().as_bytes()).unwrap();
     assert_eq!(
         Optimiser::restore(other),
-        Err(RestoreError::Version {
-            found: SNAPSHOT_FORMAT_VERSION + 1,
-            expected: SNAPSHOT_FORMAT_VERSION
+        Err(RestoreError::UnsupportedVersion {
+            found: OptimiserSnapshot::FORMAT_VERSION + 1,
+            supported: OptimiserSnapshot::FORMAT_VERSION
         })
     );
 }
@@ -234,7 +232,7 @@ fn exercise(opt: &mut Optimiser, rng: &mut Pcg64) {
         let _ = small.add_variant("fuzz");
     }
     let _ = Optimiser::restore(
-        Snapshot::from_json(&opt.snapshot().to_json()).expect("own output parses"),
+        OptimiserSnapshot::from_json(&opt.snapshot().to_json()).expect("own output parses"),
     );
 }
 
@@ -352,14 +350,14 @@ fn garbage_and_mutated_snapshots_never_panic() {
                 v.to_string().into_bytes()
             }
         };
-        let kind = match Snapshot::from_json(&bytes).and_then(Optimiser::restore) {
+        let kind = match OptimiserSnapshot::from_json(&bytes).and_then(Optimiser::restore) {
             Ok(mut opt) => {
                 exercise(&mut opt, &mut rng);
                 "ok".to_string()
             }
-            Err(RestoreError::Parse(_)) => "parse".to_string(),
-            Err(RestoreError::Version { .. }) => "version".to_string(),
-            Err(RestoreError::Invalid(m)) => format!("invalid: {m}"),
+            Err(RestoreError::Malformed(_)) => "parse".to_string(),
+            Err(RestoreError::UnsupportedVersion { .. }) => "version".to_string(),
+            Err(RestoreError::Corrupt(m)) => format!("invalid: {m}"),
             Err(e) => format!("{e}"),
         };
         *kinds.entry(kind).or_default() += 1;
@@ -376,7 +374,7 @@ fn garbage_and_mutated_snapshots_never_panic() {
 fn random_rng_type_is_generic() {
     // `R: Rng + ?Sized`: a trait object works too.
     let id = ExperimentId::new("dyn");
-    let mut e = Experiment::new(id, ExperimentConfig::default()).unwrap();
+    let mut e = Experiment::new(id, OptimiserConfig::default()).unwrap();
     e.add_variant("a").unwrap();
     e.add_variant("b").unwrap();
     let mut inner = Pcg64::seed_from_u64(1);
