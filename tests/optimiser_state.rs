@@ -382,3 +382,30 @@ fn random_rng_type_is_generic() {
     e.recompute_allocation(t0(), rng);
     assert!(e.draw(rng).is_ok());
 }
+
+/// A snapshot written before the configuration's durations became
+/// `TimeDelta`s (float `half_life_secs` and `median_secs`, integer
+/// `bucket_secs` and `horizon_secs`): it still restores, and writes back
+/// byte for byte.
+const SNAPSHOT_WITH_SECS_FIELDS: &str = r#"{"format_version":1,"experiments":[{"id":"fixture","config":{"prior_alpha":1.0,"prior_beta":1.0,"salt":24301,"mc_draws":1000,"min_share":0.0,"top_two":0.5,"half_life_secs":129600.5,"delay":{"Learned":{"prior":{"median_secs":1800.0,"sigma":1.5},"prior_weight":5.0}},"bucket_secs":600,"horizon_secs":172800,"auto_retire":{"max_p_best":0.001,"min_exposures":1000},"stop_threshold":0.01},"variants":[{"id":0,"label":"A","retired":false,"exposures":4,"clicks":2,"share":0.5,"p_best":0.715,"alpha":2.0101336883782364,"beta":1.887065967749141},{"id":1,"label":"B","retired":false,"exposures":4,"clicks":1,"share":0.5,"p_best":0.285,"alpha":1.4369560745439676,"beta":2.767123761470314}],"next_id":2,"watermark":1772582400,"fine":{"2954034":{"cells":[{"exposures":1,"clicks":0},{"exposures":0,"clicks":0}],"delays":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],"offset_secs":0,"last_offset_secs":0},"2954088":{"cells":[{"exposures":0,"clicks":0},{"exposures":1,"clicks":1}],"delays":[0,0,0,0,0,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,0,0,0],"offset_secs":0,"last_offset_secs":0},"2954142":{"cells":[{"exposures":1,"clicks":0},{"exposures":0,"clicks":0}],"delays":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],"offset_secs":0,"last_offset_secs":0},"2954196":{"cells":[{"exposures":0,"clicks":0},{"exposures":1,"clicks":0}],"delays":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],"offset_secs":0,"last_offset_secs":0},"2954250":{"cells":[{"exposures":1,"clicks":1},{"exposures":0,"clicks":0}],"delays":[0,0,0,0,0,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,0,0,0],"offset_secs":0,"last_offset_secs":0},"2954304":{"cells":[{"exposures":0,"clicks":0},{"exposures":1,"clicks":0}],"delays":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],"offset_secs":0,"last_offset_secs":0}},"coarse":{"20513":[{"exposures":1,"clicks":1},{"exposures":1,"clicks":0}]},"mature_delays":[0,0,0,0,0,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,0,0,0],"refreshed_at":"2026-03-04T07:00:00Z"}]}"#;
+
+#[test]
+fn snapshot_with_seconds_fields_still_restores() {
+    let snapshot = OptimiserSnapshot::from_json(SNAPSHOT_WITH_SECS_FIELDS.as_bytes()).unwrap();
+    let opt = Optimiser::restore(snapshot).unwrap();
+    assert_eq!(opt.snapshot().to_json(), SNAPSHOT_WITH_SECS_FIELDS.as_bytes());
+    let e = opt.experiment(&ExperimentId::new("fixture")).unwrap();
+    let c = e.config();
+    assert_eq!(
+        c.half_life,
+        Some(Duration::seconds(129_600) + Duration::milliseconds(500))
+    );
+    assert_eq!(c.bucket, Duration::minutes(10));
+    assert_eq!(c.horizon, Duration::days(2));
+    match c.delay {
+        dynopt::optimiser::DelayModel::Learned { prior, .. } => {
+            assert_eq!(prior.median, Duration::minutes(30));
+        }
+        other => panic!("the fixture has a learned delay model, not {other:?}"),
+    }
+}
