@@ -393,7 +393,10 @@ const SNAPSHOT_WITH_SECS_FIELDS: &str = r#"{"format_version":1,"experiments":[{"
 fn snapshot_with_seconds_fields_still_restores() {
     let snapshot = OptimiserSnapshot::from_json(SNAPSHOT_WITH_SECS_FIELDS.as_bytes()).unwrap();
     let opt = Optimiser::restore(snapshot).unwrap();
-    assert_eq!(opt.snapshot().to_json(), SNAPSHOT_WITH_SECS_FIELDS.as_bytes());
+    assert_eq!(
+        opt.snapshot().to_json(),
+        SNAPSHOT_WITH_SECS_FIELDS.as_bytes()
+    );
     let e = opt.experiment(&ExperimentId::new("fixture")).unwrap();
     let c = e.config();
     assert_eq!(

@@ -448,12 +448,13 @@ impl Experiment {
         }
         self.counters.opens += 1;
         let horizon = self.horizon();
-        if let Some(mut r) = ev.recipient_key.and_then(|k| self.exposures.get_mut(&k.0)) {
-            if live(r.time(), horizon, watermark) && !r.opened() {
-                r.mark_opened();
-                if let Some(s) = self.stats.get_mut(r.variant() as usize) {
-                    s.unique_opens += 1;
-                }
+        if let Some(mut r) = ev.recipient_key.and_then(|k| self.exposures.get_mut(&k.0))
+            && live(r.time(), horizon, watermark)
+            && !r.opened()
+        {
+            r.mark_opened();
+            if let Some(s) = self.stats.get_mut(r.variant() as usize) {
+                s.unique_opens += 1;
             }
         }
     }
@@ -570,7 +571,7 @@ impl Attribution {
         match exp.exposures.get_mut(&recipient.0) {
             // An expired exposure not yet freed: this is a new exposure.
             Some(mut r) if stale => r.overwrite(Rec::exposure(recipient.0, vidx, t)),
-            _ => exp
+            Some(_) | None => exp
                 .exposures
                 .insert_new(Rec::exposure(recipient.0, vidx, t)),
         }

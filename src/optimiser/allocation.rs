@@ -166,8 +166,10 @@ mod tests {
     #[test]
     fn minimum_share_lifts_the_losers() {
         let t = tally(&[1, 2, 1], &[0, 2, 2]);
-        let mut config = OptimiserConfig::default();
-        config.min_share = 0.1;
+        let config = OptimiserConfig {
+            min_share: 0.1,
+            ..OptimiserConfig::default()
+        };
         let got = shares(&t, &[0; 3], &config);
         close(&got, &[0.25, 0.5, 0.25], &[0.275, 0.45, 0.275], &[false; 3]);
     }
@@ -176,8 +178,10 @@ mod tests {
     fn top_two_mixes_leader_and_challengers() {
         // p = (1/4, 1/2, 1/4): each challenger weight p_j (Σ p/(1-p) - own) is 1/3.
         let t = tally(&[1, 2, 1], &[0, 2, 2]);
-        let mut config = OptimiserConfig::default();
-        config.top_two = Some(0.5);
+        let config = OptimiserConfig {
+            top_two: Some(0.5),
+            ..OptimiserConfig::default()
+        };
         let got = shares(&t, &[0; 3], &config);
         let s = [7.0 / 24.0, 10.0 / 24.0, 7.0 / 24.0];
         close(&got, &[0.25, 0.5, 0.25], &s, &[false; 3]);
@@ -190,11 +194,13 @@ mod tests {
     #[test]
     fn auto_retire_spares_the_top_and_the_unproven() {
         let t = tally(&[0, 3, 1], &[2, 1, 1]);
-        let mut config = OptimiserConfig::default();
-        config.auto_retire = Some(AutoRetire {
-            max_p_best: 0.3,
-            min_exposures: 1000,
-        });
+        let config = OptimiserConfig {
+            auto_retire: Some(AutoRetire {
+                max_p_best: 0.3,
+                min_exposures: 1000,
+            }),
+            ..OptimiserConfig::default()
+        };
         let got = shares(&t, &[5000, 5000, 10], &config);
         close(
             &got,

@@ -133,7 +133,7 @@ impl Experiment {
                         exp[i] = e;
                         clk[i] = k;
                     }
-                    _ => return false,
+                    (None, _) | (_, None) => return false,
                 }
             }
             true
