@@ -15,7 +15,7 @@ use std::hint::black_box;
 use cap::Cap;
 use chrono::{DateTime, TimeDelta, Utc};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group};
-use dynopt::attribution::{Attribution, ExperimentConfig, Mode, Scope};
+use dynopt::attribution::{Attribution, AttributionConfig, Mode, Scope};
 use dynopt::currents::EventType;
 use dynopt::pii::{CleanEvent, RecipientKey};
 use dynopt::{ExperimentId, VariantId};
@@ -43,7 +43,7 @@ fn state(mode: Mode, keys: &[RecipientKey]) -> (Attribution, ExperimentId) {
     let mut a = Attribution::new();
     a.add_experiment(
         id.clone(),
-        ExperimentConfig::new(Scope::campaign("camp"), mode),
+        AttributionConfig::new(Scope::campaign("camp"), mode),
     )
     .expect("fresh");
     for (i, k) in keys.iter().enumerate() {
@@ -152,7 +152,7 @@ fn bench_exposures(c: &mut Criterion) {
                     let id = ExperimentId::new("bench");
                     let mut a = Attribution::new();
                     let mut cfg =
-                        ExperimentConfig::new(Scope::campaign("camp"), Mode::ExposureJoin);
+                        AttributionConfig::new(Scope::campaign("camp"), Mode::ExposureJoin);
                     if presize {
                         cfg.expected_exposures = ks.len();
                     }
@@ -194,7 +194,7 @@ fn memory() {
     let mut a = Attribution::new();
     a.add_experiment(
         id.clone(),
-        ExperimentConfig::new(Scope::campaign("c"), Mode::ExposureJoin),
+        AttributionConfig::new(Scope::campaign("c"), Mode::ExposureJoin),
     )
     .expect("fresh");
     let start = std::time::Instant::now();

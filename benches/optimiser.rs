@@ -5,14 +5,14 @@ use std::hint::black_box;
 
 use chrono::{Duration, TimeZone, Utc};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use dynopt::optimiser::{DelayModel, Experiment, ExperimentConfig, Snapshot};
+use dynopt::optimiser::{DelayModel, Experiment, OptimiserConfig, OptimiserSnapshot};
 use dynopt::pii::RecipientKey;
 use dynopt::{ExperimentId, Update, VariantId};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64;
 
 /// An experiment with `k` variants and some history (delay-aware, default config).
-fn experiment(k: usize, config: ExperimentConfig) -> (Experiment, Vec<VariantId>) {
+fn experiment(k: usize, config: OptimiserConfig) -> (Experiment, Vec<VariantId>) {
     let id = ExperimentId::new("bench");
     let mut e = Experiment::new(id.clone(), config).expect("valid config");
     let vs: Vec<VariantId> = (0..k)
@@ -48,7 +48,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("optimiser");
     g.throughput(Throughput::Elements(1));
     for k in [2usize, 10, 50] {
-        let (e, _) = experiment(k, ExperimentConfig::default());
+        let (e, _) = experiment(k, OptimiserConfig::default());
         let keys: Vec<RecipientKey> = (0..1024u32)
             .map(|i| {
                 let mut b = [0u8; 16];
@@ -126,7 +126,7 @@ fn bench(c: &mut Criterion) {
             black_box(best.0)
         })
     });
-    let (e, _) = experiment(10, ExperimentConfig::default());
+    let (e, _) = experiment(10, OptimiserConfig::default());
     let now = Utc.with_ymd_and_hms(2026, 1, 1, 7, 0, 0).unwrap();
     let mut rng = Pcg64::seed_from_u64(3);
     g.bench_function("recompute_allocation/k10_10000draws_delay_aware", |b| {
@@ -136,7 +136,7 @@ fn bench(c: &mut Criterion) {
             criterion::BatchSize::SmallInput,
         )
     });
-    let mut imm = ExperimentConfig::default();
+    let mut imm = OptimiserConfig::default();
     imm.delay = DelayModel::Immediate;
     let (ei, vs) = experiment(10, imm);
     g.bench_function("recompute_allocation/k10_10000draws_immediate", |b| {
@@ -179,8 +179,10 @@ fn bench(c: &mut Criterion) {
     g.bench_function("snapshot_restore_json", |b| {
         b.iter(|| {
             black_box(
-                Experiment::restore(Snapshot::from_json(black_box(&bytes)).expect("parses"))
-                    .expect("valid"),
+                Experiment::restore(
+                    OptimiserSnapshot::from_json(black_box(&bytes)).expect("parses"),
+                )
+                .expect("valid"),
             )
         })
     });

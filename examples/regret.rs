@@ -29,7 +29,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use dynopt::optimiser::{DelayModel, Experiment, ExperimentConfig, Posterior};
+use dynopt::optimiser::{DelayModel, Experiment, OptimiserConfig, Posterior};
 use dynopt::pii::RecipientKey;
 use dynopt::{ExperimentId, Update, VariantId};
 use rand::{RngExt, SeedableRng};
@@ -154,7 +154,7 @@ fn cl_rates() -> [f64; CL_K] {
 /// The library's per-request Thompson sampling, immediate feedback.
 fn cl_thompson(horizon: u64, rng: &mut Pcg64) -> Result<f64, String> {
     let id = ExperimentId::new("chapelle-li");
-    let mut config = ExperimentConfig::default();
+    let mut config = OptimiserConfig::default();
     config.delay = DelayModel::Immediate;
     let mut e = Experiment::new(id.clone(), config).map_err(|e| e.to_string())?;
     let mut vs = Vec::new();
@@ -391,7 +391,7 @@ struct DelayAware {
 
 fn email_delay_aware(size: usize, seed_salt: u64, rng: &mut Pcg64) -> Result<DelayAware, String> {
     let id = ExperimentId::new("delayed-email");
-    let mut config = ExperimentConfig::default();
+    let mut config = OptimiserConfig::default();
     config.salt = seed_salt;
     let mut e = Experiment::new(id.clone(), config).map_err(|e| e.to_string())?;
     let mut vs: Vec<VariantId> = Vec::new();

@@ -50,9 +50,9 @@
 //!
 //! ```
 //! use chrono::{DateTime, Duration, TimeZone, Utc};
-//! use dynopt::attribution::{self, Attribution, Mode, Scope};
+//! use dynopt::attribution::{Attribution, AttributionConfig, AttributionSnapshot, Mode, Scope};
 //! use dynopt::currents::{encode_long, encode_opt_str, encode_str, Codec, DecodeOptions, OcfWriter};
-//! use dynopt::optimiser::{self, ExperimentConfig, Optimiser};
+//! use dynopt::optimiser::{Optimiser, OptimiserConfig, OptimiserSnapshot};
 //! use dynopt::pii::{sanitize, Filter, Policy, Pseudonymizer, RecipientKey, SanitizeOptions};
 //! use dynopt::{ExperimentId, Update};
 //! use rand::SeedableRng;
@@ -63,13 +63,13 @@
 //! // ---- Set-up (or restore from snapshots, below) ----
 //! let experiment = ExperimentId::new("spring-subject");
 //! let mut opt = Optimiser::new();
-//! let exp = opt.add_experiment(experiment.clone(), ExperimentConfig::default())?;
+//! let exp = opt.add_experiment(experiment.clone(), OptimiserConfig::default())?;
 //! exp.add_variant("Spring is here: 20% off")?;
 //! exp.add_variant("20% off ends Sunday")?;
 //! let mut attr = Attribution::new();
 //! attr.add_experiment(
 //!     experiment.clone(),
-//!     attribution::ExperimentConfig::new(Scope::campaign("cmp-1"), Mode::ExposureJoin),
+//!     AttributionConfig::new(Scope::campaign("cmp-1"), Mode::ExposureJoin),
 //! )?;
 //! let mut rng = rand::rngs::StdRng::seed_from_u64(7); // the host's generator
 //! let t0 = Utc.with_ymd_and_hms(2026, 3, 20, 9, 0, 0).unwrap();
@@ -135,8 +135,8 @@
 //! // ---- Snapshots: plain serde values the host stores where it likes ----
 //! let opt_bytes = opt.snapshot().to_json();
 //! let attr_bytes = attr.snapshot().to_json();
-//! let opt2 = Optimiser::restore(optimiser::Snapshot::from_json(&opt_bytes)?)?;
-//! let attr2 = Attribution::restore(attribution::Snapshot::from_json(&attr_bytes)?)?;
+//! let opt2 = Optimiser::restore(OptimiserSnapshot::from_json(&opt_bytes)?)?;
+//! let attr2 = Attribution::restore(AttributionSnapshot::from_json(&attr_bytes)?)?;
 //! let someone = RecipientKey([3; 16]);
 //! assert_eq!(opt2.assign(&experiment, &someone)?, opt.assign(&experiment, &someone)?);
 //! assert_eq!(attr2.report(), attr.report());
@@ -156,6 +156,7 @@ pub mod attribution;
 pub mod currents;
 pub mod optimiser;
 pub mod pii;
+mod snapshot;
 mod vocab;
 mod wire;
 
@@ -171,4 +172,5 @@ pub mod design {
     #![doc = include_str!("../docs/design.md")]
 }
 
+pub use snapshot::{JsonPosition, RestoreError};
 pub use vocab::{ExperimentId, InvalidRecipientKey, Pii, RecipientKey, Update, VariantId};

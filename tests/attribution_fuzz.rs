@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use dynopt::attribution::{
-    Attribution, BotRules, ExperimentConfig, Mode, RestoreError, Scope, Snapshot, TagError,
-    parse_tag,
+    Attribution, AttributionConfig, AttributionSnapshot, BotRules, Mode, RestoreError, Scope,
+    TagError, parse_tag,
 };
 use dynopt::currents::EventType;
 use dynopt::pii::{CleanEvent, RecipientKey};
@@ -51,12 +51,12 @@ fn sample_state() -> Attribution {
     let mut a = Attribution::new();
     let join = ExperimentId::new("join");
     let tag = ExperimentId::new("tag");
-    let mut cfg = ExperimentConfig::new(Scope::campaign("cj"), Mode::ExposureJoin);
+    let mut cfg = AttributionConfig::new(Scope::campaign("cj"), Mode::ExposureJoin);
     cfg.bot_rules = BotRules::strict(TimeDelta::seconds(2));
     a.add_experiment(join.clone(), cfg).expect("fresh");
     a.add_experiment(
         tag.clone(),
-        ExperimentConfig::new(Scope::canvas_step("s").with_variation("m"), Mode::url_tag()),
+        AttributionConfig::new(Scope::canvas_step("s").with_variation("m"), Mode::url_tag()),
     )
     .expect("fresh");
     let mut rng = Pcg64::seed_from_u64(5);
@@ -128,7 +128,7 @@ fn exercise(mut a: Attribution, rng: &mut Pcg64) {
     let mut out = Vec::new();
     a.drain_updates(&mut out);
     let again = Attribution::restore(
-        Snapshot::from_json(&a.snapshot().to_json()).expect("own snapshot parses"),
+        AttributionSnapshot::from_json(&a.snapshot().to_json()).expect("own snapshot parses"),
     )
     .expect("own snapshot restores");
     assert_eq!(again.report(), a.report());
@@ -257,7 +257,7 @@ fn restore_never_panics_on_mutated_snapshots() {
             }
             serde_json::to_vec(&t).expect("serialises")
         };
-        let r = Snapshot::from_json(&bytes).and_then(Attribution::restore);
+        let r = AttributionSnapshot::from_json(&bytes).and_then(Attribution::restore);
         *kinds.entry(kind(&r)).or_default() += 1;
         if let Ok(a) = r {
             exercise(a, &mut rng);
@@ -266,7 +266,7 @@ fn restore_never_panics_on_mutated_snapshots() {
     // A snapshot of another version, explicitly.
     let mut t = tree.clone();
     t["format_version"] = serde_json::json!(2);
-    let r = Snapshot::from_json(&serde_json::to_vec(&t).expect("serialises"))
+    let r = AttributionSnapshot::from_json(&serde_json::to_vec(&t).expect("serialises"))
         .and_then(Attribution::restore);
     *kinds.entry(kind(&r)).or_default() += 1;
     println!("restore: {} inputs; outcomes: {kinds:#?}", n + 1);

@@ -11,7 +11,7 @@ use std::alloc::System;
 
 use cap::Cap;
 use chrono::DateTime;
-use dynopt::attribution::{Attribution, ExperimentConfig, Mode, Scope};
+use dynopt::attribution::{Attribution, AttributionConfig, Mode, Scope};
 use dynopt::pii::RecipientKey;
 use dynopt::{ExperimentId, VariantId};
 
@@ -36,7 +36,7 @@ fn measure(n: u64, presize: bool, first: bool) -> Measured {
     let mut sampled_peak = live0;
     let id = ExperimentId::new("mem");
     let mut a = Attribution::new();
-    let mut cfg = ExperimentConfig::new(Scope::campaign("c"), Mode::ExposureJoin);
+    let mut cfg = AttributionConfig::new(Scope::campaign("c"), Mode::ExposureJoin);
     if presize {
         cfg.expected_exposures = n as usize;
     }

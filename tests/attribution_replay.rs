@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use dynopt::attribution::{
-    Accounting, Attribution, BotRules, ClickBucket, ClickBuckets, ExperimentConfig, Handled, Mode,
-    Scope, Snapshot,
+    Accounting, Attribution, AttributionConfig, AttributionSnapshot, BotRules, ClickBucket,
+    ClickBuckets, Handled, Mode, Scope,
 };
 use dynopt::currents::EventType;
 use dynopt::pii::{CleanEvent, RecipientKey};
@@ -251,12 +251,12 @@ enum Which {
     Tag,
 }
 
-fn config(which: Which) -> ExperimentConfig {
+fn config(which: Which) -> AttributionConfig {
     let mode = match which {
         Which::Join => Mode::ExposureJoin,
         Which::Tag => Mode::url_tag(),
     };
-    let mut cfg = ExperimentConfig::new(Scope::campaign("camp"), mode);
+    let mut cfg = AttributionConfig::new(Scope::campaign("camp"), mode);
     cfg.window = TimeDelta::seconds(WINDOW);
     cfg.allowed_lateness = TimeDelta::seconds(LATENESS);
     cfg.bot_rules = BotRules::strict(TimeDelta::seconds(MIN_DELAY));
@@ -504,7 +504,7 @@ fn check(c: &Campaign, which: Which, report: &Accounting, updates: &[Update]) {
             .map(|g| g.deliveries.len() as u64)
             .sum::<u64>()
     );
-    let got = |f: fn(&dynopt::attribution::VariantReport) -> u64| -> BTreeMap<u32, u64> {
+    let got = |f: fn(&dynopt::attribution::VariantCounts) -> u64| -> BTreeMap<u32, u64> {
         e.variants
             .iter()
             .map(|v| (v.variant.0, f(v)))
@@ -604,7 +604,7 @@ fn restore_and_redelivery_change_no_outcome() {
             // Crash after handling the file: restore the snapshot taken, then the
             // host redelivers the same file.
             let json = a.snapshot().to_json();
-            *a = Attribution::restore(Snapshot::from_json(&json).expect("parses"))
+            *a = Attribution::restore(AttributionSnapshot::from_json(&json).expect("parses"))
                 .expect("restores");
             for e in file {
                 match a.handle_event(e, at(tick)) {
@@ -655,8 +655,10 @@ fn shards_partitioned_by_recipient_merge_into_one() {
         let (b, ub) = run(&c, &s, which, Some((1, 2)), false, |_, _, _| {});
         assert!(a.report().clicks.attributed > 0 && b.report().clicks.attributed > 0);
         // Merge through a snapshot, as a host moving shards between machines would.
-        let b = Attribution::restore(Snapshot::from_json(&b.snapshot().to_json()).expect("parses"))
-            .expect("restores");
+        let b = Attribution::restore(
+            AttributionSnapshot::from_json(&b.snapshot().to_json()).expect("parses"),
+        )
+        .expect("restores");
         a.merge(b).expect("same experiments");
         assert_eq!(a.report(), one.report());
         ua.extend(ub);

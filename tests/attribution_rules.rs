@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use dynopt::attribution::{
-    Attribution, BotRules, ClickBucket, ConfigError, ExperimentConfig, Exposure, ExposureError,
-    Handled, MAX_VARIANTS, MergeError, Mode, RestoreError, Scope, Snapshot,
+    AddExperimentError, Attribution, AttributionConfig, AttributionSnapshot, BotRules, ClickBucket,
+    Exposure, ExposureError, Handled, MAX_TRACKED_VARIANTS, MergeError, Mode, RestoreError, Scope,
 };
 use dynopt::currents::EventType;
 use dynopt::pii::{CleanEvent, RecipientKey};
@@ -29,7 +29,7 @@ fn join() -> (Attribution, ExperimentId) {
     let id = ExperimentId::new("e");
     a.add_experiment(
         id.clone(),
-        ExperimentConfig::new(Scope::campaign("c1"), Mode::ExposureJoin),
+        AttributionConfig::new(Scope::campaign("c1"), Mode::ExposureJoin),
     )
     .expect("fresh");
     (a, id)
@@ -167,7 +167,7 @@ fn exposure_join_buckets() {
 fn url_tag_mode() {
     let mut a = Attribution::new();
     let id = ExperimentId::new("tag");
-    let mut cfg = ExperimentConfig::new(
+    let mut cfg = AttributionConfig::new(
         Scope::canvas_step("s1").with_variation("mv1"),
         Mode::url_tag(),
     );
@@ -263,7 +263,7 @@ fn url_tag_mode() {
 fn stricter_bot_rules_and_opens() {
     let mut a = Attribution::new();
     let id = ExperimentId::new("e");
-    let mut cfg = ExperimentConfig::new(Scope::campaign("c1"), Mode::ExposureJoin);
+    let mut cfg = AttributionConfig::new(Scope::campaign("c1"), Mode::ExposureJoin);
     cfg.bot_rules = BotRules::strict(TimeDelta::seconds(5));
     a.add_experiment(id.clone(), cfg).expect("fresh");
     for i in 1..=5 {
@@ -327,28 +327,28 @@ fn stricter_bot_rules_and_opens() {
 #[test]
 fn configuration_mistakes_are_typed() {
     let (mut a, id) = join();
-    let cfg = || ExperimentConfig::new(Scope::campaign("c1"), Mode::ExposureJoin);
+    let cfg = || AttributionConfig::new(Scope::campaign("c1"), Mode::ExposureJoin);
     assert_eq!(
         a.add_experiment(id.clone(), cfg()),
-        Err(ConfigError::DuplicateExperiment(id.clone()))
+        Err(AddExperimentError::DuplicateExperiment(id.clone()))
     );
     assert!(matches!(
         a.add_experiment(
             ExperimentId::new("x"),
-            ExperimentConfig::new(
+            AttributionConfig::new(
                 Scope::campaign("c1").with_variation("v"),
                 Mode::ExposureJoin
             )
         ),
-        Err(ConfigError::OverlappingScope { .. })
+        Err(AddExperimentError::OverlappingScope { .. })
     ));
-    let mut bad = ExperimentConfig::new(Scope::campaign("c9"), Mode::ExposureJoin);
+    let mut bad = AttributionConfig::new(Scope::campaign("c9"), Mode::ExposureJoin);
     bad.window = TimeDelta::zero();
     assert!(matches!(
         a.add_experiment(ExperimentId::new("y"), bad),
-        Err(ConfigError::Invalid(_))
+        Err(AddExperimentError::Invalid(_))
     ));
-    let empty_tag = ExperimentConfig::new(
+    let empty_tag = AttributionConfig::new(
         Scope::campaign("c9"),
         Mode::UrlTag {
             param: String::new(),
@@ -356,12 +356,12 @@ fn configuration_mistakes_are_typed() {
     );
     assert!(matches!(
         a.add_experiment(ExperimentId::new("y"), empty_tag),
-        Err(ConfigError::Invalid(_))
+        Err(AddExperimentError::Invalid(_))
     ));
     // Distinct variations of one step do not overlap.
     a.add_experiment(
         ExperimentId::new("v1"),
-        ExperimentConfig::new(
+        AttributionConfig::new(
             Scope::canvas_step("s").with_variation("1"),
             Mode::ExposureJoin,
         ),
@@ -369,7 +369,7 @@ fn configuration_mistakes_are_typed() {
     .expect("disjoint");
     a.add_experiment(
         ExperimentId::new("v2"),
-        ExperimentConfig::new(
+        AttributionConfig::new(
             Scope::canvas_step("s").with_variation("2"),
             Mode::ExposureJoin,
         ),
@@ -417,24 +417,25 @@ fn snapshot_versions_and_garbage() {
         .expect("known");
     bucket(&mut a, &click("a", 10, Some(key(1))), 20);
     let json = a.snapshot().to_json();
-    let b = Attribution::restore(Snapshot::from_json(&json).expect("parses")).expect("restores");
+    let b = Attribution::restore(AttributionSnapshot::from_json(&json).expect("parses"))
+        .expect("restores");
     assert_eq!(b.report(), a.report());
     let text = String::from_utf8(json).expect("utf8");
     let other = text.replacen("\"format_version\":1", "\"format_version\":2", 1);
     assert_ne!(other, text);
     assert_eq!(
-        Snapshot::from_json(other.as_bytes()),
+        AttributionSnapshot::from_json(other.as_bytes()),
         Err(RestoreError::UnsupportedVersion {
             found: 2,
             supported: 1
         })
     );
     assert!(matches!(
-        Snapshot::from_json(b"garbage"),
+        AttributionSnapshot::from_json(b"garbage"),
         Err(RestoreError::Malformed(_))
     ));
     assert!(matches!(
-        Snapshot::from_json(b"{\"format_version\":1}"),
+        AttributionSnapshot::from_json(b"{\"format_version\":1}"),
         Err(RestoreError::Malformed(_))
     ));
 }
@@ -450,7 +451,7 @@ fn merge_refuses_mismatched_states_and_leaves_self_unchanged() {
     other
         .add_experiment(
             ExperimentId::new("zzz"),
-            ExperimentConfig::new(Scope::campaign("c9"), Mode::ExposureJoin),
+            AttributionConfig::new(Scope::campaign("c9"), Mode::ExposureJoin),
         )
         .expect("fresh");
     assert!(matches!(
@@ -459,7 +460,7 @@ fn merge_refuses_mismatched_states_and_leaves_self_unchanged() {
     ));
     // Same id, different configuration.
     let mut other = Attribution::new();
-    let mut cfg = ExperimentConfig::new(Scope::campaign("c1"), Mode::ExposureJoin);
+    let mut cfg = AttributionConfig::new(Scope::campaign("c1"), Mode::ExposureJoin);
     cfg.window = TimeDelta::days(2);
     other.add_experiment(id.clone(), cfg).expect("fresh");
     other
@@ -484,7 +485,7 @@ fn merge_refuses_mismatched_states_and_leaves_self_unchanged() {
 #[test]
 fn variant_table_is_bounded() {
     let (mut a, id) = join();
-    for v in 0..MAX_VARIANTS as u32 {
+    for v in 0..MAX_TRACKED_VARIANTS as u32 {
         a.record_exposure(
             &id,
             {
@@ -501,7 +502,10 @@ fn variant_table_is_bounded() {
         a.record_exposure(&id, key(200), VariantId(u32::MAX), t(0)),
         Err(ExposureError::TooManyVariants(id.clone()))
     );
-    assert_eq!(a.report().experiments[&id].variants.len(), MAX_VARIANTS);
+    assert_eq!(
+        a.report().experiments[&id].variants.len(),
+        MAX_TRACKED_VARIANTS
+    );
     // A known variant still records.
     assert_eq!(
         a.record_exposure(&id, key(200), VariantId(7), t(0)),

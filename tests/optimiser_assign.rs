@@ -1,7 +1,7 @@
 //! Sticky assignment: the hash is pinned by an independent SipHash-2-4
 //! implementation and the published reference vector.
 
-use dynopt::optimiser::{Experiment, ExperimentConfig, assign_key, assign_point};
+use dynopt::optimiser::{Experiment, OptimiserConfig, assign_key, assign_point};
 use dynopt::pii::RecipientKey;
 use dynopt::{ExperimentId, VariantId};
 
@@ -94,7 +94,7 @@ fn test_vector_exact_variant() {
     let recipient = RecipientKey(core::array::from_fn(|i| i as u8));
     let h = siphash24(k0, k1, recipient.as_bytes());
 
-    let mut config = ExperimentConfig::default();
+    let mut config = OptimiserConfig::default();
     config.salt = salt;
     let mut exp = Experiment::new(id, config).unwrap();
     let v: Vec<VariantId> = (0..3)
@@ -122,7 +122,7 @@ fn test_vector_exact_variant() {
 #[test]
 fn sticky_deterministic_and_proportional() {
     let id = ExperimentId::new("split");
-    let mut exp = Experiment::new(id, ExperimentConfig::default()).unwrap();
+    let mut exp = Experiment::new(id, OptimiserConfig::default()).unwrap();
     let v: Vec<VariantId> = (0..4)
         .map(|i| exp.add_variant(format!("v{i}")).unwrap())
         .collect();
@@ -130,7 +130,7 @@ fn sticky_deterministic_and_proportional() {
     exp.set_allocation(&v.iter().copied().zip(shares).collect::<Vec<_>>())
         .unwrap();
     let replica = dynopt::optimiser::Experiment::restore(
-        dynopt::optimiser::Snapshot::from_json(&exp.snapshot().to_json()).unwrap(),
+        dynopt::optimiser::OptimiserSnapshot::from_json(&exp.snapshot().to_json()).unwrap(),
     )
     .unwrap();
     let n = 200_000u32;

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use dynopt::optimiser::{
-    AutoRetire, DelayModel, Experiment, ExperimentConfig, OptimiserError, Posterior,
+    AutoRetire, DelayModel, Experiment, OptimiserConfig, OptimiserError, Posterior,
 };
 use dynopt::{ExperimentId, Update, VariantId};
 use rand::SeedableRng;
@@ -29,7 +29,7 @@ fn click(id: &ExperimentId, v: VariantId, at: DateTime<Utc>, delay: Duration) ->
     }
 }
 
-fn experiment(config: ExperimentConfig, k: usize) -> (ExperimentId, Experiment, Vec<VariantId>) {
+fn experiment(config: OptimiserConfig, k: usize) -> (ExperimentId, Experiment, Vec<VariantId>) {
     let id = ExperimentId::new("exp");
     let mut e = Experiment::new(id.clone(), config).unwrap();
     let v = (0..k)
@@ -86,26 +86,26 @@ fn beta_sampler_cdf_matches_uniform_case() {
 
 #[test]
 fn invalid_configs_are_typed_errors() {
-    let mut c = ExperimentConfig::default();
+    let mut c = OptimiserConfig::default();
     c.prior_alpha = -1.0;
     assert!(matches!(
         Experiment::new(ExperimentId::new("x"), c),
         Err(OptimiserError::Config(_))
     ));
-    let mut c = ExperimentConfig::default();
-    c.bucket_secs = 0;
+    let mut c = OptimiserConfig::default();
+    c.bucket = Duration::zero();
     assert!(Experiment::new(ExperimentId::new("x"), c).is_err());
-    let mut c = ExperimentConfig::default();
-    c.half_life_secs = Some(f64::NAN);
+    let mut c = OptimiserConfig::default();
+    c.half_life = Some(Duration::milliseconds(500)); // was a NaN in float seconds: no TimeDelta is NaN
     assert!(Experiment::new(ExperimentId::new("x"), c).is_err());
-    let mut c = ExperimentConfig::default();
+    let mut c = OptimiserConfig::default();
     c.mc_draws = 1_000_000; // bounds the memory of a report
     assert!(Experiment::new(ExperimentId::new("x"), c).is_err());
 }
 
 #[test]
 fn unknown_ids_and_empty_experiments_are_errors() {
-    let (id, mut e, _) = experiment(ExperimentConfig::default(), 0);
+    let (id, mut e, _) = experiment(OptimiserConfig::default(), 0);
     assert_eq!(e.assign_bytes(b"r"), Err(OptimiserError::NoActiveVariant));
     let mut rng = Pcg64::seed_from_u64(1);
     assert_eq!(e.draw(&mut rng), Err(OptimiserError::NoActiveVariant));
@@ -154,7 +154,7 @@ fn feed(
 
 #[test]
 fn allocation_favours_the_best_and_report_is_coherent() {
-    let (id, mut e, v) = experiment(ExperimentConfig::default(), 3);
+    let (id, mut e, v) = experiment(OptimiserConfig::default(), 3);
     let mut rng = Pcg64::seed_from_u64(5);
     feed(&mut e, &id, &v, &[0.02, 0.03, 0.05], 3000, t0(), &mut rng);
     let now = t0() + Duration::days(2);
@@ -188,7 +188,7 @@ fn allocation_favours_the_best_and_report_is_coherent() {
 
 #[test]
 fn stopping_rule_waits_for_evidence() {
-    let (id, mut e, v) = experiment(ExperimentConfig::default(), 2);
+    let (id, mut e, v) = experiment(OptimiserConfig::default(), 2);
     let mut rng = Pcg64::seed_from_u64(8);
     feed(&mut e, &id, &v, &[0.03, 0.031], 200, t0(), &mut rng);
     let r = e.report(t0() + Duration::days(2), &mut rng);
@@ -210,7 +210,7 @@ fn recent_exposures_are_not_counted_as_failures() {
     // delay-aware model its posterior mean stays close to variant 0's; the
     // naive model punishes it.
     let run = |delay: DelayModel| {
-        let mut c = ExperimentConfig::default();
+        let mut c = OptimiserConfig::default();
         c.delay = delay;
         let (id, mut e, v) = experiment(c, 2);
         let mut rng = Pcg64::seed_from_u64(21);
@@ -256,8 +256,8 @@ fn recent_exposures_are_not_counted_as_failures() {
 
 #[test]
 fn discounting_forgets_old_evidence() {
-    let mut c = ExperimentConfig::default();
-    c.half_life_secs = Some(86_400.0);
+    let mut c = OptimiserConfig::default();
+    c.half_life = Some(Duration::days(1));
     c.delay = DelayModel::Immediate;
     let (id, mut e, v) = experiment(c, 2);
     let mut rng = Pcg64::seed_from_u64(2);
@@ -278,7 +278,7 @@ fn discounting_forgets_old_evidence() {
 
 #[test]
 fn add_and_retire_keep_history() {
-    let (id, mut e, v) = experiment(ExperimentConfig::default(), 2);
+    let (id, mut e, v) = experiment(OptimiserConfig::default(), 2);
     let mut rng = Pcg64::seed_from_u64(4);
     feed(&mut e, &id, &v, &[0.02, 0.04], 2000, t0(), &mut rng);
     let before = e.report(t0() + Duration::days(1), &mut Pcg64::seed_from_u64(1));
@@ -306,7 +306,7 @@ fn add_and_retire_keep_history() {
 
 #[test]
 fn min_share_and_top_two() {
-    let mut c = ExperimentConfig::default();
+    let mut c = OptimiserConfig::default();
     c.min_share = 0.05;
     c.delay = DelayModel::Immediate;
     let (id, mut e, v) = experiment(c, 4);
@@ -325,7 +325,7 @@ fn min_share_and_top_two() {
         assert!(s >= 0.05 - 1e-12);
     }
 
-    let mut c = ExperimentConfig::default();
+    let mut c = OptimiserConfig::default();
     c.top_two = Some(0.5);
     c.delay = DelayModel::Immediate;
     let (id, mut e, v) = experiment(c, 3);
@@ -339,7 +339,7 @@ fn min_share_and_top_two() {
 
 #[test]
 fn consistent_losers_retire_automatically() {
-    let mut c = ExperimentConfig::default();
+    let mut c = OptimiserConfig::default();
     c.auto_retire = Some(AutoRetire {
         max_p_best: 0.001,
         min_exposures: 1000,
@@ -358,7 +358,7 @@ fn consistent_losers_retire_automatically() {
 fn per_request_draws_follow_posteriors() {
     let (id, mut e, v) = experiment(
         {
-            let mut c = ExperimentConfig::default();
+            let mut c = OptimiserConfig::default();
             c.delay = DelayModel::Immediate;
             c
         },

@@ -2,9 +2,7 @@
 //! never panic on garbage.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use dynopt::optimiser::{
-    Experiment, ExperimentConfig, Optimiser, RestoreError, SNAPSHOT_FORMAT_VERSION, Snapshot,
-};
+use dynopt::optimiser::{Experiment, Optimiser, OptimiserConfig, OptimiserSnapshot, RestoreError};
 use dynopt::pii::RecipientKey;
 use dynopt::{ExperimentId, Update, VariantId};
 use rand::{Rng, RngExt, SeedableRng};
@@ -14,11 +12,11 @@ fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap()
 }
 
-fn config() -> ExperimentConfig {
-    let mut c = ExperimentConfig::default();
-    c.half_life_secs = Some(3.0 * 86_400.0);
+fn config() -> OptimiserConfig {
+    let mut c = OptimiserConfig::default();
+    c.half_life = Some(Duration::days(3));
     c.salt = 99;
-    c.horizon_secs = 2 * 86_400; // so daily buckets appear within the test
+    c.horizon = Duration::days(2); // so daily buckets appear within the test
     c
 }
 
@@ -156,7 +154,7 @@ fn restore_is_exact_and_versioned() {
     }
     opt.recompute_all(t0() + Duration::days(1), &mut rng);
     let bytes = opt.snapshot().to_json();
-    let mut copy = Optimiser::restore(Snapshot::from_json(&bytes).unwrap()).unwrap();
+    let mut copy = Optimiser::restore(OptimiserSnapshot::from_json(&bytes).unwrap()).unwrap();
     assert_eq!(copy, opt);
     assert_eq!(copy.snapshot().to_json(), bytes);
     // Same future decisions for the same seed.
@@ -185,13 +183,13 @@ fn restore_is_exact_and_versioned() {
 
     // Another format version is a typed error.
     let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-    v["format_version"] = serde_json::json!(SNAPSHOT_FORMAT_VERSION + 1);
-    let other = Snapshot::from_json(v.to_string().as_bytes()).unwrap();
+    v["format_version"] = serde_json::json!(OptimiserSnapshot::FORMAT_VERSION + 1);
+    let other = OptimiserSnapshot::from_json(v.to_string().as_bytes()).unwrap();
     assert_eq!(
         Optimiser::restore(other),
-        Err(RestoreError::Version {
-            found: SNAPSHOT_FORMAT_VERSION + 1,
-            expected: SNAPSHOT_FORMAT_VERSION
+        Err(RestoreError::UnsupportedVersion {
+            found: OptimiserSnapshot::FORMAT_VERSION + 1,
+            supported: OptimiserSnapshot::FORMAT_VERSION
         })
     );
 }
@@ -234,7 +232,7 @@ fn exercise(opt: &mut Optimiser, rng: &mut Pcg64) {
         let _ = small.add_variant("fuzz");
     }
     let _ = Optimiser::restore(
-        Snapshot::from_json(&opt.snapshot().to_json()).expect("own output parses"),
+        OptimiserSnapshot::from_json(&opt.snapshot().to_json()).expect("own output parses"),
     );
 }
 
@@ -352,14 +350,14 @@ fn garbage_and_mutated_snapshots_never_panic() {
                 v.to_string().into_bytes()
             }
         };
-        let kind = match Snapshot::from_json(&bytes).and_then(Optimiser::restore) {
+        let kind = match OptimiserSnapshot::from_json(&bytes).and_then(Optimiser::restore) {
             Ok(mut opt) => {
                 exercise(&mut opt, &mut rng);
                 "ok".to_string()
             }
-            Err(RestoreError::Parse(_)) => "parse".to_string(),
-            Err(RestoreError::Version { .. }) => "version".to_string(),
-            Err(RestoreError::Invalid(m)) => format!("invalid: {m}"),
+            Err(RestoreError::Malformed(_)) => "parse".to_string(),
+            Err(RestoreError::UnsupportedVersion { .. }) => "version".to_string(),
+            Err(RestoreError::Corrupt(m)) => format!("invalid: {m}"),
             Err(e) => format!("{e}"),
         };
         *kinds.entry(kind).or_default() += 1;
@@ -376,11 +374,41 @@ fn garbage_and_mutated_snapshots_never_panic() {
 fn random_rng_type_is_generic() {
     // `R: Rng + ?Sized`: a trait object works too.
     let id = ExperimentId::new("dyn");
-    let mut e = Experiment::new(id, ExperimentConfig::default()).unwrap();
+    let mut e = Experiment::new(id, OptimiserConfig::default()).unwrap();
     e.add_variant("a").unwrap();
     e.add_variant("b").unwrap();
     let mut inner = Pcg64::seed_from_u64(1);
     let rng: &mut dyn Rng = &mut inner;
     e.recompute_allocation(t0(), rng);
     assert!(e.draw(rng).is_ok());
+}
+
+/// A snapshot written before the configuration's durations became
+/// `TimeDelta`s (float `half_life_secs` and `median_secs`, integer
+/// `bucket_secs` and `horizon_secs`): it still restores, and writes back
+/// byte for byte.
+const SNAPSHOT_WITH_SECS_FIELDS: &str = r#"{"format_version":1,"experiments":[{"id":"fixture","config":{"prior_alpha":1.0,"prior_beta":1.0,"salt":24301,"mc_draws":1000,"min_share":0.0,"top_two":0.5,"half_life_secs":129600.5,"delay":{"Learned":{"prior":{"median_secs":1800.0,"sigma":1.5},"prior_weight":5.0}},"bucket_secs":600,"horizon_secs":172800,"auto_retire":{"max_p_best":0.001,"min_exposures":1000},"stop_threshold":0.01},"variants":[{"id":0,"label":"A","retired":false,"exposures":4,"clicks":2,"share":0.5,"p_best":0.715,"alpha":2.0101336883782364,"beta":1.887065967749141},{"id":1,"label":"B","retired":false,"exposures":4,"clicks":1,"share":0.5,"p_best":0.285,"alpha":1.4369560745439676,"beta":2.767123761470314}],"next_id":2,"watermark":1772582400,"fine":{"2954034":{"cells":[{"exposures":1,"clicks":0},{"exposures":0,"clicks":0}],"delays":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],"offset_secs":0,"last_offset_secs":0},"2954088":{"cells":[{"exposures":0,"clicks":0},{"exposures":1,"clicks":1}],"delays":[0,0,0,0,0,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,0,0,0],"offset_secs":0,"last_offset_secs":0},"2954142":{"cells":[{"exposures":1,"clicks":0},{"exposures":0,"clicks":0}],"delays":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],"offset_secs":0,"last_offset_secs":0},"2954196":{"cells":[{"exposures":0,"clicks":0},{"exposures":1,"clicks":0}],"delays":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],"offset_secs":0,"last_offset_secs":0},"2954250":{"cells":[{"exposures":1,"clicks":1},{"exposures":0,"clicks":0}],"delays":[0,0,0,0,0,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,0,0,0],"offset_secs":0,"last_offset_secs":0},"2954304":{"cells":[{"exposures":0,"clicks":0},{"exposures":1,"clicks":0}],"delays":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],"offset_secs":0,"last_offset_secs":0}},"coarse":{"20513":[{"exposures":1,"clicks":1},{"exposures":1,"clicks":0}]},"mature_delays":[0,0,0,0,0,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,0,0,0],"refreshed_at":"2026-03-04T07:00:00Z"}]}"#;
+
+#[test]
+fn snapshot_with_seconds_fields_still_restores() {
+    let snapshot = OptimiserSnapshot::from_json(SNAPSHOT_WITH_SECS_FIELDS.as_bytes()).unwrap();
+    let opt = Optimiser::restore(snapshot).unwrap();
+    assert_eq!(
+        opt.snapshot().to_json(),
+        SNAPSHOT_WITH_SECS_FIELDS.as_bytes()
+    );
+    let e = opt.experiment(&ExperimentId::new("fixture")).unwrap();
+    let c = e.config();
+    assert_eq!(
+        c.half_life,
+        Some(Duration::seconds(129_600) + Duration::milliseconds(500))
+    );
+    assert_eq!(c.bucket, Duration::minutes(10));
+    assert_eq!(c.horizon, Duration::days(2));
+    match c.delay {
+        dynopt::optimiser::DelayModel::Learned { prior, .. } => {
+            assert_eq!(prior.median, Duration::minutes(30));
+        }
+        other => panic!("the fixture has a learned delay model, not {other:?}"),
+    }
 }

@@ -3,7 +3,7 @@
 //! **value-breaking** in the CHANGELOG.
 
 use chrono::{Duration, TimeZone, Utc};
-use dynopt::optimiser::{Experiment, ExperimentConfig, Posterior};
+use dynopt::optimiser::{Experiment, OptimiserConfig, Posterior};
 use dynopt::{ExperimentId, Update, VariantId};
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
@@ -20,7 +20,7 @@ fn beta_draws_are_pinned() {
 
 fn scenario() -> (Experiment, Vec<VariantId>) {
     let id = ExperimentId::new("stable");
-    let mut e = Experiment::new(id.clone(), ExperimentConfig::default()).unwrap();
+    let mut e = Experiment::new(id.clone(), OptimiserConfig::default()).unwrap();
     let vs: Vec<VariantId> = (0..3)
         .map(|i| e.add_variant(format!("{i}")).unwrap())
         .collect();

@@ -13,11 +13,9 @@
 //! Errors are plain strings here; a service would keep the library's error types.
 
 use chrono::{DateTime, Utc};
-use dynopt::attribution::{
-    Accounting, Attribution, ExperimentConfig as AttributionConfig, Mode, Scope,
-};
+use dynopt::attribution::{Accounting, Attribution, AttributionConfig, Mode, Scope};
 use dynopt::currents::DecodeOptions;
-use dynopt::optimiser::{ExperimentConfig, Optimiser, Posterior, Report};
+use dynopt::optimiser::{Optimiser, OptimiserConfig, Posterior, Report};
 use dynopt::pii::{
     Filter, Policy, Pseudonymizer, RecipientKey, SanitizeOptions, SanitizeOutcome, sanitize,
 };
@@ -58,7 +56,7 @@ impl Host {
         seed: u64,
     ) -> Result<(Host, Vec<VariantId>), String> {
         let mut optimiser = Optimiser::new();
-        let mut config = ExperimentConfig::default();
+        let mut config = OptimiserConfig::default();
         config.salt = seed;
         let exp = optimiser
             .add_experiment(experiment.clone(), config)

@@ -4,6 +4,7 @@ use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 
 use super::tag::DEFAULT_TAG_PARAM;
+use crate::snapshot::secs;
 
 /// Which Currents events belong to an experiment.
 ///
@@ -122,7 +123,7 @@ pub struct BotRules {
     /// A click less than this long after its exposure (known from the exposure
     /// join, the tag's serve time or `send_time`) is a bot (link scanners click
     /// within seconds). `None` disables the rule.
-    #[serde(with = "opt_secs")]
+    #[serde(with = "secs::opt_i64")]
     pub min_click_delay: Option<TimeDelta>,
 }
 
@@ -174,29 +175,30 @@ impl BotRules {
 ///
 /// ```
 /// use chrono::TimeDelta;
-/// use dynopt::attribution::{ExperimentConfig, Mode, Scope};
+/// use dynopt::attribution::{AttributionConfig, Mode, Scope};
 ///
-/// let mut config = ExperimentConfig::new(Scope::campaign("c-123"), Mode::ExposureJoin);
+/// let mut config = AttributionConfig::new(Scope::campaign("c-123"), Mode::ExposureJoin);
 /// config.window = TimeDelta::days(3);
 /// assert_eq!(config.allowed_lateness, TimeDelta::days(1));
+/// assert!(config.validate().is_ok());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub struct ExperimentConfig {
+pub struct AttributionConfig {
     /// Which events belong to the experiment.
     pub scope: Scope,
     /// How clicks find their variant.
     pub mode: Mode,
     /// Attribution window: a click more than this long after its exposure is
     /// late (default 7 days).
-    #[serde(with = "secs")]
+    #[serde(with = "secs::i64")]
     pub window: TimeDelta,
     /// How long after it happened an event may still arrive and be applied
     /// (default 1 day). A click that arrives (by the host's `now`) more than
     /// this after its `time` is late. State is kept for `window +
     /// allowed_lateness` after an exposure, and for `allowed_lateness` after a
     /// click (duplicate detection).
-    #[serde(with = "secs")]
+    #[serde(with = "secs::i64")]
     pub allowed_lateness: TimeDelta,
     /// Which clicks are bots.
     pub bot_rules: BotRules,
@@ -205,10 +207,10 @@ pub struct ExperimentConfig {
     pub expected_exposures: usize,
 }
 
-impl ExperimentConfig {
+impl AttributionConfig {
     /// Defaults: 7-day window, 1 day allowed lateness, flag-only bot rule.
-    pub fn new(scope: Scope, mode: Mode) -> ExperimentConfig {
-        ExperimentConfig {
+    pub fn new(scope: Scope, mode: Mode) -> AttributionConfig {
+        AttributionConfig {
             scope,
             mode,
             window: TimeDelta::days(7),
@@ -217,41 +219,67 @@ impl ExperimentConfig {
             expected_exposures: 0,
         }
     }
+
+    /// Checks every setting; the error names the first bad one.
+    /// [`Attribution::add_experiment`](super::Attribution::add_experiment) and
+    /// [`Attribution::restore`](super::Attribution::restore) call it.
+    /// Durations count in whole seconds (the fraction is dropped).
+    pub fn validate(&self) -> Result<(), AttributionConfigError> {
+        /// 100 years of 366 days, in seconds.
+        const MAX_SECS: i64 = 100 * 366 * 86_400;
+        if self.expected_exposures > MAX_EXPECTED_EXPOSURES {
+            return Err(AttributionConfigError::ExpectedExposures);
+        }
+        let (_, scope_id, variation) = self.scope.parts();
+        if scope_id.is_empty() || variation.is_some_and(str::is_empty) {
+            return Err(AttributionConfigError::EmptyScopeId);
+        }
+        match &self.mode {
+            Mode::UrlTag { param } if param.is_empty() => {
+                return Err(AttributionConfigError::EmptyTagParam);
+            }
+            Mode::UrlTag { .. } | Mode::ExposureJoin => {}
+        }
+        if !(1..=MAX_SECS).contains(&self.window.num_seconds()) {
+            return Err(AttributionConfigError::Window);
+        }
+        if !(0..=MAX_SECS).contains(&self.allowed_lateness.num_seconds()) {
+            return Err(AttributionConfigError::AllowedLateness);
+        }
+        if self
+            .bot_rules
+            .min_click_delay
+            .is_some_and(|d| !(0..=MAX_SECS).contains(&d.num_seconds()))
+        {
+            return Err(AttributionConfigError::MinClickDelay);
+        }
+        Ok(())
+    }
 }
 
-mod secs {
-    use chrono::TimeDelta;
-    use serde::{Deserialize, Deserializer, Serializer};
+/// Most exposures [`AttributionConfig::expected_exposures`] may announce.
+const MAX_EXPECTED_EXPOSURES: usize = 1 << 32;
 
-    pub(super) fn serialize<S: Serializer>(d: &TimeDelta, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_i64(d.num_seconds())
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<TimeDelta, D::Error> {
-        let n = i64::deserialize(d)?;
-        TimeDelta::try_seconds(n).ok_or_else(|| serde::de::Error::custom("duration out of range"))
-    }
-}
-
-mod opt_secs {
-    use chrono::TimeDelta;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(d: &Option<TimeDelta>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => s.serialize_some(&d.num_seconds()),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<TimeDelta>, D::Error> {
-        match Option::<i64>::deserialize(d)? {
-            None => Ok(None),
-            Some(n) => TimeDelta::try_seconds(n)
-                .map(Some)
-                .ok_or_else(|| serde::de::Error::custom("duration out of range")),
-        }
-    }
+/// Which setting of an [`AttributionConfig`] is out of range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AttributionConfigError {
+    /// `expected_exposures` is above 2^32.
+    #[error("expected_exposures above 2^32")]
+    ExpectedExposures,
+    /// A scope id or message variation id is empty.
+    #[error("empty scope id")]
+    EmptyScopeId,
+    /// The URL tag's parameter name is empty.
+    #[error("empty tag parameter name")]
+    EmptyTagParam,
+    /// `window` is not 1 second to 100 years.
+    #[error("window must be 1 s to 100 years")]
+    Window,
+    /// `allowed_lateness` is not 0 to 100 years.
+    #[error("allowed_lateness must be 0 to 100 years")]
+    AllowedLateness,
+    /// `bot_rules.min_click_delay` is not 0 to 100 years.
+    #[error("min_click_delay must be 0 to 100 years")]
+    MinClickDelay,
 }

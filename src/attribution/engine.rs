@@ -7,25 +7,24 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use siphasher::sip128::SipHasher13;
 
-use super::config::{ExperimentConfig, Mode};
-use super::report::{Accounting, ClickBucket, ClickBuckets, ExperimentReport, VariantReport};
-use super::table::{CLICKED, Density, KeyTable, OCCUPIED, OPENED, Rec, VARIANT_MASK};
+use super::config::{AttributionConfig, AttributionConfigError, Mode};
+use super::report::{Accounting, ClickBucket, ClickBuckets, ExperimentReport, VariantCounts};
+use super::table::{Density, KeyTable, Rec, VARIANT_SLOTS};
 use super::tag::parse_tag;
 use crate::currents::EventType;
 use crate::pii::CleanEvent;
 use crate::vocab::RecipientKey;
 use crate::vocab::{ExperimentId, Update, VariantId};
 
-/// The most variants one experiment can have seen (ids are stored as 16-bit indices).
-pub const MAX_VARIANTS: usize = VARIANT_MASK as usize;
-
-const MAX_EXPECTED_EXPOSURES: usize = 1 << 32;
+/// The most variants attribution tracks for one experiment (distinct variant
+/// ids seen; they are stored as 16-bit indices).
+pub const MAX_TRACKED_VARIANTS: usize = VARIANT_SLOTS;
 
 /// A configuration mistake in [`Attribution::add_experiment`] (API misuse,
 /// never caused by event data).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ConfigError {
+pub enum AddExperimentError {
     /// An experiment with this id already exists.
     #[error("experiment {0} already exists")]
     DuplicateExperiment(ExperimentId),
@@ -38,9 +37,9 @@ pub enum ConfigError {
         /// The experiment it overlaps.
         existing: ExperimentId,
     },
-    /// A setting is out of range; the text says which.
+    /// A setting is out of range ([`AttributionConfig::validate`]).
     #[error("invalid experiment configuration: {0}")]
-    Invalid(&'static str),
+    Invalid(#[from] AttributionConfigError),
 }
 
 /// Why [`Attribution::record_exposure`] refused an exposure.
@@ -50,7 +49,7 @@ pub enum ExposureError {
     /// No experiment with this id was added.
     #[error("unknown experiment {0}")]
     UnknownExperiment(ExperimentId),
-    /// The experiment has already seen [`MAX_VARIANTS`] distinct variant ids.
+    /// The experiment has already seen [`MAX_TRACKED_VARIANTS`] distinct variant ids.
     #[error("experiment {0} has too many variants")]
     TooManyVariants(ExperimentId),
 }
@@ -62,7 +61,7 @@ pub enum MergeError {
     /// The two states do not have the same experiments with the same configurations.
     #[error("experiment {0} is missing from one side or configured differently")]
     ExperimentMismatch(ExperimentId),
-    /// Together the two states have seen more than [`MAX_VARIANTS`] variants.
+    /// Together the two states have seen more than [`MAX_TRACKED_VARIANTS`] variants.
     #[error("experiment {0} would have too many variants")]
     TooManyVariants(ExperimentId),
 }
@@ -122,7 +121,7 @@ impl Counters {
 #[derive(Clone, Debug)]
 pub(crate) struct Experiment {
     pub(crate) id: ExperimentId,
-    pub(crate) config: ExperimentConfig,
+    pub(crate) config: AttributionConfig,
     window: i64,
     lateness: i64,
     min_delay: Option<i64>,
@@ -179,7 +178,7 @@ pub(crate) struct Global {
 /// # Example: the host loop
 /// ```
 /// use chrono::{DateTime, TimeDelta};
-/// use dynopt::attribution::{Attribution, ClickBucket, ExperimentConfig, Handled, Mode, Scope};
+/// use dynopt::attribution::{Attribution, AttributionConfig, ClickBucket, Handled, Mode, Scope};
 /// use dynopt::currents::EventType;
 /// use dynopt::pii::{CleanEvent, RecipientKey};
 /// use dynopt::{ExperimentId, Update, VariantId};
@@ -188,7 +187,7 @@ pub(crate) struct Global {
 /// let mut attribution = Attribution::new();
 /// let exp = ExperimentId::new("subject-test");
 /// attribution
-///     .add_experiment(exp.clone(), ExperimentConfig::new(Scope::campaign("c1"), Mode::ExposureJoin))
+///     .add_experiment(exp.clone(), AttributionConfig::new(Scope::campaign("c1"), Mode::ExposureJoin))
 ///     .expect("a fresh experiment");
 ///
 /// // Connected Content call: the optimiser assigned variant 2 to this recipient.
@@ -264,38 +263,13 @@ fn is_machine_open(v: Option<&str>) -> bool {
 impl Experiment {
     fn new(
         id: ExperimentId,
-        config: ExperimentConfig,
+        config: AttributionConfig,
         presize: bool,
-    ) -> Result<Experiment, ConfigError> {
-        if config.expected_exposures > MAX_EXPECTED_EXPOSURES {
-            return Err(ConfigError::Invalid("expected_exposures above 2^32"));
-        }
-        let (_, scope_id, variation) = config.scope.parts();
-        if scope_id.is_empty() || variation.is_some_and(str::is_empty) {
-            return Err(ConfigError::Invalid("empty scope id"));
-        }
-        if let Mode::UrlTag { param } = &config.mode
-            && param.is_empty()
-        {
-            return Err(ConfigError::Invalid("empty tag parameter name"));
-        }
-        const MAX_SECS: i64 = 100 * 366 * 86_400;
+    ) -> Result<Experiment, AttributionConfigError> {
+        config.validate()?;
         let window = config.window.num_seconds();
         let lateness = config.allowed_lateness.num_seconds();
-        if !(1..=MAX_SECS).contains(&window) {
-            return Err(ConfigError::Invalid("window must be 1 s to 100 years"));
-        }
-        if !(0..=MAX_SECS).contains(&lateness) {
-            return Err(ConfigError::Invalid(
-                "allowed_lateness must be 0 to 100 years",
-            ));
-        }
         let min_delay = config.bot_rules.min_click_delay.map(|d| d.num_seconds());
-        if min_delay.is_some_and(|d| !(0..=MAX_SECS).contains(&d)) {
-            return Err(ConfigError::Invalid(
-                "min_click_delay must be 0 to 100 years",
-            ));
-        }
         let scanners = config
             .bot_rules
             .scanner_user_agents
@@ -334,7 +308,7 @@ impl Experiment {
         if let Some(i) = self.variants.iter().position(|x| *x == v) {
             return u32::try_from(i).ok();
         }
-        if self.variants.len() >= MAX_VARIANTS {
+        if self.variants.len() >= MAX_TRACKED_VARIANTS {
             return None;
         }
         self.variants.push(v);
@@ -386,11 +360,7 @@ impl Experiment {
         }
         let idk = id_key(&ev.id);
         let lateness = self.lateness;
-        let seen = Rec {
-            key: idk,
-            meta: OCCUPIED,
-            time: store_secs(c),
-        };
+        let seen = Rec::marker(idk, store_secs(c));
         match self.seen.get_or_insert(seen) {
             Some(r) if live(r.time(), lateness, watermark) => return ClickBucket::Duplicate,
             Some(mut r) => r.set_time(store_secs(c)),
@@ -422,12 +392,11 @@ impl Experiment {
                 if let Some(b) = timing(Some(t)) {
                     return b;
                 }
-                let meta = r.meta();
-                if meta & CLICKED != 0 {
+                if r.clicked() {
                     return ClickBucket::Duplicate;
                 }
-                r.set_meta(meta | CLICKED);
-                (meta & VARIANT_MASK, Some(t))
+                r.mark_clicked();
+                (r.variant(), Some(t))
             }
             Mode::UrlTag { param } => {
                 let Some(url) = ev.url.as_deref() else {
@@ -447,19 +416,12 @@ impl Experiment {
                 // which the seen-id check above already guarantees.
                 if let Some(key) = ev.recipient_key {
                     let time = store_secs(t.unwrap_or(c));
-                    let rec = Rec {
-                        key: key.0,
-                        meta: OCCUPIED | CLICKED | vidx,
-                        time,
-                    };
+                    let rec = Rec::clicker(key.0, vidx, time);
                     match self.clickers.get_or_insert(rec) {
                         Some(r) if live(r.time(), horizon, watermark) => {
                             return ClickBucket::Duplicate;
                         }
-                        Some(mut r) => {
-                            r.set_meta(rec.meta);
-                            r.set_time(time);
-                        }
+                        Some(mut r) => r.overwrite(rec),
                         None => {}
                     }
                 }
@@ -486,13 +448,13 @@ impl Experiment {
         }
         self.counters.opens += 1;
         let horizon = self.horizon();
-        if let Some(mut r) = ev.recipient_key.and_then(|k| self.exposures.get_mut(&k.0)) {
-            let meta = r.meta();
-            if live(r.time(), horizon, watermark) && meta & OPENED == 0 {
-                r.set_meta(meta | OPENED);
-                if let Some(s) = self.stats.get_mut((meta & VARIANT_MASK) as usize) {
-                    s.unique_opens += 1;
-                }
+        if let Some(mut r) = ev.recipient_key.and_then(|k| self.exposures.get_mut(&k.0))
+            && live(r.time(), horizon, watermark)
+            && !r.opened()
+        {
+            r.mark_opened();
+            if let Some(s) = self.stats.get_mut(r.variant() as usize) {
+                s.unique_opens += 1;
             }
         }
     }
@@ -509,8 +471,8 @@ impl Attribution {
     pub fn add_experiment(
         &mut self,
         id: ExperimentId,
-        config: ExperimentConfig,
-    ) -> Result<(), ConfigError> {
+        config: AttributionConfig,
+    ) -> Result<(), AddExperimentError> {
         self.add_experiment_inner(id, config, true)
     }
 
@@ -519,11 +481,11 @@ impl Attribution {
     pub(crate) fn add_experiment_inner(
         &mut self,
         id: ExperimentId,
-        mut config: ExperimentConfig,
+        mut config: AttributionConfig,
         presize: bool,
-    ) -> Result<(), ConfigError> {
+    ) -> Result<(), AddExperimentError> {
         if self.by_id.contains_key(&id) {
-            return Err(ConfigError::DuplicateExperiment(id));
+            return Err(AddExperimentError::DuplicateExperiment(id));
         }
         let trunc = |d: chrono::TimeDelta| chrono::TimeDelta::seconds(d.num_seconds());
         config.window = trunc(config.window);
@@ -538,7 +500,7 @@ impl Attribution {
         if let Some(list) = map.get(scope_id) {
             for (v, i) in list {
                 if v.is_none() || variation.is_none() || v.as_deref() == variation {
-                    return Err(ConfigError::OverlappingScope {
+                    return Err(AddExperimentError::OverlappingScope {
                         new: id,
                         existing: self.experiments[*i].id.clone(),
                     });
@@ -560,7 +522,7 @@ impl Attribution {
     }
 
     /// The experiments, in the order they were added.
-    pub fn experiments(&self) -> impl Iterator<Item = (&ExperimentId, &ExperimentConfig)> {
+    pub fn experiments(&self) -> impl Iterator<Item = (&ExperimentId, &AttributionConfig)> {
         self.experiments.iter().map(|e| (&e.id, &e.config))
     }
 
@@ -595,7 +557,7 @@ impl Attribution {
                 exp.counters.repeat_exposures += 1;
                 let first = exp
                     .variants
-                    .get((r.meta & VARIANT_MASK) as usize)
+                    .get(r.variant() as usize)
                     .copied()
                     .unwrap_or(variant);
                 return Ok(Exposure::Repeat(first));
@@ -608,15 +570,10 @@ impl Attribution {
         };
         match exp.exposures.get_mut(&recipient.0) {
             // An expired exposure not yet freed: this is a new exposure.
-            Some(mut r) if stale => {
-                r.set_meta(OCCUPIED | vidx);
-                r.set_time(t);
-            }
-            _ => exp.exposures.insert_new(Rec {
-                key: recipient.0,
-                meta: OCCUPIED | vidx,
-                time: t,
-            }),
+            Some(mut r) if stale => r.overwrite(Rec::exposure(recipient.0, vidx, t)),
+            Some(_) | None => exp
+                .exposures
+                .insert_new(Rec::exposure(recipient.0, vidx, t)),
         }
         exp.counters.exposures += 1;
         if let Some(s) = exp.stats.get_mut(vidx as usize) {
@@ -766,11 +723,11 @@ impl Attribution {
     pub fn report(&self) -> Accounting {
         let mut experiments = BTreeMap::new();
         for e in &self.experiments {
-            let mut variants: Vec<VariantReport> = e
+            let mut variants: Vec<VariantCounts> = e
                 .variants
                 .iter()
                 .zip(&e.stats)
-                .map(|(v, s)| VariantReport {
+                .map(|(v, s)| VariantCounts {
                     variant: *v,
                     exposures: s.exposures,
                     clicks: s.clicks,
@@ -833,7 +790,7 @@ impl Attribution {
                 .iter()
                 .filter(|v| !se.variants.contains(v))
                 .count();
-            if se.variants.len() + extra > MAX_VARIANTS {
+            if se.variants.len() + extra > MAX_TRACKED_VARIANTS {
                 return Err(MergeError::TooManyVariants(oe.id.clone()));
             }
         }
@@ -858,36 +815,19 @@ impl Attribution {
             }
             se.counters.merge(&oe.counters);
             let remap = |r: &Rec| -> Rec {
-                let v = map
-                    .get((r.meta & VARIANT_MASK) as usize)
-                    .copied()
-                    .unwrap_or(0);
-                Rec {
-                    meta: (r.meta & !VARIANT_MASK) | v,
-                    ..*r
-                }
+                let v = map.get(r.variant() as usize).copied().unwrap_or(0);
+                r.with_variant(v)
             };
             for r in oe.exposures.iter().map(|r| remap(&r)) {
                 match se.exposures.get_mut(&r.key) {
                     None => se.exposures.insert_new(r),
-                    Some(mut x) => {
-                        let flags = (x.meta() | r.meta) & (CLICKED | OPENED);
-                        if r.time < x.time() {
-                            x.set_meta(r.meta);
-                            x.set_time(r.time);
-                        }
-                        let m = x.meta();
-                        x.set_meta(m | flags);
-                    }
+                    Some(mut x) => x.merge_exposure(&r),
                 }
             }
             for r in oe.clickers.iter().map(|r| remap(&r)) {
                 match se.clickers.get_mut(&r.key) {
                     None => se.clickers.insert_new(r),
-                    Some(mut x) if r.time < x.time() => {
-                        x.set_meta(r.meta);
-                        x.set_time(r.time);
-                    }
+                    Some(mut x) if r.time < x.time() => x.overwrite(r),
                     Some(_) => {}
                 }
             }

@@ -8,12 +8,14 @@
 //! - [`Attribution`]: the state machine (`add_experiment`, `record_exposure`,
 //!   `handle_event`, `poll_update`/`drain_updates`, `expire`, `report`,
 //!   `snapshot`/`restore`, `merge`);
-//! - [`ExperimentConfig`] with its [`Scope`] (campaign or Canvas step, plus
+//! - [`AttributionConfig`] with its [`Scope`] (campaign or Canvas step, plus
 //!   message variation), [`Mode`] (URL tag or exposure join), window,
-//!   allowed lateness and [`BotRules`];
+//!   allowed lateness and [`BotRules`], checked by
+//!   [`AttributionConfig::validate`];
 //! - [`Accounting`]: where every click went ([`ClickBuckets`]) and
 //!   per-variant outcomes;
-//! - [`Snapshot`]: the serde state, with a format version;
+//! - [`AttributionSnapshot`]: the serde state, with a format version
+//!   (restore errors are the crate's shared [`RestoreError`]);
 //! - [`Tag`] and [`parse_tag`]: the `dov=<variant>[.<serve seconds>]` link tag.
 //!
 //! See [`Attribution`] for the host loop, the rules for time going backwards,
@@ -26,12 +28,17 @@ mod snapshot;
 mod table;
 mod tag;
 
-pub use config::{BotRules, DEFAULT_SCANNER_USER_AGENTS, ExperimentConfig, Mode, Scope};
-pub use engine::{
-    Attribution, ConfigError, Exposure, ExposureError, Handled, MAX_VARIANTS, MergeError,
+pub use config::{
+    AttributionConfig, AttributionConfigError, BotRules, DEFAULT_SCANNER_USER_AGENTS, Mode, Scope,
 };
-pub use report::{Accounting, ClickBucket, ClickBuckets, ExperimentReport, VariantReport};
-pub use snapshot::{RestoreError, SNAPSHOT_FORMAT_VERSION, Snapshot};
+pub use engine::{
+    AddExperimentError, Attribution, Exposure, ExposureError, Handled, MAX_TRACKED_VARIANTS,
+    MergeError,
+};
+pub use report::{Accounting, ClickBucket, ClickBuckets, ExperimentReport, VariantCounts};
+pub use snapshot::AttributionSnapshot;
+
+pub use crate::snapshot::{JsonPosition, RestoreError};
 pub use tag::{DEFAULT_TAG_PARAM, Tag, TagError, parse_tag};
 
 pub use crate::vocab::{ExperimentId, Update, VariantId};

@@ -100,7 +100,7 @@ impl ClickBuckets {
 /// One variant's outcomes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub struct VariantReport {
+pub struct VariantCounts {
     /// The variant.
     pub variant: VariantId,
     /// Unique exposed recipients (re-renders counted once).
@@ -130,7 +130,7 @@ pub struct ExperimentReport {
     /// allowed_lateness` after they were served).
     pub tracked_exposures: u64,
     /// Per variant, in ascending id order.
-    pub variants: Vec<VariantReport>,
+    pub variants: Vec<VariantCounts>,
 }
 
 /// Everything attribution has counted. Nothing is silently dropped: every

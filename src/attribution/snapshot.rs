@@ -4,36 +4,14 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use super::config::ExperimentConfig;
-use super::engine::{Attribution, Counters, Global, MAX_VARIANTS, VariantStats};
+use super::config::AttributionConfig;
+use super::engine::{Attribution, Counters, Global, MAX_TRACKED_VARIANTS, VariantStats};
 use super::report::ClickBuckets;
-use super::table::{Density, KNOWN_BITS, KeyTable, OCCUPIED, Rec, VARIANT_MASK};
+use super::table::{Density, KeyTable, Rec};
 use crate::currents::EventType;
+use crate::snapshot::{self as shared, RestoreError};
 use crate::vocab::RecipientKey;
 use crate::vocab::{ExperimentId, Update, VariantId};
-
-/// The snapshot format this version of the crate writes and reads.
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
-
-/// Why a snapshot cannot be restored.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum RestoreError {
-    /// The snapshot was written in another format version.
-    #[error("snapshot format version {found} is not supported (this build reads {supported})")]
-    UnsupportedVersion {
-        /// The version in the snapshot.
-        found: u32,
-        /// The version this build reads.
-        supported: u32,
-    },
-    /// The bytes are not a snapshot (syntax or shape).
-    #[error("malformed snapshot: {0}")]
-    Malformed(String),
-    /// The snapshot parses but is inconsistent; the text says what.
-    #[error("corrupt snapshot: {0}")]
-    Corrupt(&'static str),
-}
 
 /// One table entry: key, flags and variant index, UNIX seconds.
 type SnapRec = (RecipientKey, u32, u32);
@@ -41,7 +19,7 @@ type SnapRec = (RecipientKey, u32, u32);
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct ExperimentSnapshot {
     id: ExperimentId,
-    config: ExperimentConfig,
+    config: AttributionConfig,
     variants: Vec<VariantId>,
     stats: Vec<VariantStats>,
     counters: Counters,
@@ -58,16 +36,16 @@ struct ExperimentSnapshot {
 /// snapshotted: replaying events it already handled changes no outcome.
 ///
 /// ```
-/// use dynopt::attribution::{Attribution, Snapshot};
+/// use dynopt::attribution::{Attribution, AttributionSnapshot};
 ///
 /// let state = Attribution::new();
 /// let bytes = state.snapshot().to_json();
-/// let restored = Attribution::restore(Snapshot::from_json(&bytes)?)?;
+/// let restored = Attribution::restore(AttributionSnapshot::from_json(&bytes)?)?;
 /// assert_eq!(restored.report(), state.report());
-/// # Ok::<(), dynopt::attribution::RestoreError>(())
+/// # Ok::<(), dynopt::RestoreError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Snapshot {
+pub struct AttributionSnapshot {
     format_version: u32,
     watermark: Option<i64>,
     clicks: ClickBuckets,
@@ -78,35 +56,24 @@ pub struct Snapshot {
     pending: Vec<Update>,
 }
 
-#[derive(Deserialize)]
-struct VersionProbe {
-    format_version: u32,
-}
+impl AttributionSnapshot {
+    /// The snapshot format this build writes and reads.
+    pub const FORMAT_VERSION: u32 = 1;
 
-impl Snapshot {
     /// The format version this snapshot was written in.
     pub fn format_version(&self) -> u32 {
         self.format_version
     }
 
-    /// Serialises to JSON.
+    /// The snapshot as JSON bytes.
     pub fn to_json(&self) -> Vec<u8> {
-        // A Snapshot holds only strings, numbers and sequences: serialising cannot fail.
-        serde_json::to_vec(self).unwrap_or_default()
+        shared::to_json(self)
     }
 
     /// Parses JSON, checking the format version first so that a snapshot of
     /// another version is reported as such rather than as malformed.
-    pub fn from_json(bytes: &[u8]) -> Result<Snapshot, RestoreError> {
-        let probe: VersionProbe =
-            serde_json::from_slice(bytes).map_err(|e| RestoreError::Malformed(e.to_string()))?;
-        if probe.format_version != SNAPSHOT_FORMAT_VERSION {
-            return Err(RestoreError::UnsupportedVersion {
-                found: probe.format_version,
-                supported: SNAPSHOT_FORMAT_VERSION,
-            });
-        }
-        serde_json::from_slice(bytes).map_err(|e| RestoreError::Malformed(e.to_string()))
+    pub fn from_json(bytes: &[u8]) -> Result<AttributionSnapshot, RestoreError> {
+        shared::from_json_checked(bytes, Self::FORMAT_VERSION)
     }
 }
 
@@ -135,7 +102,7 @@ fn check_counts(values: impl IntoIterator<Item = u64>) -> Result<(), RestoreErro
 fn dump(t: &KeyTable) -> Vec<SnapRec> {
     let mut v: Vec<SnapRec> = t
         .iter()
-        .map(|r| (RecipientKey(r.key), r.meta, r.time))
+        .map(|r| (RecipientKey(r.key), r.bits(), r.time))
         .collect();
     v.sort_unstable_by_key(|r| r.0);
     v
@@ -148,34 +115,30 @@ fn load(
     density: Density,
 ) -> Result<KeyTable, RestoreError> {
     let mut t = KeyTable::new(density);
-    for (k, meta, time) in recs {
-        if meta & OCCUPIED == 0 || meta & !KNOWN_BITS != 0 {
+    for (k, bits, time) in recs {
+        let Some(rec) = Rec::from_bits(k.0, bits, time) else {
             return Err(RestoreError::Corrupt("invalid entry flags"));
-        }
+        };
         if flags_allowed {
-            if (meta & VARIANT_MASK) as usize >= variants {
+            if rec.variant() as usize >= variants {
                 return Err(RestoreError::Corrupt("entry refers to an unknown variant"));
             }
-        } else if meta != OCCUPIED {
+        } else if !rec.is_marker() {
             return Err(RestoreError::Corrupt("invalid seen-id entry"));
         }
         if t.get(&k.0).is_some() {
             return Err(RestoreError::Corrupt("duplicate key"));
         }
-        t.insert_new(Rec {
-            key: k.0,
-            meta,
-            time,
-        });
+        t.insert_new(rec);
     }
     Ok(t)
 }
 
 impl Attribution {
-    /// The state as a serde value (see [`Snapshot`]).
-    pub fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            format_version: SNAPSHOT_FORMAT_VERSION,
+    /// The state as a serde value (see [`AttributionSnapshot`]).
+    pub fn snapshot(&self) -> AttributionSnapshot {
+        AttributionSnapshot {
+            format_version: AttributionSnapshot::FORMAT_VERSION,
             watermark: self.watermark,
             clicks: self.global.clicks,
             opens: self.global.opens,
@@ -202,20 +165,15 @@ impl Attribution {
     /// Rebuilds the state from a snapshot, validating it: another format
     /// version, an invalid configuration or inconsistent tables are typed
     /// errors, never a panic.
-    pub fn restore(snapshot: Snapshot) -> Result<Attribution, RestoreError> {
-        if snapshot.format_version != SNAPSHOT_FORMAT_VERSION {
-            return Err(RestoreError::UnsupportedVersion {
-                found: snapshot.format_version,
-                supported: SNAPSHOT_FORMAT_VERSION,
-            });
-        }
+    pub fn restore(snapshot: AttributionSnapshot) -> Result<Attribution, RestoreError> {
+        shared::check_version(snapshot.format_version, AttributionSnapshot::FORMAT_VERSION)?;
         let mut a = Attribution::new();
         for es in snapshot.experiments {
             a.add_experiment_inner(es.id.clone(), es.config.clone(), false)
                 .map_err(|_| {
                     RestoreError::Corrupt("invalid or conflicting experiment configuration")
                 })?;
-            if es.variants.len() > MAX_VARIANTS || es.stats.len() != es.variants.len() {
+            if es.variants.len() > MAX_TRACKED_VARIANTS || es.stats.len() != es.variants.len() {
                 return Err(RestoreError::Corrupt("variant table"));
             }
             let mut unique = es.variants.clone();

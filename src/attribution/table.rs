@@ -9,16 +9,23 @@
 //! table) is ever reallocated at a time, so the peak during growth stays
 //! close to the live size.
 
+//! The bit layout of a record's `meta` word is private to this file: callers
+//! build and read records through [`Rec`]'s and [`RecMut`]'s methods, and a
+//! snapshot stores the word as [`Rec::bits`] and loads it with
+//! [`Rec::from_bits`].
+
 /// Bit set in [`Rec::meta`] for an occupied slot (an empty slot has `meta == 0`).
-pub(crate) const OCCUPIED: u32 = 1 << 31;
+const OCCUPIED: u32 = 1 << 31;
 /// The recipient of this exposure has clicked (its reward is counted).
-pub(crate) const CLICKED: u32 = 1 << 30;
+const CLICKED: u32 = 1 << 30;
 /// The recipient of this exposure has opened (a human open is counted).
-pub(crate) const OPENED: u32 = 1 << 29;
+const OPENED: u32 = 1 << 29;
 /// The low 16 bits hold the variant's index in its experiment.
-pub(crate) const VARIANT_MASK: u32 = 0xFFFF;
+const VARIANT_MASK: u32 = 0xFFFF;
 /// Every bit a valid record may have set (outside the table).
-pub(crate) const KNOWN_BITS: u32 = OCCUPIED | CLICKED | OPENED | VARIANT_MASK;
+const KNOWN_BITS: u32 = OCCUPIED | CLICKED | OPENED | VARIANT_MASK;
+/// How many variant indices a record can hold (`0..VARIANT_SLOTS`).
+pub(crate) const VARIANT_SLOTS: usize = VARIANT_MASK as usize;
 /// Inside the table, bits 16..29 hold the record's probe distance from its
 /// home slot, so probing never rehashes resident keys.
 const DIST_SHIFT: u32 = 16;
@@ -56,8 +63,71 @@ impl Density {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Rec {
     pub(crate) key: [u8; 16],
-    pub(crate) meta: u32,
+    meta: u32,
     pub(crate) time: u32,
+}
+
+impl Rec {
+    /// A tracked exposure of the variant with index `variant` (below
+    /// [`VARIANT_SLOTS`]), neither clicked nor opened.
+    pub(crate) fn exposure(key: [u8; 16], variant: u32, time: u32) -> Rec {
+        debug_assert!((variant as usize) < VARIANT_SLOTS);
+        Rec {
+            key,
+            meta: OCCUPIED | (variant & VARIANT_MASK),
+            time,
+        }
+    }
+
+    /// A unique clicker of the variant with index `variant`.
+    pub(crate) fn clicker(key: [u8; 16], variant: u32, time: u32) -> Rec {
+        Rec {
+            meta: Rec::exposure(key, variant, time).meta | CLICKED,
+            ..Rec::exposure(key, variant, time)
+        }
+    }
+
+    /// A bare key with a time (a seen event id).
+    pub(crate) fn marker(key: [u8; 16], time: u32) -> Rec {
+        Rec {
+            key,
+            meta: OCCUPIED,
+            time,
+        }
+    }
+
+    /// The variant index.
+    pub(crate) fn variant(&self) -> u32 {
+        self.meta & VARIANT_MASK
+    }
+
+    /// The same record with another variant index.
+    pub(crate) fn with_variant(self, variant: u32) -> Rec {
+        Rec {
+            meta: (self.meta & !VARIANT_MASK) | (variant & VARIANT_MASK),
+            ..self
+        }
+    }
+
+    /// Whether this is a bare [`marker`](Self::marker).
+    pub(crate) fn is_marker(&self) -> bool {
+        self.meta == OCCUPIED
+    }
+
+    /// The flags and variant index as one word, for a snapshot.
+    pub(crate) fn bits(&self) -> u32 {
+        self.meta
+    }
+
+    /// A record from a snapshot's word; `None` when the word is not one
+    /// [`bits`](Self::bits) can give.
+    pub(crate) fn from_bits(key: [u8; 16], bits: u32, time: u32) -> Option<Rec> {
+        (bits & OCCUPIED != 0 && bits & !KNOWN_BITS == 0).then_some(Rec {
+            key,
+            meta: bits,
+            time,
+        })
+    }
 }
 
 const EMPTY: Rec = Rec {
@@ -283,21 +353,66 @@ impl Shard {
 pub(crate) struct RecMut<'a>(&'a mut Rec);
 
 impl RecMut<'_> {
-    pub(crate) fn meta(&self) -> u32 {
+    fn meta(&self) -> u32 {
         self.0.meta & !DIST_MASK
+    }
+
+    fn set_meta(&mut self, meta: u32) {
+        debug_assert!(meta & OCCUPIED != 0);
+        self.0.meta = (self.0.meta & DIST_MASK) | (meta & !DIST_MASK) | OCCUPIED;
     }
 
     pub(crate) fn time(&self) -> u32 {
         self.0.time
     }
 
-    pub(crate) fn set_meta(&mut self, meta: u32) {
-        debug_assert!(meta & OCCUPIED != 0);
-        self.0.meta = (self.0.meta & DIST_MASK) | (meta & !DIST_MASK) | OCCUPIED;
-    }
-
     pub(crate) fn set_time(&mut self, time: u32) {
         self.0.time = time;
+    }
+
+    /// The variant index.
+    pub(crate) fn variant(&self) -> u32 {
+        self.meta() & VARIANT_MASK
+    }
+
+    /// Whether the recipient's click has been counted.
+    pub(crate) fn clicked(&self) -> bool {
+        self.meta() & CLICKED != 0
+    }
+
+    /// Whether the recipient's human open has been counted.
+    pub(crate) fn opened(&self) -> bool {
+        self.meta() & OPENED != 0
+    }
+
+    /// Marks the click as counted.
+    pub(crate) fn mark_clicked(&mut self) {
+        let m = self.meta();
+        self.set_meta(m | CLICKED);
+    }
+
+    /// Marks the human open as counted.
+    pub(crate) fn mark_opened(&mut self) {
+        let m = self.meta();
+        self.set_meta(m | OPENED);
+    }
+
+    /// Replaces flags, variant and time with those of `rec` (same key).
+    pub(crate) fn overwrite(&mut self, rec: Rec) {
+        debug_assert!(rec.key == self.0.key);
+        self.set_meta(rec.meta);
+        self.set_time(rec.time);
+    }
+
+    /// Merges another shard's exposure of the same recipient: the earlier
+    /// exposure's variant and time stand; clicked and opened are united.
+    pub(crate) fn merge_exposure(&mut self, other: &Rec) {
+        let flags = (self.meta() | other.meta) & (CLICKED | OPENED);
+        if other.time < self.time() {
+            self.overwrite(*other);
+        }
+        let m = self.meta();
+        self.set_meta(m | flags);
     }
 }
 

@@ -1,8 +1,10 @@
 //! Experiment configuration and the module's errors.
 
+use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 
 use super::delay::DelayModel;
+use crate::snapshot::secs;
 use crate::vocab::{ExperimentId, VariantId};
 
 /// Most variants an experiment may serve at once.
@@ -10,19 +12,22 @@ pub const MAX_ACTIVE_VARIANTS: usize = 50;
 /// Most variants an experiment may ever hold (retired ones included).
 pub const MAX_VARIANTS: usize = 250;
 
-/// The configuration of one experiment. Start from [`ExperimentConfig::default`]
-/// and change the fields you need.
+/// The configuration of one optimiser experiment. Start from
+/// [`OptimiserConfig::default`] and change the fields you need;
+/// [`validate`](Self::validate) checks them (adding or restoring an
+/// experiment calls it).
 ///
 /// ```
-/// use dynopt::optimiser::ExperimentConfig;
-/// let mut config = ExperimentConfig::default();
+/// use chrono::TimeDelta;
+/// use dynopt::optimiser::OptimiserConfig;
+/// let mut config = OptimiserConfig::default();
 /// config.salt = 0x5eed;
-/// config.half_life_secs = Some(14.0 * 86_400.0);
+/// config.half_life = Some(TimeDelta::days(14));
 /// assert!(config.validate().is_ok());
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub struct ExperimentConfig {
+pub struct OptimiserConfig {
     /// Prior `Beta(alpha, beta)` of every variant's click rate (default `Beta(1, 1)`).
     pub prior_alpha: f64,
     /// See `prior_alpha`.
@@ -37,17 +42,23 @@ pub struct ExperimentConfig {
     /// Top-two Thompson sampling: the probability of serving the leader
     /// (Russo's `beta`, typically 0.5); `None` serves by probability of being best.
     pub top_two: Option<f64>,
-    /// Discounting: evidence loses half its weight every this many seconds
-    /// (by exposure time); `None` keeps all evidence at full weight.
-    pub half_life_secs: Option<f64>,
+    /// Discounting: evidence loses half its weight every this long (by
+    /// exposure time; at least one second); `None` keeps all evidence at full
+    /// weight. Serialised as float seconds under `half_life_secs`.
+    #[serde(rename = "half_life_secs", with = "secs::opt_f64")]
+    pub half_life: Option<TimeDelta>,
     /// How unmatured exposures count (default: learned from observed delays).
     pub delay: DelayModel,
-    /// Width of the exposure time buckets in seconds (default 300).
-    pub bucket_secs: u32,
-    /// Maturity horizon in seconds: clicks come at most this long after the
-    /// exposure (default 7 days, the attribution window). Buckets older than
-    /// this are merged into daily buckets.
-    pub horizon_secs: u32,
+    /// Width of the exposure time buckets, whole seconds (default 5 minutes).
+    /// Serialised as integer seconds under `bucket_secs`.
+    #[serde(rename = "bucket_secs", with = "secs::u32")]
+    pub bucket: TimeDelta,
+    /// Maturity horizon, whole seconds: clicks come at most this long after
+    /// the exposure (default 7 days, the attribution window). Buckets older
+    /// than this are merged into daily buckets. Serialised as integer seconds
+    /// under `horizon_secs`.
+    #[serde(rename = "horizon_secs", with = "secs::u32")]
+    pub horizon: TimeDelta,
     /// Automatic retirement of consistent losers (default off).
     pub auto_retire: Option<AutoRetire>,
     /// Stopping rule: declare a winner when the 95th percentile of the value
@@ -55,19 +66,19 @@ pub struct ExperimentConfig {
     pub stop_threshold: f64,
 }
 
-impl Default for ExperimentConfig {
+impl Default for OptimiserConfig {
     fn default() -> Self {
-        ExperimentConfig {
+        OptimiserConfig {
             prior_alpha: 1.0,
             prior_beta: 1.0,
             salt: 0,
             mc_draws: 10_000,
             min_share: 0.0,
             top_two: None,
-            half_life_secs: None,
+            half_life: None,
             delay: DelayModel::default(),
-            bucket_secs: 300,
-            horizon_secs: 7 * 86_400,
+            bucket: TimeDelta::minutes(5),
+            horizon: TimeDelta::days(7),
             auto_retire: None,
             stop_threshold: 0.01,
         }
@@ -85,35 +96,45 @@ pub struct AutoRetire {
     pub min_exposures: u64,
 }
 
-impl ExperimentConfig {
+/// Whole seconds of a duration that [`OptimiserConfig::validate`] accepted
+/// (`0` otherwise).
+fn whole_secs(d: TimeDelta) -> u32 {
+    if d.subsec_nanos() == 0 {
+        u32::try_from(d.num_seconds()).unwrap_or(0)
+    } else {
+        0
+    }
+}
+
+impl OptimiserConfig {
     /// Checks every field; the error names the first bad one.
-    pub fn validate(&self) -> Result<(), OptimiserError> {
-        let bad = |what: &'static str| Err(OptimiserError::Config(what));
+    pub fn validate(&self) -> Result<(), OptimiserConfigError> {
+        use OptimiserConfigError as E;
         let pos = |x: f64| x.is_finite() && x > 0.0;
         if !pos(self.prior_alpha) || !pos(self.prior_beta) {
-            return bad("prior shapes must be finite and positive");
+            return Err(E::Prior);
         }
         if !(100..=100_000).contains(&self.mc_draws) {
-            return bad("mc_draws must be between 100 and 100,000");
+            return Err(E::McDraws);
         }
         if !(self.min_share.is_finite() && (0.0..1.0).contains(&self.min_share)) {
-            return bad("min_share must be in [0, 1)");
+            return Err(E::MinShare);
         }
         if let Some(b) = self.top_two
             && !(b.is_finite() && b > 0.0 && b < 1.0)
         {
-            return bad("top_two must be in (0, 1)");
+            return Err(E::TopTwo);
         }
-        if let Some(h) = self.half_life_secs
-            && !(h.is_finite() && h >= 1.0)
+        if let Some(h) = self.half_life
+            && h < TimeDelta::seconds(1)
         {
-            return bad("half_life_secs must be at least 1");
+            return Err(E::HalfLife);
         }
         match self.delay {
             DelayModel::Immediate => {}
             DelayModel::Fixed(d) => {
                 if !d.is_valid() {
-                    return bad("delay median and sigma must be finite and positive");
+                    return Err(E::DelayShape);
                 }
             }
             DelayModel::Learned {
@@ -121,29 +142,85 @@ impl ExperimentConfig {
                 prior_weight,
             } => {
                 if !prior.is_valid() {
-                    return bad("delay median and sigma must be finite and positive");
+                    return Err(E::DelayShape);
                 }
                 if !(prior_weight.is_finite() && prior_weight > 0.0) {
-                    return bad("delay prior_weight must be finite and positive");
+                    return Err(E::DelayPriorWeight);
                 }
             }
         }
-        if !(60..=366 * 86_400).contains(&self.horizon_secs) {
-            return bad("horizon_secs must be between one minute and 366 days");
+        if !(60..=366 * 86_400).contains(&whole_secs(self.horizon)) {
+            return Err(E::Horizon);
         }
-        if self.bucket_secs == 0 || self.bucket_secs > self.horizon_secs {
-            return bad("bucket_secs must be positive and at most horizon_secs");
+        let bucket = whole_secs(self.bucket);
+        if bucket == 0 || bucket > whole_secs(self.horizon) {
+            return Err(E::Bucket);
         }
         if let Some(r) = self.auto_retire
             && !(r.max_p_best.is_finite() && (0.0..1.0).contains(&r.max_p_best))
         {
-            return bad("auto_retire.max_p_best must be in [0, 1)");
+            return Err(E::AutoRetire);
         }
         if !(self.stop_threshold.is_finite() && self.stop_threshold > 0.0) {
-            return bad("stop_threshold must be finite and positive");
+            return Err(E::StopThreshold);
         }
         Ok(())
     }
+
+    /// The bucket width in seconds (valid configurations only).
+    pub(super) fn bucket_secs(&self) -> i64 {
+        i64::from(whole_secs(self.bucket))
+    }
+
+    /// The horizon in seconds (valid configurations only).
+    pub(super) fn horizon_secs(&self) -> u32 {
+        whole_secs(self.horizon)
+    }
+
+    /// The half-life in float seconds.
+    pub(super) fn half_life_secs(&self) -> Option<f64> {
+        self.half_life.map(secs::to_f64)
+    }
+}
+
+/// Which field of an [`OptimiserConfig`] is out of range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OptimiserConfigError {
+    /// `prior_alpha` or `prior_beta` is not finite and positive.
+    #[error("prior shapes must be finite and positive")]
+    Prior,
+    /// `mc_draws` is not 100 to 100,000.
+    #[error("mc_draws must be between 100 and 100,000")]
+    McDraws,
+    /// `min_share` is not in `[0, 1)`.
+    #[error("min_share must be in [0, 1)")]
+    MinShare,
+    /// `top_two` is not in `(0, 1)`.
+    #[error("top_two must be in (0, 1)")]
+    TopTwo,
+    /// `half_life` is shorter than one second.
+    #[error("half_life must be at least 1 second")]
+    HalfLife,
+    /// A delay distribution's median is not positive or its sigma is not
+    /// finite and positive.
+    #[error("delay median and sigma must be finite and positive")]
+    DelayShape,
+    /// The learned delay model's `prior_weight` is not finite and positive.
+    #[error("delay prior_weight must be finite and positive")]
+    DelayPriorWeight,
+    /// `horizon` is not whole seconds from one minute to 366 days.
+    #[error("horizon must be whole seconds between one minute and 366 days")]
+    Horizon,
+    /// `bucket` is not whole positive seconds up to `horizon`.
+    #[error("bucket must be whole positive seconds and at most horizon")]
+    Bucket,
+    /// `auto_retire.max_p_best` is not in `[0, 1)`.
+    #[error("auto_retire.max_p_best must be in [0, 1)")]
+    AutoRetire,
+    /// `stop_threshold` is not finite and positive.
+    #[error("stop_threshold must be finite and positive")]
+    StopThreshold,
 }
 
 /// What went wrong in an optimiser call. None of these is caused by a panic
@@ -151,9 +228,13 @@ impl ExperimentConfig {
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum OptimiserError {
-    /// A configuration field is out of range (the message names it).
+    /// A configuration field is out of range ([`OptimiserConfig::validate`]).
     #[error("invalid configuration: {0}")]
-    Config(&'static str),
+    Config(#[from] OptimiserConfigError),
+    /// A share given to [`Experiment::set_allocation`](super::Experiment::set_allocation)
+    /// is negative or not finite.
+    #[error("shares must be finite and non-negative")]
+    InvalidShare,
     /// No experiment has this id.
     #[error("unknown experiment {0}")]
     UnknownExperiment(ExperimentId),
@@ -183,24 +264,4 @@ pub enum OptimiserError {
     /// The two states cannot be merged (the message says why).
     #[error("cannot merge: {0}")]
     Merge(&'static str),
-}
-
-/// A snapshot could not be restored.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-#[non_exhaustive]
-pub enum RestoreError {
-    /// The bytes are not a snapshot (serde's message).
-    #[error("snapshot does not parse: {0}")]
-    Parse(String),
-    /// The snapshot was written by another format version.
-    #[error("snapshot format version {found}, this build reads version {expected}")]
-    Version {
-        /// The version in the snapshot.
-        found: u32,
-        /// The version this build writes and reads.
-        expected: u32,
-    },
-    /// The snapshot parses but breaks an invariant (the message names it).
-    #[error("snapshot is inconsistent: {0}")]
-    Invalid(&'static str),
 }

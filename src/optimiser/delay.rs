@@ -9,7 +9,10 @@
 //! scenario-independent log-normal prior by a pseudo-count; bins no cohort is
 //! old enough for keep the prior's hazard. The CDF at the horizon is 1.
 
+use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
+
+use crate::snapshot::secs;
 
 /// How exposures count as trials while their clicks may still arrive.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -44,8 +47,9 @@ impl Default for DelayModel {
 /// A log-normal delay distribution, truncated at the maturity horizon.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LogNormalDelay {
-    /// Median delay in seconds.
-    pub median_secs: f64,
+    /// Median delay (serialised as float seconds under `median_secs`).
+    #[serde(rename = "median_secs", with = "secs::f64")]
+    pub median: TimeDelta,
     /// Standard deviation of the natural log of the delay.
     pub sigma: f64,
 }
@@ -53,7 +57,7 @@ pub struct LogNormalDelay {
 impl Default for LogNormalDelay {
     fn default() -> Self {
         LogNormalDelay {
-            median_secs: 3600.0,
+            median: TimeDelta::hours(1),
             sigma: 2.0,
         }
     }
@@ -61,12 +65,27 @@ impl Default for LogNormalDelay {
 
 impl LogNormalDelay {
     pub(crate) fn is_valid(&self) -> bool {
-        self.median_secs.is_finite()
-            && self.median_secs > 0.0
-            && self.sigma.is_finite()
-            && self.sigma > 0.0
+        self.median > TimeDelta::zero() && self.sigma.is_finite() && self.sigma > 0.0
     }
 
+    /// The distribution in float seconds, as the model computes with it.
+    fn shape(&self) -> LogNormal {
+        LogNormal {
+            median_secs: secs::to_f64(self.median),
+            sigma: self.sigma,
+        }
+    }
+}
+
+/// A log-normal distribution in float seconds (fitted medians need not be
+/// whole nanoseconds).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct LogNormal {
+    median_secs: f64,
+    sigma: f64,
+}
+
+impl LogNormal {
     fn cdf(&self, secs: f64) -> f64 {
         if secs <= 0.0 {
             return 0.0;
@@ -94,7 +113,7 @@ fn normal_cdf(z: f64) -> f64 {
 /// A parametric delay distribution the learned model can fit.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Family {
-    LogNormal(LogNormalDelay),
+    LogNormal(LogNormal),
     /// Weibull with scale (seconds) and shape: `1 - exp(-(t / scale)^shape)`.
     Weibull(f64, f64),
 }
@@ -141,13 +160,14 @@ fn reverse_hazards(edges: &[f64], d: &Family) -> Vec<f64> {
 fn fit(edges: &[f64], prior: &LogNormalDelay, prior_weight: f64, c: &[f64], cc: &[f64]) -> Family {
     const SIGMAS: [f64; 8] = [0.35, 0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0];
     const KS: [f64; 8] = [0.3, 0.4, 0.5, 0.6, 0.75, 1.0, 1.3, 1.7];
-    let g0 = reverse_hazards(edges, &Family::LogNormal(*prior));
+    let prior = prior.shape();
+    let g0 = reverse_hazards(edges, &Family::LogNormal(prior));
     let w = prior_weight / edges.len() as f64;
     let make = |weibull: bool, mu: f64, i: usize| {
         if weibull {
             Family::Weibull(mu.exp(), KS[i])
         } else {
-            Family::LogNormal(LogNormalDelay {
+            Family::LogNormal(LogNormal {
                 median_secs: mu.exp(),
                 sigma: SIGMAS[i],
             })
@@ -193,7 +213,7 @@ fn fit(edges: &[f64], prior: &LogNormalDelay, prior_weight: f64, c: &[f64], cc: 
     if best.0.is_finite() {
         make(best.1, best.2, best.3)
     } else {
-        Family::LogNormal(*prior)
+        Family::LogNormal(prior)
     }
 }
 
@@ -252,7 +272,7 @@ impl DelayCdf {
         let n = edges.len();
         let shape = match counts {
             Some((c, cc)) if cc.iter().any(|&x| x > 0.0) => fit(edges, prior, prior_weight, c, cc),
-            _ => Family::LogNormal(*prior),
+            Some(_) | None => Family::LogNormal(prior.shape()),
         };
         let g0 = reverse_hazards(edges, &shape);
         let mut at_edges = vec![0.0; n];
@@ -324,9 +344,9 @@ mod tests {
         let edges = bin_edges(7 * 86_400);
         let prior = LogNormalDelay::default();
         let cdf = DelayCdf::estimate(&edges, &prior, 5.0, None);
-        let h = prior.cdf(7.0 * 86_400.0);
+        let h = prior.shape().cdf(7.0 * 86_400.0);
         for (e, f) in cdf.points() {
-            assert!((f - prior.cdf(e) / h).abs() < 1e-9, "{e}: {f}");
+            assert!((f - prior.shape().cdf(e) / h).abs() < 1e-9, "{e}: {f}");
         }
         assert_eq!(cdf.at(1e9), 1.0);
         assert_eq!(cdf.at(0.0), 0.0);

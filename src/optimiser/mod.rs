@@ -17,7 +17,7 @@
 //!
 //! 1. Per-experiment key: `k0 = SipHash-2-4[(salt, 0)]("dynopt/assign/k0/" ‖ experiment id)`,
 //!    `k1` the same with `"dynopt/assign/k1/"` ([`assign_key`]); `salt` is the
-//!    host secret in [`ExperimentConfig::salt`].
+//!    host secret in [`OptimiserConfig::salt`].
 //! 2. Point: `h = SipHash-2-4[(k0, k1)](recipient key's 16 bytes)` ([`assign_point`]).
 //! 3. Active variants in id order with shares `s_i`; thresholds
 //!    `T_i = ⌊(s_1 + … + s_i) · 2^64⌋` (saturating); the first variant with
@@ -43,21 +43,23 @@
 //!
 //! # State
 //!
-//! [`Optimiser::snapshot`] gives a serde value with a format version;
-//! [`Optimiser::restore`] checks every invariant (garbage gives a
-//! [`RestoreError`], never a panic) and restores exactly.
+//! [`Optimiser::snapshot`] gives an [`OptimiserSnapshot`], a serde value with
+//! a format version; [`Optimiser::restore`] checks every invariant (garbage
+//! gives the crate's shared [`RestoreError`], never a panic) and restores
+//! exactly. [`OptimiserConfig::validate`] checks a configuration; adding or
+//! restoring an experiment calls it.
 //! [`Experiment::merge`] combines shards that saw disjoint updates.
 //!
 //! ```
 //! use chrono::{Duration, TimeZone, Utc};
-//! use dynopt::optimiser::{ExperimentConfig, Optimiser};
+//! use dynopt::optimiser::{Optimiser, OptimiserConfig, OptimiserSnapshot};
 //! use dynopt::{ExperimentId, Update};
 //! use dynopt::pii::RecipientKey;
 //! use rand::SeedableRng;
 //!
 //! let mut opt = Optimiser::new();
 //! let id = ExperimentId::new("welcome-subject");
-//! let exp = opt.add_experiment(id.clone(), ExperimentConfig::default())?;
+//! let exp = opt.add_experiment(id.clone(), OptimiserConfig::default())?;
 //! let a = exp.add_variant("Welcome aboard")?;
 //! let _b = exp.add_variant("Your first week")?;
 //!
@@ -74,80 +76,42 @@
 //! // Every few minutes:
 //! opt.recompute_all(t0 + Duration::minutes(35), &mut rng);
 //! let bytes = opt.snapshot().to_json();
-//! let restored = Optimiser::restore(dynopt::optimiser::Snapshot::from_json(&bytes)?)?;
+//! let restored = Optimiser::restore(OptimiserSnapshot::from_json(&bytes)?)?;
 //! assert_eq!(restored.assign(&id, &RecipientKey([1; 16]))?, opt.assign(&id, &RecipientKey([1; 16]))?);
 //! # let _ = a;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod allocation;
 mod beta;
 mod config;
 mod delay;
+mod evidence;
 mod experiment;
+mod monte_carlo;
+mod report;
+mod serve;
+mod state;
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 
 pub use beta::Posterior;
 pub use config::{
-    AutoRetire, ExperimentConfig, MAX_ACTIVE_VARIANTS, MAX_VARIANTS, OptimiserError, RestoreError,
+    AutoRetire, MAX_ACTIVE_VARIANTS, MAX_VARIANTS, OptimiserConfig, OptimiserConfigError,
+    OptimiserError,
 };
 pub use delay::{DelayModel, LogNormalDelay};
-pub use experiment::{
-    Experiment, ExperimentState, Report, VariantReport, assign_key, assign_point,
-};
+pub use experiment::{Experiment, ExperimentState};
+pub use report::{Report, VariantReport};
+pub use serve::{assign_key, assign_point};
+pub use state::OptimiserSnapshot;
+
+pub use crate::snapshot::{JsonPosition, RestoreError};
 
 use crate::vocab::{ExperimentId, RecipientKey, Update, VariantId};
-
-/// The snapshot format this build writes and reads.
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
-
-/// A serialisable snapshot of optimiser state, with its format version.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Snapshot {
-    format_version: u32,
-    experiments: Vec<ExperimentState>,
-}
-
-impl Snapshot {
-    pub(crate) fn new(experiments: Vec<ExperimentState>) -> Snapshot {
-        Snapshot {
-            format_version: SNAPSHOT_FORMAT_VERSION,
-            experiments,
-        }
-    }
-
-    /// The format version the snapshot was written with.
-    pub fn format_version(&self) -> u32 {
-        self.format_version
-    }
-
-    pub(crate) fn into_states(self) -> Result<Vec<ExperimentState>, RestoreError> {
-        if self.format_version != SNAPSHOT_FORMAT_VERSION {
-            return Err(RestoreError::Version {
-                found: self.format_version,
-                expected: SNAPSHOT_FORMAT_VERSION,
-            });
-        }
-        Ok(self.experiments)
-    }
-
-    /// The snapshot as JSON bytes (floats round-trip exactly).
-    pub fn to_json(&self) -> Vec<u8> {
-        // Serialising plain data (strings, integers, finite floats, maps with
-        // integer keys) into a Vec cannot fail.
-        serde_json::to_vec(self).expect("snapshot serialises to JSON")
-    }
-
-    /// Parses JSON bytes. A version mismatch is reported by `restore`;
-    /// other bytes give [`RestoreError::Parse`].
-    pub fn from_json(bytes: &[u8]) -> Result<Snapshot, RestoreError> {
-        serde_json::from_slice(bytes).map_err(|e| RestoreError::Parse(e.to_string()))
-    }
-}
 
 /// All experiments of a host, by id.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -165,7 +129,7 @@ impl Optimiser {
     pub fn add_experiment(
         &mut self,
         id: ExperimentId,
-        config: ExperimentConfig,
+        config: OptimiserConfig,
     ) -> Result<&mut Experiment, OptimiserError> {
         if self.experiments.contains_key(&id) {
             return Err(OptimiserError::DuplicateExperiment(id));
@@ -238,8 +202,8 @@ impl Optimiser {
     }
 
     /// The whole state as a snapshot.
-    pub fn snapshot(&self) -> Snapshot {
-        Snapshot::new(
+    pub fn snapshot(&self) -> OptimiserSnapshot {
+        OptimiserSnapshot::new(
             self.experiments
                 .values()
                 .map(|e| e.state().clone())
@@ -248,13 +212,13 @@ impl Optimiser {
     }
 
     /// Restores from a snapshot, checking its version and every invariant.
-    pub fn restore(snapshot: Snapshot) -> Result<Optimiser, RestoreError> {
+    pub fn restore(snapshot: OptimiserSnapshot) -> Result<Optimiser, RestoreError> {
         let mut experiments = BTreeMap::new();
         for s in snapshot.into_states()? {
             let e = Experiment::from_checked_state(s)?;
             let id = e.id().clone();
             if experiments.insert(id, e).is_some() {
-                return Err(RestoreError::Invalid("duplicate experiment id"));
+                return Err(RestoreError::Corrupt("duplicate experiment id"));
             }
         }
         Ok(Optimiser { experiments })

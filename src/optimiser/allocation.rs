@@ -1,0 +1,212 @@
+//! The allocation policy: each active variant's probability of being best
+//! (by Monte Carlo) to traffic shares, with automatic retirement, top-two
+//! Thompson sampling and the minimum share.
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+
+use super::config::OptimiserConfig;
+use super::experiment::Experiment;
+use super::monte_carlo::{Tally, argmax_tally};
+
+/// One active variant's result of an allocation recompute.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct Share {
+    /// Probability of being best (renormalised over the variants kept).
+    pub(super) p_best: f64,
+    /// Share of traffic (before the final normalisation).
+    pub(super) share: f64,
+    /// Whether the variant is retired as a consistent loser.
+    pub(super) retire: bool,
+}
+
+impl Experiment {
+    /// Recomputes the allocation at `now`: refreshes posteriors, estimates each
+    /// active variant's probability of being best with `mc_draws` Monte Carlo
+    /// draws, retires consistent losers (when configured), applies top-two
+    /// Thompson sampling and the minimum share. Call it every few minutes.
+    pub fn recompute_allocation<R: Rng + ?Sized>(&mut self, now: DateTime<Utc>, rng: &mut R) {
+        self.refresh(now);
+        let samplers = &self.derived.samplers;
+        if samplers.is_empty() {
+            return;
+        }
+        let tally = argmax_tally(
+            self.state.config.mc_draws,
+            &vec![true; samplers.len()],
+            |_, j| samplers[j].1.sample(rng),
+            |_| {},
+        );
+        let exposures: Vec<u64> = samplers
+            .iter()
+            .map(|&(i, _)| self.state.variants[i].exposures)
+            .collect();
+        let result = shares(&tally, &exposures, &self.state.config);
+        for (&(i, _), s) in self.derived.samplers.iter().zip(result) {
+            let v = &mut self.state.variants[i];
+            v.p_best = s.p_best;
+            v.share = s.share;
+            if s.retire {
+                v.retired = true;
+            }
+        }
+        self.normalise_shares();
+        self.rebuild();
+    }
+}
+
+/// The allocation policy as a pure function of the Monte Carlo tally over the
+/// active variants and their exposures: probability of being best, automatic
+/// retirement (never of the variant with the most wins), renormalisation over
+/// the variants kept, top-two Thompson sampling and the minimum share.
+pub(super) fn shares(tally: &Tally, exposures: &[u64], config: &OptimiserConfig) -> Vec<Share> {
+    let wins = &tally.wins;
+    let runner_up = &tally.runner_up;
+    let k = wins.len();
+    let draws = f64::from(tally.draws);
+    let mut p: Vec<f64> = wins.iter().map(|&w| f64::from(w) / draws).collect();
+    // Automatic retirement of consistent losers.
+    let mut active = vec![true; k];
+    if let Some(rule) = config.auto_retire {
+        let top = (0..k).max_by_key(|&j| wins[j]).unwrap_or(0);
+        for j in 0..k {
+            if j != top && exposures[j] >= rule.min_exposures && p[j] < rule.max_p_best {
+                active[j] = false;
+            }
+        }
+    }
+    let total: f64 = (0..k).filter(|&j| active[j]).map(|j| p[j]).sum();
+    for j in 0..k {
+        p[j] = if !active[j] {
+            0.0
+        } else if total > 0.0 {
+            p[j] / total
+        } else {
+            0.0
+        };
+    }
+    let mut share = p.clone();
+    if let Some(b) = config.top_two {
+        let degenerate = p.iter().any(|&x| x >= 1.0 - 1e-12);
+        let ru_total: f64 = (0..k)
+            .filter(|&j| active[j])
+            .map(|j| f64::from(runner_up[j]))
+            .sum();
+        let inv: f64 = p
+            .iter()
+            .map(|&x| if x < 1.0 { x / (1.0 - x) } else { 0.0 })
+            .sum();
+        for j in 0..k {
+            let challenger = if !active[j] {
+                0.0
+            } else if degenerate || inv <= 0.0 {
+                if ru_total > 0.0 {
+                    f64::from(runner_up[j]) / ru_total
+                } else {
+                    0.0
+                }
+            } else {
+                let own = if p[j] < 1.0 { p[j] / (1.0 - p[j]) } else { 0.0 };
+                p[j] * (inv - own)
+            };
+            share[j] = b * p[j] + (1.0 - b) * challenger;
+        }
+    }
+    let n_active = active.iter().filter(|&&a| a).count().max(1);
+    let m = config.min_share.min(1.0 / n_active as f64);
+    let sum: f64 = share.iter().sum();
+    for j in 0..k {
+        share[j] = if !active[j] {
+            0.0
+        } else if sum > 0.0 {
+            m + (1.0 - m * n_active as f64) * share[j] / sum
+        } else {
+            1.0 / n_active as f64
+        };
+    }
+    (0..k)
+        .map(|j| Share {
+            p_best: p[j],
+            share: share[j],
+            retire: !active[j],
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::optimiser::AutoRetire;
+
+    fn tally(wins: &[u32], runner_up: &[u32]) -> Tally {
+        Tally {
+            draws: wins.iter().sum(),
+            wins: wins.to_vec(),
+            runner_up: runner_up.to_vec(),
+        }
+    }
+
+    fn close(got: &[Share], p_best: &[f64], share: &[f64], retire: &[bool]) {
+        assert_eq!(got.len(), p_best.len());
+        for (j, s) in got.iter().enumerate() {
+            assert!((s.p_best - p_best[j]).abs() < 1e-12, "p_best {j}: {got:?}");
+            assert!((s.share - share[j]).abs() < 1e-12, "share {j}: {got:?}");
+            assert_eq!(s.retire, retire[j], "retire {j}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn shares_follow_the_probability_of_being_best() {
+        let t = tally(&[1, 2, 1], &[0, 2, 2]);
+        let config = OptimiserConfig::default();
+        let got = shares(&t, &[0; 3], &config);
+        close(&got, &[0.25, 0.5, 0.25], &[0.25, 0.5, 0.25], &[false; 3]);
+    }
+
+    #[test]
+    fn minimum_share_lifts_the_losers() {
+        let t = tally(&[1, 2, 1], &[0, 2, 2]);
+        let config = OptimiserConfig {
+            min_share: 0.1,
+            ..OptimiserConfig::default()
+        };
+        let got = shares(&t, &[0; 3], &config);
+        close(&got, &[0.25, 0.5, 0.25], &[0.275, 0.45, 0.275], &[false; 3]);
+    }
+
+    #[test]
+    fn top_two_mixes_leader_and_challengers() {
+        // p = (1/4, 1/2, 1/4): each challenger weight p_j (Σ p/(1-p) - own) is 1/3.
+        let t = tally(&[1, 2, 1], &[0, 2, 2]);
+        let config = OptimiserConfig {
+            top_two: Some(0.5),
+            ..OptimiserConfig::default()
+        };
+        let got = shares(&t, &[0; 3], &config);
+        let s = [7.0 / 24.0, 10.0 / 24.0, 7.0 / 24.0];
+        close(&got, &[0.25, 0.5, 0.25], &s, &[false; 3]);
+        // A certain leader: challengers by runner-up counts.
+        let t = tally(&[4, 0, 0], &[0, 3, 1]);
+        let got = shares(&t, &[0; 3], &config);
+        close(&got, &[1.0, 0.0, 0.0], &[0.5, 0.375, 0.125], &[false; 3]);
+    }
+
+    #[test]
+    fn auto_retire_spares_the_top_and_the_unproven() {
+        let t = tally(&[0, 3, 1], &[2, 1, 1]);
+        let config = OptimiserConfig {
+            auto_retire: Some(AutoRetire {
+                max_p_best: 0.3,
+                min_exposures: 1000,
+            }),
+            ..OptimiserConfig::default()
+        };
+        let got = shares(&t, &[5000, 5000, 10], &config);
+        close(
+            &got,
+            &[0.0, 0.75, 0.25],
+            &[0.0, 0.75, 0.25],
+            &[true, false, false],
+        );
+    }
+}
