@@ -86,103 +86,107 @@ macro_rules! for_each_field {
 
 /// Calls `$cb! { $pre ; EventType = "full name" { fields in the newest published
 /// schema's order } + { fields announced but not yet published } ... }` with every
-/// event type. Each field name must be in [`for_each_field!`].
+/// event type. Each field name must be in [`for_each_field!`]; `@head` and
+/// `@canvas` stand for the runs of fields most event types share (see
+/// [`expand_groups!`]), expanded before the callback sees the list.
 macro_rules! for_each_event {
     ($cb:ident ! $($pre:tt)*) => {
-        $cb! { $($pre)* ;
+        expand_groups! { @events $cb [$($pre)*] []
             /// `users.messages.email.Send`: Braze sent the email.
             Send = "users.messages.email.Send" {
-                id, user_id, dispatch_id, external_user_id, time, timezone, campaign_id,
-                campaign_name, message_variation_id, message_variation_name, email_address,
-                canvas_id, canvas_name, canvas_variation_id, canvas_variation_name,
-                canvas_step_id, canvas_step_name, send_id, ip_pool, message_extras,
-                app_group_id, from_domain,
+                @head, @canvas, ip_pool, message_extras, app_group_id, from_domain,
             } + {}
             /// `users.messages.email.Delivery`: the receiving server accepted the email.
             Delivery = "users.messages.email.Delivery" {
-                id, user_id, dispatch_id, external_user_id, time, timezone, campaign_id,
-                campaign_name, message_variation_id, message_variation_name, email_address,
-                canvas_id, canvas_name, canvas_variation_id, canvas_variation_name,
-                canvas_step_id, canvas_step_name, send_id, sending_ip, ip_pool, esp,
-                from_domain, app_group_id,
+                @head, @canvas, sending_ip, ip_pool, esp, from_domain, app_group_id,
             } + { send_time, }
             /// `users.messages.email.Open`: the recipient (or a machine) opened the email.
             Open = "users.messages.email.Open" {
-                id, user_id, dispatch_id, external_user_id, time, timezone, campaign_id,
-                campaign_name, message_variation_id, message_variation_name, email_address,
-                canvas_id, canvas_name, canvas_variation_id, canvas_variation_name,
-                canvas_step_id, canvas_step_name, send_id, user_agent, ip_pool, machine_open,
-                esp, from_domain, is_amp, app_group_id, device_class, device_os, device_model,
-                browser, mailbox_provider,
+                @head, @canvas, user_agent, ip_pool, machine_open, esp, from_domain, is_amp,
+                app_group_id, device_class, device_os, device_model, browser, mailbox_provider,
             } + { send_time, }
             /// `users.messages.email.Click`: the recipient clicked a link.
             Click = "users.messages.email.Click" {
-                id, user_id, dispatch_id, external_user_id, time, timezone, campaign_id,
-                campaign_name, message_variation_id, message_variation_name, email_address,
-                url, canvas_id, canvas_name, canvas_variation_id, canvas_variation_name,
-                canvas_step_id, canvas_step_name, send_id, user_agent, ip_pool, link_id,
-                link_alias, esp, from_domain, is_amp, app_group_id, device_class, device_os,
-                device_model, browser, mailbox_provider, is_suspected_bot_click,
-                suspected_bot_click_reason,
+                @head, url, @canvas, user_agent, ip_pool, link_id, link_alias, esp, from_domain,
+                is_amp, app_group_id, device_class, device_os, device_model, browser,
+                mailbox_provider, is_suspected_bot_click, suspected_bot_click_reason,
             } + { send_time, has_url_parameters, link_aliasing_enabled, }
             /// `users.messages.email.Bounce`: hard bounce.
             Bounce = "users.messages.email.Bounce" {
-                id, user_id, dispatch_id, external_user_id, time, timezone, campaign_id,
-                campaign_name, message_variation_id, message_variation_name, email_address,
-                canvas_id, canvas_name, canvas_variation_id, canvas_variation_name,
-                canvas_step_id, canvas_step_name, send_id, sending_ip, ip_pool, bounce_reason,
-                esp, from_domain, is_drop, app_group_id,
+                @head, @canvas, sending_ip, ip_pool, bounce_reason, esp, from_domain, is_drop,
+                app_group_id,
             } + { send_time, }
             /// `users.messages.email.SoftBounce`: temporary delivery failure.
             SoftBounce = "users.messages.email.SoftBounce" {
-                id, user_id, dispatch_id, external_user_id, time, timezone, campaign_id,
-                campaign_name, message_variation_id, message_variation_name, email_address,
-                canvas_id, canvas_name, canvas_variation_id, canvas_variation_name,
-                canvas_step_id, canvas_step_name, send_id, sending_ip, ip_pool, bounce_reason,
-                esp, from_domain, app_group_id,
+                @head, @canvas, sending_ip, ip_pool, bounce_reason, esp, from_domain, app_group_id,
             } + { send_time, }
             /// `users.messages.email.Deferral`: the receiving server deferred the email.
             Deferral = "users.messages.email.Deferral" {
                 id, time, user_id, external_user_id, app_group_id, send_id, campaign_id,
                 message_variation_id, canvas_id, canvas_variation_id, canvas_step_id,
-                canvas_step_message_variation_id, dispatch_id, email_address,
-                recipient_domain, esp, from_domain, ip_pool, sending_ip, timezone,
-                deferral_reason, attempt_count, campaign_name, message_variation_name,
-                canvas_name, canvas_variation_name, canvas_step_name,
+                canvas_step_message_variation_id, dispatch_id, email_address, recipient_domain, esp,
+                from_domain, ip_pool, sending_ip, timezone, deferral_reason, attempt_count,
+                campaign_name, message_variation_name, canvas_name, canvas_variation_name,
+                canvas_step_name,
             } + { send_time, }
             /// `users.messages.email.Retry`: Braze retried a send.
             Retry = "users.messages.email.Retry" {
-                app_group_id, external_user_id, id, time, user_id, retry_type, retry_log,
-                send_id, dispatch_id, campaign_id, message_variation_id, canvas_id,
-                canvas_variation_id, canvas_step_id, canvas_step_message_variation_id, gender,
-                country, timezone, language, email_address, ip_pool, campaign_name,
-                message_variation_name, canvas_name, canvas_variation_name, canvas_step_name,
-                device_id,
+                app_group_id, external_user_id, id, time, user_id, retry_type, retry_log, send_id,
+                dispatch_id, campaign_id, message_variation_id, canvas_id, canvas_variation_id,
+                canvas_step_id, canvas_step_message_variation_id, gender, country, timezone,
+                language, email_address, ip_pool, campaign_name, message_variation_name,
+                canvas_name, canvas_variation_name, canvas_step_name, device_id,
             } + {}
             /// `users.messages.email.Abort`: Braze aborted the send.
             Abort = "users.messages.email.Abort" {
                 abort_log, abort_type, app_group_id, campaign_id, campaign_name, canvas_id,
                 canvas_name, canvas_step_id, canvas_step_message_variation_id, canvas_step_name,
-                canvas_variation_id, canvas_variation_name, device_id, dispatch_id,
-                email_address, external_user_id, id, ip_pool, message_variation_id,
-                message_variation_name, send_id, time, timezone, user_id,
+                canvas_variation_id, canvas_variation_name, device_id, dispatch_id, email_address,
+                external_user_id, id, ip_pool, message_variation_id, message_variation_name,
+                send_id, time, timezone, user_id,
             } + { message_extras, }
             /// `users.messages.email.MarkAsSpam`: the recipient marked the email as spam.
             MarkAsSpam = "users.messages.email.MarkAsSpam" {
-                id, user_id, dispatch_id, external_user_id, time, timezone, campaign_id,
-                campaign_name, message_variation_id, message_variation_name, email_address,
-                canvas_id, canvas_name, canvas_variation_id, canvas_variation_name,
-                canvas_step_id, canvas_step_name, send_id, user_agent, ip_pool, esp,
-                from_domain, app_group_id,
+                @head, @canvas, user_agent, ip_pool, esp, from_domain, app_group_id,
             } + { send_time, }
             /// `users.messages.email.Unsubscribe`: the recipient unsubscribed.
             Unsubscribe = "users.messages.email.Unsubscribe" {
-                id, user_id, dispatch_id, external_user_id, time, timezone, campaign_id,
-                campaign_name, message_variation_id, message_variation_name, email_address,
-                canvas_id, canvas_name, canvas_variation_id, canvas_variation_name,
-                canvas_step_id, canvas_step_name, send_id, ip_pool, app_group_id,
+                @head, @canvas, ip_pool, app_group_id,
             } + {}
         }
+    };
+}
+
+/// Expands the field groups of [`for_each_event!`]'s lists, one token at a time,
+/// then calls the callback with plain lists. The groups:
+/// - `@head`: the fields every message event starts with;
+/// - `@canvas`: the Canvas ids and names, then `send_id`.
+macro_rules! expand_groups {
+    (@events $cb:ident [$($pre:tt)*] [$($done:tt)*]) => {
+        $cb! { $($pre)* ; $($done)* }
+    };
+    (@events $cb:ident $pre:tt $done:tt
+        $(#[$m:meta])* $ty:ident = $full:literal { $($f:tt)* } + { $($a:tt)* } $($rest:tt)*
+    ) => {
+        expand_groups! { @fields $cb $pre $done [$(#[$m])* $ty = $full] [] ($($f)*) ($($a)*) $($rest)* }
+    };
+    (@fields $cb:ident $pre:tt $done:tt $head:tt [$($acc:tt)*] (@head, $($f:tt)*) $($rest:tt)*) => {
+        expand_groups! { @fields $cb $pre $done $head [$($acc)*
+            id, user_id, dispatch_id, external_user_id, time, timezone, campaign_id,
+            campaign_name, message_variation_id, message_variation_name, email_address,
+        ] ($($f)*) $($rest)* }
+    };
+    (@fields $cb:ident $pre:tt $done:tt $head:tt [$($acc:tt)*] (@canvas, $($f:tt)*) $($rest:tt)*) => {
+        expand_groups! { @fields $cb $pre $done $head [$($acc)*
+            canvas_id, canvas_name, canvas_variation_id, canvas_variation_name,
+            canvas_step_id, canvas_step_name, send_id,
+        ] ($($f)*) $($rest)* }
+    };
+    (@fields $cb:ident $pre:tt $done:tt $head:tt [$($acc:tt)*] ($name:ident, $($f:tt)*) $($rest:tt)*) => {
+        expand_groups! { @fields $cb $pre $done $head [$($acc)* $name,] ($($f)*) $($rest)* }
+    };
+    (@fields $cb:ident $pre:tt [$($done:tt)*] [$($head:tt)*] [$($acc:tt)*] () ($($a:tt)*) $($rest:tt)*) => {
+        expand_groups! { @events $cb $pre [$($done)* $($head)* { $($acc)* } + { $($a)* }] $($rest)* }
     };
 }
 

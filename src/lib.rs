@@ -149,6 +149,9 @@
 //! typed error and never a panic; a panic is a bug. Decoding errors name the
 //! byte offset and the field.
 
+// The field list's group expansion walks every event's fields one token at a time.
+#![recursion_limit = "512"]
+
 #[macro_use]
 mod fields;
 

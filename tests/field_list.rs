@@ -224,3 +224,29 @@ fn every_field_reaches_every_table() {
         );
     }
 }
+
+/// The newest published shape of each event type, from the schema facts in
+/// `tests/data/currents-schema-shapes.json` (independent of the crate's list).
+#[test]
+fn published_fields_are_the_newest_published_schema() {
+    let facts: serde_json::Value =
+        serde_json::from_str(include_str!("data/currents-schema-shapes.json"))
+            .expect("the shapes file is JSON");
+    for et in EventType::ALL {
+        let shapes = facts[et.name()]
+            .as_array()
+            .expect("every event type has shapes");
+        let newest = shapes
+            .iter()
+            .max_by_key(|s| s["first_seen"].as_str().unwrap_or_default())
+            .expect("at least one shape");
+        let names: Vec<&str> = newest["fields"]
+            .as_array()
+            .expect("fields")
+            .iter()
+            .map(|f| f[0].as_str().expect("a field name"))
+            .collect();
+        let ours: Vec<&str> = et.published_fields().iter().map(|f| f.name).collect();
+        assert_eq!(ours, names, "{et}");
+    }
+}

@@ -131,8 +131,8 @@ macro_rules! kind_ty {
 }
 pub(crate) use kind_ty;
 
-/// The per-value behaviour of each field type (one impl per Rust type of
-/// `kind_ty!`; `PiiString` and `Url` share theirs).
+/// The per-value behaviour of each field type (the Rust types of `kind_ty!`):
+/// empty value, canonical read, store from the plan, borrowed view, detach.
 pub(crate) trait Slot<'a>: Sized {
     /// The same type with its strings owned.
     type Detached;
@@ -150,16 +150,78 @@ pub(crate) trait Slot<'a>: Sized {
     fn detach(self) -> Self::Detached;
 }
 
-/// Reads `["null", T]`: `None` for the null branch, else `read(cur)`.
-#[inline(always)]
-fn optional<'a, T>(
-    cur: &mut Cur<'a>,
-    read: impl FnOnce(&mut Cur<'a>) -> Result<T, Code>,
-) -> Result<Option<T>, Code> {
-    if cur.present()? {
-        read(cur).map(Some)
-    } else {
-        Ok(None)
+/// A present value of one field type: what a required field holds and what an
+/// optional field holds inside its `Some`.
+pub(crate) trait Present<'a>: Sized {
+    /// The same type with its strings owned.
+    type Detached;
+    /// The value a required field has before decoding.
+    fn empty() -> Self;
+    /// Reads the value (the bare Avro type).
+    fn read(cur: &mut Cur<'a>) -> Result<Self, Code>;
+    /// The value, when `v` is of this type.
+    fn from_val(v: Val<'a>) -> Option<Self>;
+    /// The borrowed view.
+    fn view(&self) -> FieldValue<'_>;
+    /// Copies borrowed strings.
+    fn detach(self) -> Self::Detached;
+}
+
+/// Required fields hold a present value.
+macro_rules! required_slot {
+    ($($t:ty),*) => {$(
+        impl<'a> Slot<'a> for $t {
+            type Detached = <$t as Present<'a>>::Detached;
+            fn empty() -> Self {
+                <$t as Present<'a>>::empty()
+            }
+            #[inline(always)]
+            fn read(&mut self, cur: &mut Cur<'a>) -> Result<(), Code> {
+                *self = <$t as Present<'a>>::read(cur)?;
+                Ok(())
+            }
+            #[inline(always)]
+            fn set(&mut self, v: Val<'a>) {
+                if let Some(x) = <$t as Present<'a>>::from_val(v) {
+                    *self = x;
+                }
+            }
+            fn view(&self) -> FieldValue<'_> {
+                Present::view(self)
+            }
+            fn detach(self) -> Self::Detached {
+                Present::detach(self)
+            }
+        }
+    )*};
+}
+
+required_slot!(Cow<'a, str>, Pii<Cow<'a, str>>, DateTime<Utc>);
+
+/// Optional fields are `["null", T]` on the wire and `None` when absent.
+impl<'a, T: Present<'a>> Slot<'a> for Option<T> {
+    type Detached = Option<T::Detached>;
+    fn empty() -> Self {
+        None
+    }
+    #[inline(always)]
+    fn read(&mut self, cur: &mut Cur<'a>) -> Result<(), Code> {
+        if cur.present()? {
+            *self = Some(T::read(cur)?);
+        }
+        Ok(())
+    }
+    #[inline(always)]
+    fn set(&mut self, v: Val<'a>) {
+        if let Some(x) = T::from_val(v) {
+            *self = Some(x);
+        }
+    }
+    fn view(&self) -> FieldValue<'_> {
+        self.as_ref().map_or(FieldValue::Null, T::view)
+    }
+    fn detach(self) -> Self::Detached {
+        self.map(T::detach)
     }
 }
 
@@ -167,20 +229,20 @@ fn detach_str(s: Cow<'_, str>) -> Cow<'static, str> {
     Cow::Owned(s.into_owned())
 }
 
-impl<'a> Slot<'a> for Cow<'a, str> {
+impl<'a> Present<'a> for Cow<'a, str> {
     type Detached = Cow<'static, str>;
     fn empty() -> Self {
         Cow::Borrowed("")
     }
     #[inline(always)]
-    fn read(&mut self, cur: &mut Cur<'a>) -> Result<(), Code> {
-        *self = Cow::Borrowed(cur.str()?);
-        Ok(())
+    fn read(cur: &mut Cur<'a>) -> Result<Self, Code> {
+        cur.str().map(Cow::Borrowed)
     }
     #[inline(always)]
-    fn set(&mut self, v: Val<'a>) {
-        if let Val::Str(s) = v {
-            *self = Cow::Borrowed(s);
+    fn from_val(v: Val<'a>) -> Option<Self> {
+        match v {
+            Val::Str(s) => Some(Cow::Borrowed(s)),
+            Val::Long(_) | Val::Time(_) | Val::Bool(_) | Val::List(_) => None,
         }
     }
     fn view(&self) -> FieldValue<'_> {
@@ -191,21 +253,18 @@ impl<'a> Slot<'a> for Cow<'a, str> {
     }
 }
 
-impl<'a> Slot<'a> for Pii<Cow<'a, str>> {
+impl<'a> Present<'a> for Pii<Cow<'a, str>> {
     type Detached = Pii<Cow<'static, str>>;
     fn empty() -> Self {
         Pii::new(Cow::Borrowed(""))
     }
     #[inline(always)]
-    fn read(&mut self, cur: &mut Cur<'a>) -> Result<(), Code> {
-        *self = Pii::new(Cow::Borrowed(cur.str()?));
-        Ok(())
+    fn read(cur: &mut Cur<'a>) -> Result<Self, Code> {
+        cur.str().map(|s| Pii::new(Cow::Borrowed(s)))
     }
     #[inline(always)]
-    fn set(&mut self, v: Val<'a>) {
-        if let Val::Str(s) = v {
-            *self = Pii::new(Cow::Borrowed(s));
-        }
+    fn from_val(v: Val<'a>) -> Option<Self> {
+        Cow::from_val(v).map(Pii::new)
     }
     fn view(&self) -> FieldValue<'_> {
         FieldValue::Pii(Pii::new(&**self.expose()))
@@ -215,185 +274,62 @@ impl<'a> Slot<'a> for Pii<Cow<'a, str>> {
     }
 }
 
-impl<'a> Slot<'a> for DateTime<Utc> {
-    type Detached = DateTime<Utc>;
+impl<'a> Present<'a> for Vec<Cow<'a, str>> {
+    type Detached = Vec<Cow<'static, str>>;
     fn empty() -> Self {
-        DateTime::<Utc>::UNIX_EPOCH
+        Vec::new()
     }
     #[inline(always)]
-    fn read(&mut self, cur: &mut Cur<'a>) -> Result<(), Code> {
-        *self = cur.int_time()?;
-        Ok(())
+    fn read(cur: &mut Cur<'a>) -> Result<Self, Code> {
+        cur.str_list()
     }
     #[inline(always)]
-    fn set(&mut self, v: Val<'a>) {
-        if let Val::Time(t) = v {
-            *self = t;
+    fn from_val(v: Val<'a>) -> Option<Self> {
+        match v {
+            Val::List(l) => Some(l),
+            Val::Str(_) | Val::Long(_) | Val::Time(_) | Val::Bool(_) => None,
         }
     }
     fn view(&self) -> FieldValue<'_> {
-        FieldValue::Time(*self)
+        FieldValue::StrList(self)
     }
     fn detach(self) -> Self::Detached {
-        self
+        self.into_iter().map(detach_str).collect()
     }
 }
 
-impl<'a> Slot<'a> for Option<Cow<'a, str>> {
-    type Detached = Option<Cow<'static, str>>;
-    fn empty() -> Self {
-        None
-    }
-    #[inline(always)]
-    fn read(&mut self, cur: &mut Cur<'a>) -> Result<(), Code> {
-        if let Some(s) = optional(cur, Cur::str)? {
-            *self = Some(Cow::Borrowed(s));
+/// `Present` for the plain values: `bool`, `i64` and times.
+macro_rules! copy_present {
+    ($t:ty, $empty:expr, $read:path, $val:ident, $view:ident) => {
+        impl<'a> Present<'a> for $t {
+            type Detached = $t;
+            fn empty() -> Self {
+                $empty
+            }
+            #[inline(always)]
+            fn read(cur: &mut Cur<'a>) -> Result<Self, Code> {
+                $read(cur)
+            }
+            #[inline(always)]
+            fn from_val(v: Val<'a>) -> Option<Self> {
+                if let Val::$val(x) = v { Some(x) } else { None }
+            }
+            fn view(&self) -> FieldValue<'_> {
+                FieldValue::$view(*self)
+            }
+            fn detach(self) -> Self::Detached {
+                self
+            }
         }
-        Ok(())
-    }
-    #[inline(always)]
-    fn set(&mut self, v: Val<'a>) {
-        if let Val::Str(s) = v {
-            *self = Some(Cow::Borrowed(s));
-        }
-    }
-    fn view(&self) -> FieldValue<'_> {
-        self.as_deref().map_or(FieldValue::Null, FieldValue::Str)
-    }
-    fn detach(self) -> Self::Detached {
-        self.map(detach_str)
-    }
+    };
 }
 
-impl<'a> Slot<'a> for Option<Pii<Cow<'a, str>>> {
-    type Detached = Option<Pii<Cow<'static, str>>>;
-    fn empty() -> Self {
-        None
-    }
-    #[inline(always)]
-    fn read(&mut self, cur: &mut Cur<'a>) -> Result<(), Code> {
-        if let Some(s) = optional(cur, Cur::str)? {
-            *self = Some(Pii::new(Cow::Borrowed(s)));
-        }
-        Ok(())
-    }
-    #[inline(always)]
-    fn set(&mut self, v: Val<'a>) {
-        if let Val::Str(s) = v {
-            *self = Some(Pii::new(Cow::Borrowed(s)));
-        }
-    }
-    fn view(&self) -> FieldValue<'_> {
-        self.as_ref().map_or(FieldValue::Null, |p| {
-            FieldValue::Pii(Pii::new(&**p.expose()))
-        })
-    }
-    fn detach(self) -> Self::Detached {
-        self.map(|p| Pii::new(detach_str(p.into_inner())))
-    }
-}
-
-impl<'a> Slot<'a> for Option<bool> {
-    type Detached = Option<bool>;
-    fn empty() -> Self {
-        None
-    }
-    #[inline(always)]
-    fn read(&mut self, cur: &mut Cur<'a>) -> Result<(), Code> {
-        if let Some(b) = optional(cur, Cur::boolean)? {
-            *self = Some(b);
-        }
-        Ok(())
-    }
-    #[inline(always)]
-    fn set(&mut self, v: Val<'a>) {
-        if let Val::Bool(b) = v {
-            *self = Some(b);
-        }
-    }
-    fn view(&self) -> FieldValue<'_> {
-        self.map_or(FieldValue::Null, FieldValue::Bool)
-    }
-    fn detach(self) -> Self::Detached {
-        self
-    }
-}
-
-impl<'a> Slot<'a> for Option<i64> {
-    type Detached = Option<i64>;
-    fn empty() -> Self {
-        None
-    }
-    #[inline(always)]
-    fn read(&mut self, cur: &mut Cur<'a>) -> Result<(), Code> {
-        if let Some(n) = optional(cur, Cur::int)? {
-            *self = Some(n);
-        }
-        Ok(())
-    }
-    #[inline(always)]
-    fn set(&mut self, v: Val<'a>) {
-        if let Val::Long(n) = v {
-            *self = Some(n);
-        }
-    }
-    fn view(&self) -> FieldValue<'_> {
-        self.map_or(FieldValue::Null, FieldValue::Int)
-    }
-    fn detach(self) -> Self::Detached {
-        self
-    }
-}
-
-impl<'a> Slot<'a> for Option<DateTime<Utc>> {
-    type Detached = Option<DateTime<Utc>>;
-    fn empty() -> Self {
-        None
-    }
-    #[inline(always)]
-    fn read(&mut self, cur: &mut Cur<'a>) -> Result<(), Code> {
-        if let Some(t) = optional(cur, Cur::int_time)? {
-            *self = Some(t);
-        }
-        Ok(())
-    }
-    #[inline(always)]
-    fn set(&mut self, v: Val<'a>) {
-        if let Val::Time(t) = v {
-            *self = Some(t);
-        }
-    }
-    fn view(&self) -> FieldValue<'_> {
-        self.map_or(FieldValue::Null, FieldValue::Time)
-    }
-    fn detach(self) -> Self::Detached {
-        self
-    }
-}
-
-impl<'a> Slot<'a> for Option<Vec<Cow<'a, str>>> {
-    type Detached = Option<Vec<Cow<'static, str>>>;
-    fn empty() -> Self {
-        None
-    }
-    #[inline(always)]
-    fn read(&mut self, cur: &mut Cur<'a>) -> Result<(), Code> {
-        if let Some(l) = optional(cur, Cur::str_list)? {
-            *self = Some(l);
-        }
-        Ok(())
-    }
-    #[inline(always)]
-    fn set(&mut self, v: Val<'a>) {
-        if let Val::List(l) = v {
-            *self = Some(l);
-        }
-    }
-    fn view(&self) -> FieldValue<'_> {
-        self.as_deref()
-            .map_or(FieldValue::Null, FieldValue::StrList)
-    }
-    fn detach(self) -> Self::Detached {
-        self.map(|l| l.into_iter().map(detach_str).collect())
-    }
-}
+copy_present!(bool, false, Cur::boolean, Bool, Bool);
+copy_present!(i64, 0, Cur::int, Long, Int);
+copy_present!(
+    DateTime<Utc>,
+    DateTime::<Utc>::UNIX_EPOCH,
+    Cur::int_time,
+    Time,
+    Time
+);
