@@ -114,6 +114,7 @@ macro_rules! copy_fields {
         $ty:ident = $full:literal { $($field:ident),* $(,)? } + { $($announced:ident),* $(,)? }
     )* ) => {
         /// Copies the fields of `event` that `m` keeps into `c`.
+        #[inline(always)]
         fn copy_fields(event: &Event<'_>, c: &mut CleanEvent, m: u64, scrubber: &UrlScrubber) {
             match event {
                 $( Event::$ty(e) => {
