@@ -2,7 +2,10 @@
 //! (and, when a single test file runs alone, building) an example binary, and
 //! a temporary directory removed on drop.
 
-#![allow(dead_code, reason = "each test binary includes this file and uses a part of it")]
+#![allow(
+    dead_code,
+    reason = "each test binary includes this file and uses a part of it"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,7 +35,14 @@ pub(crate) fn example_bin(name: &str) -> PathBuf {
         .max();
     if built.is_none() || sources > built {
         let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", "dynopt-examples", "--example", name])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "dynopt-examples",
+                "--example",
+                name,
+            ])
             .current_dir(root)
             .status()
             .expect("cargo, which runs this test, can be run again");
