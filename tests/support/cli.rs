@@ -35,14 +35,9 @@ pub(crate) fn example_bin(name: &str) -> PathBuf {
         .max();
     if built.is_none() || sources > built {
         let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "dynopt-examples",
-                "--example",
-                name,
-            ])
+            // No `-p`: with the workspace's default members selected, as under
+            // `cargo test`, the build reuses the test run's artifacts exactly.
+            .args(["build", "--quiet", "--example", name])
             .current_dir(root)
             .status()
             .expect("cargo, which runs this test, can be run again");
