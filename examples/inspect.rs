@@ -15,6 +15,10 @@
 //! stderr with the file name, byte offset and field, and the next file is read; the
 //! exit status is 1 when any file failed.
 //!
+//! For a file written by `sanitize` (metadata `dynopt.sanitized`), each object ends
+//! with `"recipient_key"`: the pseudonymous key of the record (32 hex characters,
+//! `null` where the record has none), to check against the key Liquid computes.
+//!
 //! ```sh
 //! cargo run --release --example inspect -- users.messages.email.Click/*.avro
 //! ```
@@ -23,6 +27,7 @@ use std::ffi::OsString;
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 
+use dynopt::RecipientKey;
 use dynopt::currents::{
     DecodeError, DecodeOptions, Event, FieldDef, FieldKind, FieldValue, Reader,
 };
@@ -81,7 +86,14 @@ fn push_value(out: &mut String, value: &FieldValue<'_>) {
 /// One event as a JSON object, `event_type` first, then the printed fields in order.
 /// `tagged` lists the file's writer fields documented `[PII]`: their values print
 /// as `null` whatever the policy says.
-fn event_json(policy: &Policy, tagged: &[&str], event: &Event<'_>) -> String {
+/// `key` is `Some` for a sanitized file: its `recipient_key` (pseudonymous) prints
+/// last, `null` where the record has none.
+fn event_json(
+    policy: &Policy,
+    tagged: &[&str],
+    event: &Event<'_>,
+    key: Option<Option<RecipientKey>>,
+) -> String {
     let mut out = String::with_capacity(512);
     out.push_str("{\"event_type\":");
     push_json_str(&mut out, event.event_type().name());
@@ -103,6 +115,13 @@ fn event_json(policy: &Policy, tagged: &[&str], event: &Event<'_>) -> String {
             }
             (Output::ScrubbedUrl, _) => out.push_str("null"),
             _ => push_value(&mut out, &value),
+        }
+    }
+    if let Some(key) = key {
+        out.push_str(",\"recipient_key\":");
+        match key {
+            Some(k) => push_json_str(&mut out, &k.to_string()),
+            None => out.push_str("null"),
         }
     }
     out.push('}');
@@ -130,23 +149,82 @@ fn inspect(bytes: &[u8], out: &mut impl Write, printed: &mut u64) -> Result<(), 
         .map(|f| f.name.clone())
         .collect();
     let tagged: Vec<&str> = tagged_names.iter().map(String::as_str).collect();
+    let sanitized = reader.is_sanitized();
     while let Some(block) = reader.next_block() {
         let block = block.map_err(|e| Some(Failure::Decode(e)))?;
-        for event in block.events() {
-            let event = event.map_err(|e| Some(Failure::Decode(e)))?;
-            writeln!(out, "{}", event_json(&policy, &tagged, &event)).map_err(|_| None)?;
+        for keyed in block.keyed_events() {
+            let (event, key) = keyed.map_err(|e| Some(Failure::Decode(e)))?;
+            let key = sanitized.then_some(key);
+            let line = event_json(&policy, &tagged, &event, key);
+            writeln!(out, "{line}").map_err(|_| None)?;
             *printed += 1;
         }
     }
     Ok(())
 }
 
-fn main() -> ExitCode {
-    let files: Vec<OsString> = std::env::args_os().skip(1).collect();
-    if files.is_empty() {
-        eprintln!("usage: inspect FILE...");
-        return ExitCode::from(2);
+const USAGE: &str = "usage: inspect FILE...";
+
+const HELP: &str = "\
+inspect: print the events of Braze Currents email files as JSON, one per line
+
+usage: inspect FILE...
+
+Decodes Currents Avro files (any email event type, any schema version since
+2018, codec null or deflate), as Braze writes them or as `sanitize` writes them,
+and prints one JSON object per event: \"event_type\" first, then the fields the
+default PII allowlist lets through, in schema order, null where the file lacks
+them; times as UNIX seconds; the url with personal query parameters removed. No
+personal field is ever printed. For a file written by `sanitize` the last field is
+\"recipient_key\" (pseudonymous: 32 hex characters, the first half of Liquid's
+`hmac_sha256_hex` of the Braze id), so that it can be checked against the key the
+Connected Content call sends.
+
+A corrupt file keeps the events decoded before the error; the error goes to
+stderr with the file, byte offset and field, and the next file is read.
+
+options:
+  -h, --help   print this help
+
+examples:
+  inspect users.messages.email.Click/*.avro
+  inspect clean.avro | grep -o '\"recipient_key\":\"[0-9a-f]*\"' | sort | uniq -c
+  inspect target/campaign/currents/sanitized/*/*/*/*/*.avro | head -3
+
+exit status: 0 when every file decoded, 1 when a file could not be read or is
+corrupt, 2 on bad arguments.
+";
+
+/// The files to read, or `None` for `--help`.
+fn parse_args() -> Result<Option<Vec<OsString>>, String> {
+    use lexopt::prelude::*;
+    let mut parser = lexopt::Parser::from_env();
+    let mut files = Vec::new();
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match arg {
+            Short('h') | Long("help") => return Ok(None),
+            Value(v) => files.push(v),
+            other => return Err(other.unexpected().to_string()),
+        }
     }
+    if files.is_empty() {
+        return Err("no file given".to_owned());
+    }
+    Ok(Some(files))
+}
+
+fn main() -> ExitCode {
+    let files = match parse_args() {
+        Ok(Some(files)) => files,
+        Ok(None) => {
+            print!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Err(msg) => {
+            eprintln!("inspect: {msg}\n{USAGE}\n(inspect --help for more)");
+            return ExitCode::from(2);
+        }
+    };
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut failed = false;

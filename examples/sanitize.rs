@@ -1,4 +1,4 @@
-//! `sanitize IN.avro OUT.avro [--key-hex HEX]`: writes the PII-free Avro file of a
+//! `sanitize IN.avro OUT.avro [--key-hex HEX]` (`--help` for the details): writes the PII-free Avro file of a
 //! Braze Currents file (see docs/design.md, *Sanitized files* and *Example programs*).
 //!
 //! With `--key-hex`, the key's bytes given in hex, a last field `recipient_key`
@@ -16,8 +16,48 @@ use dynopt::pii::{Pseudonymizer, SanitizeError, SanitizeOptions, SanitizeSummary
 
 const USAGE: &str = "usage: sanitize IN.avro OUT.avro [--key-hex HEX]";
 
+const HELP: &str = "\
+sanitize: write the PII-free copy of a Braze Currents email file
+
+usage: sanitize IN.avro OUT.avro [--key-hex HEX]
+
+Reads one Currents Avro file (any email event type, codec null or deflate) and
+writes OUT.avro with the same schema minus every personal field (user ids, email
+address, user agent, logs, custom attributes, fields documented [PII]), the url
+scrubbed of emails, phone numbers and identifiers, every other value byte for
+byte. Prints `sanitized N records; dropped: FIELD, ...` on stderr. On a corrupt
+input it prints the error with its byte offset, exits 1 and leaves no OUT.avro.
+
+options:
+  --key-hex HEX   the shared secret's bytes in hex (the secret of the Liquid
+                  filter `hmac_sha256_hex: 'SECRET'`); convert the secret with
+                  `printf %s SECRET | xxd -p`. Adds a last field recipient_key:
+                  the first 16 bytes of HMAC-SHA256(secret, user_id) in hex,
+                  the recipient key the Connected Content call sends.
+  -h, --help      print this help
+
+examples:
+  sanitize users.messages.email.Click.avro clean.avro
+  sanitize in.avro out.avro --key-hex \"$(printf %s 'YOUR-SHARED-SECRET' | xxd -p | tr -d '\\n')\"
+  sanitize in.avro out.avro --key-hex 7365637265745f6b6579    # the secret \"secret_key\"
+
+exit status: 0 on success, 1 when a file cannot be read or written or the
+input is corrupt, 2 on bad arguments.
+";
+
 fn main() -> ExitCode {
-    match run(std::env::args().skip(1).collect()) {
+    let args = match parse_args() {
+        Ok(Cli::Help) => {
+            print!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Cli::Run(args)) => args,
+        Err(msg) => {
+            eprintln!("sanitize: {msg}\n{USAGE}\n(sanitize --help for more)");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args) {
         Ok(line) => {
             eprintln!("{line}");
             ExitCode::SUCCESS
@@ -29,25 +69,48 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: Vec<String>) -> Result<String, (u8, String)> {
+enum Cli {
+    Help,
+    Run(Args),
+}
+
+struct Args {
+    input: PathBuf,
+    output: PathBuf,
+    key_hex: Option<String>,
+}
+
+fn parse_args() -> Result<Cli, String> {
+    use lexopt::prelude::*;
+    let mut parser = lexopt::Parser::from_env();
     let mut paths = Vec::new();
     let mut key_hex = None;
-    let mut it = args.into_iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--key-hex" => {
-                let v = it
-                    .next()
-                    .ok_or((2, format!("--key-hex needs a value\n{USAGE}")))?;
-                key_hex = Some(v);
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Cli::Help),
+            Long("key-hex") => {
+                let v = parser.value().map_err(|e| e.to_string())?;
+                key_hex = Some(v.string().map_err(|e| e.to_string())?);
             }
-            "-h" | "--help" => return Err((2, USAGE.to_owned())),
-            s if s.starts_with("--key-hex=") => key_hex = Some(s["--key-hex=".len()..].to_owned()),
-            s if s.starts_with("--") => return Err((2, format!("unknown option {s}\n{USAGE}"))),
-            _ => paths.push(PathBuf::from(a)),
+            Value(v) => paths.push(PathBuf::from(v)),
+            other => return Err(other.unexpected().to_string()),
         }
     }
-    let [input, output] = <[PathBuf; 2]>::try_from(paths).map_err(|_| (2, USAGE.to_owned()))?;
+    let [input, output] = <[PathBuf; 2]>::try_from(paths)
+        .map_err(|p| format!("expected 2 files (IN.avro OUT.avro), got {}", p.len()))?;
+    Ok(Cli::Run(Args {
+        input,
+        output,
+        key_hex,
+    }))
+}
+
+fn run(args: Args) -> Result<String, (u8, String)> {
+    let Args {
+        input,
+        output,
+        key_hex,
+    } = args;
     let mut options = SanitizeOptions::default();
     if let Some(hex) = key_hex {
         let p = Pseudonymizer::keyed_hex(&hex).map_err(|e| (2, format!("--key-hex: {e}")))?;

@@ -1,14 +1,18 @@
 //! The `campaign` example, run as a subprocess with a small broadcast: the table's
-//! shares sum to 100%, its clicks reconcile with the attribution buckets, and the
-//! SVG chart's series are the shares of the progress lines.
+//! shares sum to 100%, its clicks reconcile with the attribution buckets, the
+//! SVG chart's series are the allocations of the progress lines, its posterior
+//! axis falls on round rates, and the Currents files it writes under Braze's key
+//! layout can be inspected at once.
 
 #[path = "support/cli.rs"]
 mod cli;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use cli::example_bin;
+use dynopt::currents::{DecodeOptions, EventType, ObjectKey};
+use dynopt::pii::Filter;
 
 fn out_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("dynopt-campaign-{name}-{}", std::process::id()));
@@ -23,16 +27,18 @@ fn run(args: &[&str]) -> Output {
         .expect("campaign runs")
 }
 
-/// `key=value` pairs of a progress line's `shares` section.
+/// `variant=percent%` pairs of a progress line's `allocation` section, as fractions.
 fn shares_of(line: &str) -> Vec<(String, f64)> {
     let (_, shares) = line
-        .split_once("| shares ")
-        .expect("progress line has shares");
+        .split_once("| allocation ")
+        .expect("progress line has an allocation");
     shares
         .split_whitespace()
         .map(|kv| {
             let (k, v) = kv.split_once('=').expect("v=share");
-            (k.to_string(), v.parse::<f64>().expect("share is a number"))
+            let pct = v.strip_suffix('%').expect("share in percent");
+            let pct = pct.parse::<f64>().expect("share is a number");
+            (k.to_string(), pct / 100.0)
         })
         .collect()
 }
@@ -92,10 +98,19 @@ fn small_campaign_reconciles_table_buckets_and_chart() {
     assert_eq!(number_after(progress[71], "served"), 12_000);
     let mut last_clicks = 0;
     for l in &progress {
-        let shares = shares_of(l);
-        assert_eq!(shares.len(), 4, "{l}");
-        let total: f64 = shares.iter().map(|(_, s)| s).sum();
-        assert!((total - 1.0).abs() < 1e-3, "shares sum to 1: {l}");
+        assert!(
+            l.contains(" of 12000 |"),
+            "served is a count of the audience: {l}"
+        );
+        if l.starts_with("batch ") {
+            let shares = shares_of(l);
+            assert_eq!(shares.len(), 4, "{l}");
+            let total: f64 = shares.iter().map(|(_, s)| s).sum();
+            assert!((total - 1.0).abs() < 1e-3, "shares sum to 1: {l}");
+        } else {
+            // Nobody is served after the send: no allocation, no shares.
+            assert!(!l.contains("allocation") && !l.contains("shares"), "{l}");
+        }
         let clicks = number_after(l, "clicks");
         assert!(clicks >= last_clicks, "clicks never go down: {l}");
         last_clicks = clicks;
@@ -124,6 +139,11 @@ fn small_campaign_reconciles_table_buckets_and_chart() {
         let ctr = pct(t[n - 5]);
         let clicks: u64 = t[n - 6].parse().expect("clicks column");
         let share = pct(t[n - 7]);
+        let served_count: f64 = t[n - 8].parse().expect("served column (a count)");
+        assert!(
+            (served_count / 12_000.0 * 100.0 - share).abs() < 0.006,
+            "share = served / audience: {row}"
+        );
         share_total += share;
         click_total += clicks;
         assert!(low <= high, "interval ordered: {row}");
@@ -173,7 +193,13 @@ fn small_campaign_reconciles_table_buckets_and_chart() {
     assert!(!stdout.contains("@mail.example.net"));
     assert!(!stdout.contains("cust-0"));
 
-    // The chart: one allocation series per variant whose values are the progress lines' shares.
+    // The chart: one allocation series per variant whose values are the send
+    // batches' allocations.
+    let batches: Vec<&str> = progress
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("batch "))
+        .collect();
     let chart_line = stdout
         .lines()
         .find(|l| l.starts_with("chart: "))
@@ -192,8 +218,8 @@ fn small_campaign_reconciles_table_buckets_and_chart() {
             .split(',')
             .map(|v| v.parse().expect("number"))
             .collect();
-        assert_eq!(values.len(), progress.len());
-        for (line, v) in progress.iter().zip(&values) {
+        assert_eq!(values.len(), batches.len());
+        for (line, v) in batches.iter().zip(&values) {
             let share = shares_of(line)
                 .into_iter()
                 .find(|(k, _)| k == variant)
@@ -207,7 +233,135 @@ fn small_campaign_reconciles_table_buckets_and_chart() {
     }
     let posteriors = svg.matches("class=\"posterior\"").count();
     assert_eq!(posteriors, 4);
+    // The posterior axis ticks fall on round rates: evenly spaced, with a step of
+    // 1, 2 or 5 times a power of ten (in percent), each a whole number of steps.
+    let ticks: Vec<f64> = svg
+        .split('<')
+        .filter(|t| t.starts_with("text class=\"posterior-tick\""))
+        .map(|t| attr(t, "data-value").parse::<f64>().expect("tick value"))
+        .collect();
+    assert!(ticks.len() >= 3, "{ticks:?}");
+    let step = ticks[1] - ticks[0];
+    let mantissa = step * 100.0 / 10f64.powf((step * 100.0).log10().floor());
+    assert!(
+        [1.0, 2.0, 5.0].iter().any(|m| (mantissa - m).abs() < 1e-6),
+        "round step: {ticks:?}"
+    );
+    for (i, t) in ticks.iter().enumerate() {
+        assert!((t / step - (t / step).round()).abs() < 1e-6, "{ticks:?}");
+        assert!((t - ticks[0] - i as f64 * step).abs() < 1e-9, "{ticks:?}");
+    }
+
+    check_currents_files(&dir, &stdout);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every `.avro` file under `dir`, recursively, relative to `dir`, sorted.
+fn avro_files(dir: &Path) -> Vec<PathBuf> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("readable directory") {
+            let path = entry.expect("directory entry").path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else if path.extension().is_some_and(|e| e == "avro") {
+                out.push(path.strip_prefix(root).expect("under root").to_path_buf());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// The Currents files under `DIR/currents`: one raw and one sanitized file per
+/// delivery, under the same Braze object key, which `ObjectKey::parse` reads; the
+/// sanitized ones decode with their recipient keys and `inspect` prints them.
+fn check_currents_files(dir: &Path, stdout: &str) {
+    let currents = stdout
+        .lines()
+        .find(|l| l.starts_with("currents: "))
+        .expect("currents line");
+    let delivered = number_after(currents, "currents:");
+    let raw = avro_files(&dir.join("currents/braze"));
+    let sanitized = avro_files(&dir.join("currents/sanitized"));
+    assert_eq!(raw.len() as u64, delivered, "one raw file per delivery");
+    assert_eq!(raw, sanitized, "the same keys on both sides");
+    // In delivery order: by the offset of the key's file name (not zero-padded).
+    let mut keyed: Vec<(ObjectKey, PathBuf)> = raw
+        .iter()
+        .map(|k| {
+            let parsed = ObjectKey::parse(&k.to_string_lossy()).expect("a Braze object key");
+            (parsed, k.clone())
+        })
+        .collect();
+    keyed.sort_by_key(|(parsed, _)| parsed.offset);
+    let mut records = 0;
+    let mut first_key = None;
+    for (parsed, key) in &keyed {
+        assert_eq!(parsed.event_type, Some(EventType::Click), "{key:?}");
+        assert!(parsed.queue_hour.is_some(), "{key:?}");
+        assert_eq!(
+            parsed.offset,
+            Some(records),
+            "offsets count records: {key:?}"
+        );
+        let bytes = std::fs::read(dir.join("currents/sanitized").join(key)).expect("file");
+        let clean = Filter::default().clean_file(&bytes, &DecodeOptions::default());
+        assert!(clean.error.is_none(), "{key:?}: {:?}", clean.error);
+        records += clean.events.len() as u64;
+        if first_key.is_none() {
+            first_key = clean.events.first().and_then(|e| e.recipient_key);
+        }
+    }
+    let buckets = stdout
+        .lines()
+        .find(|l| l.starts_with("attribution buckets:"))
+        .expect("bucket line");
+    assert_eq!(records, number_after(buckets, "delivered:"));
+
+    // inspect runs on a written file and shows the recipient key.
+    let first = dir.join("currents/sanitized").join(&keyed[0].1);
+    let out = Command::new(example_bin("inspect"))
+        .arg(&first)
+        .output()
+        .expect("inspect runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let key = first_key.expect("sanitized files carry recipient keys");
+    assert!(
+        text.lines()
+            .next()
+            .is_some_and(|l| l.ends_with(&format!(",\"recipient_key\":\"{key}\"}}"))),
+        "{text}"
+    );
+    // The raw file as Braze writes it: inspect prints no personal data and no key.
+    let out = Command::new(example_bin("inspect"))
+        .arg(dir.join("currents/braze").join(&keyed[0].1))
+        .output()
+        .expect("inspect runs");
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(!text.is_empty() && !text.contains("recipient_key") && !text.contains('@'));
+}
+
+#[test]
+fn help_goes_to_stdout_with_exit_0() {
+    for flag in ["--help", "-h"] {
+        let out = run(&[flag]);
+        assert_eq!(out.status.code(), Some(0), "{flag}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("usage: campaign"), "{stdout}");
+        assert!(
+            stdout.contains("examples:") && stdout.contains("--out DIR"),
+            "{stdout}"
+        );
+        assert!(out.stderr.is_empty());
+    }
 }
 
 #[test]
@@ -220,7 +374,8 @@ fn bad_arguments_print_usage() {
         &["--seed"][..],
     ] {
         let out = run(args);
-        assert!(!out.status.success(), "{args:?} should fail");
+        assert_eq!(out.status.code(), Some(2), "{args:?} should fail");
+        assert!(out.stdout.is_empty(), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("usage: campaign"), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");

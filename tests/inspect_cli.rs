@@ -334,3 +334,67 @@ fn mutated_files_never_panic_and_every_line_is_json() {
         "most mutations are detected: {stderr}"
     );
 }
+
+#[test]
+fn help_goes_to_stdout_with_exit_0() {
+    for flag in ["--help", "-h"] {
+        let out = Command::new(example_bin("inspect"))
+            .arg(flag)
+            .output()
+            .expect("inspect runs");
+        assert_eq!(out.status.code(), Some(0), "{flag}");
+        assert!(out.stderr.is_empty());
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains("usage: inspect FILE..."), "{help}");
+        assert!(
+            help.contains("recipient_key") && help.contains("examples:"),
+            "{help}"
+        );
+    }
+    let out = Command::new(example_bin("inspect"))
+        .arg("--bogus")
+        .output()
+        .expect("inspect runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("usage: inspect"));
+}
+
+/// A sanitized file prints its pseudonymous `recipient_key` last: the key Liquid's
+/// `hmac_sha256_hex` gives for the record's `user_id`; null without a pseudonymizer.
+#[test]
+fn sanitized_files_print_the_recipient_key() {
+    use dynopt::pii::{Pseudonymizer, SanitizeOptions, sanitize};
+    let dir = TempDir::new("inspect-keys");
+    let shape = fx::newest_shape("Click");
+    let g = fx::generate(&shape, &GenOptions::new(12, 5, GenCodec::Deflate));
+    let p = Pseudonymizer::keyed(b"YOUR-SHARED-SECRET");
+    let keyed = sanitize(
+        &g.bytes,
+        &SanitizeOptions::new().with_pseudonymizer(p.clone()),
+    )
+    .expect("a generated file sanitizes");
+    let plain = sanitize(&g.bytes, &SanitizeOptions::new()).expect("sanitizes");
+    let paths = [
+        dir.write("keyed.avro", &keyed.bytes),
+        dir.write("plain.avro", &plain.bytes),
+    ];
+    let (out, stdout, stderr) = run(&paths);
+    assert!(out.status.success(), "{stderr}");
+    let lines: Vec<Vec<(String, Json)>> = stdout.lines().map(parse_line).collect();
+    assert_eq!(lines.len(), 24);
+    for (r, line) in lines.iter().enumerate() {
+        let (name, value) = line.last().expect("fields");
+        assert_eq!(name, "recipient_key");
+        if r < 12 {
+            let user_id = g
+                .value(r, "user_id")
+                .and_then(Val::as_str)
+                .expect("user_id");
+            let want = p.key_for(user_id).expect("a key").to_string();
+            assert_eq!(value, &Json::from(want));
+        } else {
+            assert_eq!(value, &Json::Null);
+        }
+    }
+}

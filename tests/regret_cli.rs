@@ -123,8 +123,21 @@ fn bad_arguments_are_reported_without_a_panic() {
     ] {
         let out = run(args);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{args:?}");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
         assert!(stderr.starts_with("regret: "), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn help_goes_to_stdout_with_exit_0() {
+    for flag in ["--help", "-h"] {
+        let out = run(&[flag]);
+        assert_eq!(out.status.code(), Some(0), "{flag}");
+        assert!(out.stderr.is_empty());
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains("usage: regret"), "{help}");
+        assert!(help.contains("examples:"), "{help}");
     }
 }

@@ -235,3 +235,28 @@ fn urls_with_emails_phones_and_tokens() {
     let want: Vec<Option<&str>> = urls.iter().map(|(_, w)| Some(*w)).collect();
     assert_eq!(got, want);
 }
+
+#[test]
+fn help_goes_to_stdout_and_explains_the_key() {
+    for flag in ["--help", "-h"] {
+        let o = Command::new(example_bin("sanitize"))
+            .arg(flag)
+            .output()
+            .expect("the example runs");
+        assert_eq!(o.status.code(), Some(0), "{flag}: {}", stderr(&o));
+        assert!(o.stderr.is_empty());
+        let help = String::from_utf8_lossy(&o.stdout);
+        assert!(help.contains("usage: sanitize IN.avro OUT.avro"), "{help}");
+        assert!(help.contains("PII-free"), "says what the tool does: {help}");
+        assert!(help.contains("printf %s SECRET | xxd -p"), "{help}");
+        assert!(help.contains("examples:"), "{help}");
+    }
+    // A usage error goes to stderr, with the usage line, and exits 2.
+    let o = Command::new(example_bin("sanitize"))
+        .arg("--key-hex")
+        .output()
+        .expect("the example runs");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(o.stdout.is_empty());
+    assert!(stderr(&o).contains("usage: sanitize"), "{}", stderr(&o));
+}

@@ -145,3 +145,23 @@ pub(crate) fn write_click_file(clicks: &[ClickRecord], sync: [u8; 16]) -> Vec<u8
     writer.write_block(clicks.len() as u64, &records, &mut file);
     file
 }
+
+/// The integration segment of the object keys: Braze names every file after the
+/// cluster and the Current's integration id.
+const INTEGRATION: &str = "dataexport.prod-03.S3.integration.65f0c2d1a9b3e4001234abcd";
+/// The schema-id segment of the keys (opaque; Braze changes it with the schema).
+const SCHEMA_SEGMENT: &str = "332";
+
+/// The object key Braze gives a Click file, relative to the Current's folder path:
+/// `<integration>/event_type=users.messages.email.Click/date=YYYY-MM-DD-HH/<schema id>/<zone>/<integration>+<partition>+<offset>.avro`,
+/// with the UTC hour the events were queued (`queued_at`, UNIX seconds) and the
+/// offset of the file's first record in its partition. `ObjectKey::parse` reads it.
+pub(crate) fn object_key(queued_at: i64, offset: u64) -> String {
+    let hour = chrono::DateTime::from_timestamp(queued_at, 0)
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH)
+        .format("%Y-%m-%d-%H");
+    format!(
+        "{INTEGRATION}/event_type={}/date={hour}/{SCHEMA_SEGMENT}/0/{INTEGRATION}+0+{offset}.avro",
+        EventType::Click.name()
+    )
+}

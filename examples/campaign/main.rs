@@ -4,6 +4,11 @@
 //! cargo run --release --example campaign [-- --recipients N --variants K --seed S --out DIR]
 //! ```
 //!
+//! Besides the chart, `--out DIR` (default `target/campaign`) receives every
+//! Currents file the run builds, raw (`DIR/currents/braze/`) and sanitized
+//! (`DIR/currents/sanitized/`), under Braze's object key layout, to try `inspect`
+//! and `sanitize` on.
+//!
 //! Two parties, as in production:
 //! - the **customer side** (holds personal data) serves Connected Content calls
 //!   through the host, receives Braze Currents Click files every 5 minutes (real
@@ -29,7 +34,7 @@ mod report;
 mod sim;
 mod svg;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -39,14 +44,44 @@ use host::{BrazeScope, Host};
 use report::{Printer, Stage};
 use sim::Sim;
 
-const USAGE: &str = "usage: campaign [--recipients N] [--variants K] [--seed S] [--out DIR]
+const USAGE: &str = "usage: campaign [--recipients N] [--variants K] [--seed S] [--out DIR]";
 
-Simulates a Braze broadcast optimised by dynopt, end to end.
-  --recipients N   recipients in the broadcast (default 200000, at least 100)
+const HELP: &str = "\
+campaign: a Braze email broadcast optimised by dynopt, end to end, simulated
+
+usage: campaign [--recipients N] [--variants K] [--seed S] [--out DIR]
+
+Simulates a throttled 6-hour send in which every recipient's subject line is
+chosen by Thompson sampling (allocation recomputed every 5 minutes), with
+Braze-shaped Currents Click files every 5 minutes (delayed clicks, redelivered
+duplicates, bot clicks, personal data) that the customer side sanitizes and the
+optimising side decodes and attributes, then a 3-day click tail. Prints one
+progress line per batch, the final table, the winner, the clicks gained over an
+even split and the attribution buckets.
+
+options:
+  --recipients N   recipients in the broadcast (default 200000, 100 to 100000000)
   --variants K     wordings competing, 2 to 50 (default 5); hidden click rates
                    evenly spaced from 2.0% to 3.0%
   --seed S         seed of the simulation and of the optimiser (default 7)
-  --out DIR        where the SVG chart goes (default target/campaign)";
+  --out DIR        where the outputs go (default target/campaign):
+                     DIR/allocation.svg           the chart
+                     DIR/currents/braze/...       every Currents file as Braze
+                                                  writes it (personal data, all
+                                                  fictitious), under Braze's key layout
+                     DIR/currents/sanitized/...   the same files after sanitize
+                   DIR/currents is replaced on every run.
+  -h, --help       print this help
+
+examples:
+  campaign
+  campaign --recipients 20000 --variants 3 --seed 1 --out /tmp/camp
+  then try the tools on the files it wrote:
+  inspect $(find target/campaign/currents/sanitized -name '*.avro' | sort | head -1)
+
+exit status: 0 on success, 1 when the run fails (for example DIR cannot be
+written), 2 on bad arguments.
+";
 
 /// The secret shared by the Braze template (`hmac_sha256_hex`) and `sanitize --key-hex`.
 const SHARED_SECRET: &[u8] = b"dynopt-campaign-demo-secret";
@@ -72,56 +107,59 @@ struct Args {
     out: PathBuf,
 }
 
-fn parse_args() -> Result<Args, String> {
+/// The arguments, or `None` for `--help`.
+fn parse_args() -> Result<Option<Args>, String> {
+    use lexopt::prelude::*;
     let mut args = Args {
         recipients: 200_000,
         variants: 5,
         seed: 7,
         out: PathBuf::from("target/campaign"),
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        if flag == "--help" || flag == "-h" {
-            return Err(String::new());
-        }
-        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--recipients" => {
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match arg {
+            Short('h') | Long("help") => return Ok(None),
+            Long("recipients") => {
+                let value = parser.value().map_err(|e| e.to_string())?;
                 args.recipients = value
                     .parse()
-                    .map_err(|_| format!("--recipients: not a number: {value}"))?;
+                    .map_err(|_| format!("--recipients: not a number: {value:?}"))?;
                 if args.recipients < 100 || args.recipients > 100_000_000 {
                     return Err("--recipients must be between 100 and 100000000".into());
                 }
             }
-            "--variants" => {
+            Long("variants") => {
+                let value = parser.value().map_err(|e| e.to_string())?;
                 args.variants = value
                     .parse()
-                    .map_err(|_| format!("--variants: not a number: {value}"))?;
+                    .map_err(|_| format!("--variants: not a number: {value:?}"))?;
                 if !(2..=50).contains(&args.variants) {
                     return Err("--variants must be between 2 and 50".into());
                 }
             }
-            "--seed" => {
+            Long("seed") => {
+                let value = parser.value().map_err(|e| e.to_string())?;
                 args.seed = value
                     .parse()
-                    .map_err(|_| format!("--seed: not a number: {value}"))?;
+                    .map_err(|_| format!("--seed: not a number: {value:?}"))?;
             }
-            "--out" => args.out = PathBuf::from(value),
-            other => return Err(format!("unknown argument: {other}")),
+            Long("out") => args.out = PathBuf::from(parser.value().map_err(|e| e.to_string())?),
+            other => return Err(other.unexpected().to_string()),
         }
     }
-    Ok(args)
+    Ok(Some(args))
 }
 
 fn main() -> ExitCode {
     let args = match parse_args() {
-        Ok(a) => a,
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            print!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
         Err(msg) => {
-            if !msg.is_empty() {
-                eprintln!("campaign: {msg}");
-            }
-            eprintln!("{USAGE}");
+            eprintln!("campaign: {msg}\n{USAGE}\n(campaign --help for more)");
             return ExitCode::from(2);
         }
     };
@@ -166,6 +204,7 @@ fn run(args: &Args) -> Result<(), String> {
         SHARED_SECRET,
     );
     let mut out = Printer::new(start, ids.iter().copied().zip(wordings).collect());
+    let mut files = CurrentsDir::create(&args.out)?;
 
     out.intro(n, sim.rates());
     for b in 0..SEND_BATCHES {
@@ -184,16 +223,17 @@ fn run(args: &Args) -> Result<(), String> {
         }
         host.apply_updates()?;
         // 3. Five minutes later, Currents delivers the clicks of the last 5 minutes.
-        deliver(&mut sim, &mut host, &mut out, t + BATCH_SECS)?;
+        deliver(&mut sim, &mut host, &mut out, &mut files, t + BATCH_SECS)?;
         let report = host.report(at(t + BATCH_SECS))?;
         let served = sim.recipients_served();
         out.progress(
             Stage::Batch(b + 1),
             t,
             served,
+            n,
             &host.accounting(),
             &report,
-            &allocation,
+            Some(&allocation),
         );
     }
     // 4. The click tail: Currents keeps delivering for three days.
@@ -201,29 +241,92 @@ fn run(args: &Args) -> Result<(), String> {
     let mut t = send_end;
     while t < send_end + TAIL_SECS {
         t += BATCH_SECS;
-        deliver(&mut sim, &mut host, &mut out, t)?;
+        deliver(&mut sim, &mut host, &mut out, &mut files, t)?;
         if (t - send_end) % TAIL_REPORT_EVERY == 0 {
-            let allocation = host.recompute(at(t))?;
+            // The optimiser keeps learning from the late clicks; nobody is served.
+            host.recompute(at(t))?;
             let report = host.report(at(t))?;
             let stage = Stage::Tail((t - send_end) / 3_600);
             let served = sim.recipients_served();
-            out.progress(stage, t, served, &host.accounting(), &report, &allocation);
+            out.progress(stage, t, served, n, &host.accounting(), &report, None);
         }
     }
     // 5. The final table and the chart.
     let report = host.report(at(t))?;
     out.summary(n, &sim, &host, &report, &host.accounting())?;
+    files.print_where(SHARED_SECRET);
     let send_hours = (SEND_BATCHES * BATCH_SECS) as f64 / 3_600.0;
     out.chart(&args.out, &host, sim.rates(), send_hours)
 }
 
 /// One Currents delivery at `now`, if Braze has clicks to deliver: the customer
 /// side sanitizes the file, the optimising side ingests it.
-fn deliver(sim: &mut Sim, host: &mut Host, out: &mut Printer, now: i64) -> Result<(), String> {
+fn deliver(
+    sim: &mut Sim,
+    host: &mut Host,
+    out: &mut Printer,
+    files: &mut CurrentsDir,
+    now: i64,
+) -> Result<(), String> {
     let Some(file) = sim.currents_file(now) else {
         return Ok(());
     };
     let sanitized = host.sanitize(&file.bytes, at(now))?;
+    files.write(now, file.records, &file.bytes, &sanitized.bytes)?;
     out.delivered(&file, &sanitized);
     host.ingest(&sanitized.bytes, at(now))
+}
+
+/// `DIR/currents`: every Currents file as Braze writes it (`braze/`) and after
+/// `sanitize` (`sanitized/`), each under its Braze object key.
+struct CurrentsDir {
+    root: PathBuf,
+    /// The offset of the next file's first record (one partition).
+    offset: u64,
+}
+
+impl CurrentsDir {
+    /// Replaces `dir/currents` with an empty one.
+    fn create(dir: &Path) -> Result<CurrentsDir, String> {
+        let root = dir.join("currents");
+        if root.exists() {
+            std::fs::remove_dir_all(&root)
+                .map_err(|e| format!("cannot remove {}: {e}", root.display()))?;
+        }
+        std::fs::create_dir_all(&root)
+            .map_err(|e| format!("cannot create {}: {e}", root.display()))?;
+        Ok(CurrentsDir { root, offset: 0 })
+    }
+
+    /// Writes one delivery, raw and sanitized, under the same key.
+    fn write(
+        &mut self,
+        now: i64,
+        records: u64,
+        raw: &[u8],
+        sanitized: &[u8],
+    ) -> Result<(), String> {
+        let key = braze::object_key(now, self.offset);
+        self.offset += records;
+        for (side, bytes) in [("braze", raw), ("sanitized", sanitized)] {
+            let path = self.root.join(side).join(&key);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+            }
+            std::fs::write(&path, bytes)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Says where the files went and how to reproduce the sanitized ones.
+    fn print_where(&self, secret: &[u8]) {
+        let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        println!(
+            "currents files: {} (as Braze writes them) and {} (after sanitize --key-hex {hex})",
+            self.root.join("braze").display(),
+            self.root.join("sanitized").display()
+        );
+    }
 }

@@ -1,5 +1,5 @@
 //! Everything the example prints: the opening line, one progress line per
-//! allocation (whose shares are also the chart's series), the final table, the
+//! batch (whose allocation is also the chart's series) and per 6 hours of the tail, the final table, the
 //! winner, the clicks gained, the attribution buckets, the Currents totals, and
 //! where the chart went (the chart itself is drawn by `svg.rs`).
 
@@ -15,6 +15,7 @@ use crate::sim::{CurrentsFile, Sim};
 use crate::svg;
 
 /// Where a progress line falls.
+#[derive(Clone, Copy)]
 pub(crate) enum Stage {
     /// Send batch `n` (from 1).
     Batch(i64),
@@ -74,29 +75,31 @@ impl Printer {
         }
     }
 
-    /// Prints one progress line (time `t`, recipients served, unique clicks
-    /// attributed, the leader and its probability of being best, the shares of
-    /// `allocation`) and adds the same shares to the chart, so the chart's
-    /// series are the progress lines.
+    /// Prints one progress line: time `t`, recipients served so far out of the
+    /// audience, unique clicks attributed, the leader and its probability of being
+    /// best, and, during the send, the `allocation` the batch was served with (in
+    /// percent), which is also the chart's series. After the send nobody is served,
+    /// so tail lines carry no allocation.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one progress line shows all of these; a struct would only rename them"
+    )]
     pub(crate) fn progress(
         &mut self,
         stage: Stage,
         t: i64,
         served: u64,
+        audience: u64,
         accounting: &Accounting,
         report: &Report,
-        allocation: &[(VariantId, f64)],
+        allocation: Option<&[(VariantId, f64)]>,
     ) {
-        let (prefix, label) = match stage {
-            Stage::Batch(n) => (format!("batch {n:>3}"), format!("{n}")),
-            Stage::Tail(h) => {
-                let label = format!("tail+{h}h");
-                (format!("{label:>9}"), label)
-            }
+        let prefix = match stage {
+            Stage::Batch(n) => format!("batch {n:>3}"),
+            Stage::Tail(h) => format!("{:>9}", format!("tail+{h}h")),
         };
         let hours = (t - self.start) as f64 / 3_600.0;
         let clicks = accounting.clicks.attributed;
-        let shares = self.shares_in_order(allocation);
         let (leader, p_best) = match report.leader {
             Some(l) => {
                 let p = report
@@ -108,16 +111,23 @@ impl Printer {
             }
             None => ("none".to_string(), 0.0),
         };
-        println!(
-            "{prefix} | {} | served {served:>8} | clicks {clicks:>6} | leader {leader} P(best) {p_best:.3} | shares {}",
+        let width = audience.to_string().len();
+        let head = format!(
+            "{prefix} | {} | served {served:>width$} of {audience} | clicks {clicks:>6} | leader {leader} P(best) {p_best:.3}",
             fmt_hours(hours),
-            self.fmt_shares(&shares)
         );
-        self.points.push(svg::AllocationPoint {
-            hours,
-            label,
-            shares,
-        });
+        match (stage, allocation) {
+            (Stage::Batch(n), Some(allocation)) => {
+                let shares = self.shares_in_order(allocation);
+                println!("{head} | allocation {}", self.fmt_shares(&shares));
+                self.points.push(svg::AllocationPoint {
+                    hours,
+                    label: n.to_string(),
+                    shares,
+                });
+            }
+            _ => println!("{head} | send ended, clicks still arriving"),
+        }
     }
 
     /// The final table, the winner, the clicks gained over an even split, the
@@ -133,8 +143,16 @@ impl Printer {
         let (rates, n) = (sim.rates(), recipients);
         println!();
         println!(
-            "{:<8} {:<36} {:>8} {:>10} {:>7} {:>7} {:>8} {:>19}",
-            "variant", "wording", "true", "served", "clicks", "CTR", "P(best)", "95% interval"
+            "{:<8} {:<36} {:>7} {:>8} {:>7} {:>7} {:>7} {:>8} {:>19}",
+            "variant",
+            "wording",
+            "true",
+            "served",
+            "share",
+            "clicks",
+            "CTR",
+            "P(best)",
+            "95% interval"
         );
         let exp_acc = accounting.experiments.get(host.experiment());
         for (i, (id, label)) in self.labels.iter().enumerate() {
@@ -148,10 +166,11 @@ impl Printer {
                 .map_or(0, |v| v.clicks);
             let exposures = sim.served()[i];
             println!(
-                "{:<8} {:<36} {:>7.2}% {:>9.2}% {:>7} {:>6.2}% {:>8.3} {:>8.2}% – {:.2}%",
+                "{:<8} {:<36} {:>6.2}% {:>8} {:>6.2}% {:>7} {:>6.2}% {:>8.3} {:>8.2}% – {:.2}%",
                 format!("v{id}"),
                 truncate(label, 36),
                 rates[i] * 100.0,
+                exposures,
                 100.0 * exposures as f64 / n as f64,
                 clicks,
                 100.0 * clicks as f64 / exposures.max(1) as f64,
@@ -264,7 +283,7 @@ impl Printer {
         self.labels
             .iter()
             .zip(shares)
-            .map(|((id, _), s)| format!("v{id}={s:.4}"))
+            .map(|((id, _), s)| format!("v{id}={:.2}%", s * 100.0))
             .collect::<Vec<_>>()
             .join(" ")
     }

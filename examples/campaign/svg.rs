@@ -51,23 +51,10 @@ pub(crate) fn render(
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
     let _ = writeln!(
         s,
-        r#"<text x="{left}" y="24" font-size="15">Share of recipients served per variant (allocation recomputed every 5 minutes)</text>"#
+        r#"<text x="{left}" y="24" font-size="15">Allocation during the send: share of each batch served per variant (recomputed every 5 minutes)</text>"#
     );
-    let max_hours = points
-        .iter()
-        .map(|p| p.hours)
-        .fold(0.0_f64, f64::max)
-        .max(1e-9);
-    // Piecewise time axis: the send gets three quarters of the width, the
-    // click tail the rest.
-    let tail_hours = (max_hours - send_hours).max(1e-9);
-    let x = |hours: f64| {
-        if hours <= send_hours {
-            left + 0.75 * pw * hours / send_hours
-        } else {
-            left + 0.75 * pw + 0.25 * pw * (hours - send_hours) / tail_hours
-        }
-    };
+    // The send only: after it nobody is served, so there is no allocation to draw.
+    let x = |hours: f64| left + pw * hours.clamp(0.0, send_hours) / send_hours.max(1e-9);
     let y = |share: f64| top + ph * (1.0 - share);
 
     // Stacked areas: band i spans cumulative[i-1]..cumulative[i].
@@ -122,27 +109,14 @@ pub(crate) fn render(
         labels.join(","),
         hours.join(",")
     );
-    let mut xticks: Vec<(f64, String)> = (0..=send_hours as i64)
+    let xticks: Vec<(f64, String)> = (0..=send_hours as i64)
         .map(|hr| (x(hr as f64), format!("{hr}h")))
         .collect();
-    let mut d = 24.0;
-    while send_hours + d <= max_hours + 1e-9 {
-        xticks.push((x(send_hours + d), format!("+{}d", (d / 24.0) as i64)));
-        d += 24.0;
-    }
-    let _ = writeln!(
-        s,
-        r##"<line x1="{sx:.1}" x2="{sx:.1}" y1="{top}" y2="{:.1}" stroke="#333" stroke-dasharray="5 4"/><text x="{:.1}" y="{:.1}">click tail</text>"##,
-        top + ph,
-        x(send_hours) + 6.0,
-        top + 14.0,
-        sx = x(send_hours)
-    );
     axes(
         &mut s,
         (left, top, pw, ph),
         &xticks,
-        "time since the first send (send phase, then the 3-day click tail)",
+        "time since the first send (the throttled send)",
         &["0%", "50%", "100%"],
     );
     let _ = k;
@@ -206,11 +180,6 @@ pub(crate) fn render(
             p.name
         );
     }
-    let ticks = [
-        format!("{:.2}%", lo * 100.0),
-        format!("{:.2}%", (lo + hi) * 50.0),
-        format!("{:.2}%", hi * 100.0),
-    ];
     let _ = writeln!(
         s,
         r#"<line x1="{left}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="black"/>"#,
@@ -218,11 +187,11 @@ pub(crate) fn render(
         off + top + ph,
         off + top + ph
     );
-    for (j, t) in ticks.iter().enumerate() {
+    for (value, label) in round_ticks(lo, hi) {
         let _ = writeln!(
             s,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{t}</text>"#,
-            left + pw * j as f64 / 2.0,
+            r#"<text class="posterior-tick" data-value="{value}" x="{:.1}" y="{:.1}" text-anchor="middle">{label}</text>"#,
+            px(value),
             off + top + ph + 16.0
         );
     }
@@ -276,7 +245,45 @@ fn axes(
     );
 }
 
+/// The tick step for a span of rates: 1, 2 or 5 times a power of ten, giving
+/// 3 to 7 intervals (0.1%, 0.2%, 0.5%, 1%, ...).
+fn tick_step(span: f64) -> f64 {
+    let raw = (span / 5.0).max(1e-12);
+    let magnitude = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|step| span / step <= 7.0)
+        .unwrap_or(10.0 * magnitude)
+}
+
+/// Ticks on round rates inside `lo..=hi`: each value and its label in percent.
+fn round_ticks(lo: f64, hi: f64) -> Vec<(f64, String)> {
+    let step = tick_step(hi - lo);
+    // Decimals of the step in percent: 1% -> 0, 0.5% -> 1, 0.02% -> 2.
+    let decimals = (-(step * 100.0).log10().floor()).max(0.0) as usize;
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    (first..=last)
+        .map(|i| {
+            let value = i as f64 * step;
+            (value, format!("{:.decimals$}%", value * 100.0))
+        })
+        .collect()
+}
+
+/// The x range of the posterior chart: every posterior's mean ± 4 sd and every
+/// true rate, widened to whole tick steps so that the axis starts and ends on a tick.
 fn posterior_range(ps: &[Posterior]) -> (f64, f64) {
+    let (lo, hi) = raw_posterior_range(ps);
+    let step = tick_step(hi - lo);
+    (
+        ((lo / step).floor() * step).max(0.0),
+        ((hi / step).ceil() * step).min(1.0),
+    )
+}
+
+fn raw_posterior_range(ps: &[Posterior]) -> (f64, f64) {
     let mut lo = f64::INFINITY;
     let mut hi = f64::NEG_INFINITY;
     for p in ps {

@@ -2,35 +2,66 @@
 //! (and, when a single test file runs alone, building) an example binary, and
 //! a temporary directory removed on drop.
 
-// Each test binary includes this file and uses a part of it.
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "each test binary includes this file and uses a part of it"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::SystemTime;
 
 /// `target/<profile>/examples/<name>`, next to the test executable's `deps`
-/// directory, built (or found fresh) by cargo first, so that `cargo test --test x`
-/// never runs a stale example.
+/// directory: the binary `cargo test` built with the rest of the workspace (the dev
+/// and test profiles share their settings, so it is the same build). Only when it
+/// is missing or older than a source file (for example under
+/// `cargo test --test x`, which builds no examples) is cargo asked to build it.
 pub(crate) fn example_bin(name: &str) -> PathBuf {
     static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-    let exe = std::env::current_exe().expect("test executable path");
+    let exe = std::env::current_exe().expect("a test binary knows its own path");
     let profile_dir = exe
         .parent()
         .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>");
+        .expect("test binaries live in target/<profile>/deps");
     let bin = profile_dir
         .join("examples")
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    // Always ask cargo (a no-op when fresh): a stale binary must not be tested.
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "--example", name])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building the {name} example failed");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let built = modified(&bin);
+    let sources = ["src", "examples", "Cargo.toml", "Cargo.lock"]
+        .iter()
+        .filter_map(|p| newest(&root.join(p)))
+        .max();
+    if built.is_none() || sources > built {
+        let status = Command::new(env!("CARGO"))
+            // No `-p`: with the workspace's default members selected, as under
+            // `cargo test`, the build reuses the test run's artifacts exactly.
+            .args(["build", "--quiet", "--example", name])
+            .current_dir(root)
+            .status()
+            .expect("cargo, which runs this test, can be run again");
+        assert!(status.success(), "building the {name} example failed");
+    }
     assert!(bin.exists(), "{} exists", bin.display());
     bin
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// The newest modification time of a file or of the files under a directory.
+fn newest(path: &Path) -> Option<SystemTime> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_dir() {
+        return meta.modified().ok();
+    }
+    std::fs::read_dir(path)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| newest(&e.path()))
+        .max()
 }
 
 /// A fresh directory under the system temp dir, removed on drop.
