@@ -494,3 +494,52 @@ fn report_as_of_the_end_of_the_send() {
     assert!(trials(&kept) > 20_000.0);
     assert!(kept.delay_observations > 0);
 }
+
+/// Issue 10, failure 4: a re-render after an allocation recompute shows the
+/// variant attribution recorded, and the click is credited to it.
+#[test]
+fn serve_is_consistent_across_renders_and_recomputes() {
+    use dynopt::attribution::{Attribution, AttributionConfig, Mode, Scope};
+    use dynopt::optimiser::Optimiser;
+    let id = ExperimentId::new("renders");
+    let mut opt = Optimiser::new();
+    let exp = opt
+        .add_experiment(id.clone(), OptimiserConfig::default())
+        .unwrap();
+    let vs: Vec<VariantId> = (0..3)
+        .map(|i| exp.add_variant(format!("{i}")).unwrap())
+        .collect();
+    let mut attr = Attribution::new();
+    attr.add_experiment(
+        id.clone(),
+        AttributionConfig::new(Scope::campaign("c1"), Mode::ExposureJoin),
+    )
+    .unwrap();
+    let mut rng = Pcg64::seed_from_u64(8);
+    let keys: Vec<RecipientKey> = (0..5_000).map(|_| key(&mut rng)).collect();
+    let first: Vec<_> = keys
+        .iter()
+        .map(|&k| dynopt::serve(&opt, &mut attr, &id, k, t0()).unwrap())
+        .collect();
+    assert!(first.iter().all(|s| !s.repeat));
+    // A recompute moves most of the traffic to one variant.
+    opt.experiment_mut(&id)
+        .unwrap()
+        .set_allocation(&[(vs[0], 0.9), (vs[1], 0.05), (vs[2], 0.05)])
+        .unwrap();
+    let later = t0() + Duration::minutes(10);
+    let mut moved = 0;
+    for (k, s) in keys.iter().zip(&first) {
+        let again = dynopt::serve(&opt, &mut attr, &id, *k, later).unwrap();
+        assert_eq!(
+            (again.variant, again.tag, again.repeat),
+            (s.variant, s.tag, true)
+        );
+        if opt.assign(&id, k).unwrap() != s.variant {
+            moved += 1;
+        }
+    }
+    assert!(moved > 1_000, "the recompute moved assignments: {moved}");
+    let e = &attr.report().experiments[&id];
+    assert_eq!((e.exposures, e.repeat_exposures), (5_000, 5_000));
+}

@@ -726,6 +726,27 @@ impl Attribution {
             .sum()
     }
 
+    /// The variant and time of `recipient`'s live exposure in `experiment`
+    /// as of `now` (what a re-render must show), if any.
+    pub(crate) fn exposure_of(
+        &self,
+        experiment: &ExperimentId,
+        recipient: &RecipientKey,
+        now: DateTime<Utc>,
+    ) -> Option<(VariantId, DateTime<Utc>)> {
+        let exp = &self.experiments[*self.by_id.get(experiment)?];
+        let watermark = Some(
+            self.watermark
+                .map_or(now.timestamp(), |w| w.max(now.timestamp())),
+        );
+        let r = exp.exposures.get(&recipient.0)?;
+        if !live(r.time, exp.horizon(), watermark) {
+            return None;
+        }
+        let v = exp.variants.get(r.variant() as usize).copied()?;
+        Some((v, to_time(r.time)))
+    }
+
     /// Exposures currently held, over all experiments.
     pub fn tracked_exposures(&self) -> usize {
         self.experiments.iter().map(|e| e.exposures.len()).sum()
