@@ -54,7 +54,7 @@
 //! use dynopt::currents::{encode_long, encode_opt_str, encode_str, Codec, DecodeOptions, OcfWriter};
 //! use dynopt::optimiser::{Optimiser, OptimiserConfig, OptimiserSnapshot};
 //! use dynopt::pii::{sanitize, Filter, Policy, Pseudonymizer, RecipientKey, SanitizeOptions};
-//! use dynopt::{ExperimentId, Update};
+//! use dynopt::{serve, ExperimentId, Update};
 //! use rand::SeedableRng;
 //!
 //! type Error = Box<dyn std::error::Error>;
@@ -80,9 +80,10 @@
 //!     rk_hex: &str, now: DateTime<Utc>,
 //! ) -> Result<String, Error> {
 //!     let key = RecipientKey::from_hex(rk_hex)?;        // first 16 bytes of the HMAC
-//!     let variant = opt.assign(experiment, &key)?;       // pure, sticky, ~tens of ns
-//!     attr.record_exposure(experiment, key, variant, now)?; // attribution owns exposures
-//!     Ok(format!(r#"{{"variant":{variant},"tag":"{variant}.{}"}}"#, now.timestamp()))
+//!     // Assigns (sticky) and records the exposure; a re-render (plain text,
+//!     // AMP, preview) gets the variant recorded the first time.
+//!     let served = serve(opt, attr, experiment, key, now)?;
+//!     Ok(format!(r#"{{"variant":{},"tag":"{}"}}"#, served.variant, served.tag))
 //! }
 //! // Braze's Liquid `{{ ${braze_id} | hmac_sha256_hex: '...' }}` gives this hex:
 //! let braze_id = "5f1a2b3c4d5e6f7a8b9c0d1e";
@@ -159,6 +160,7 @@ pub mod attribution;
 pub mod currents;
 pub mod optimiser;
 pub mod pii;
+mod serve;
 mod snapshot;
 mod vocab;
 mod wire;
@@ -175,5 +177,6 @@ pub mod design {
     #![doc = include_str!("../docs/design.md")]
 }
 
+pub use serve::{ServeError, Served, serve};
 pub use snapshot::{JsonPosition, RestoreError};
 pub use vocab::{ExperimentId, InvalidRecipientKey, Pii, RecipientKey, Update, VariantId};

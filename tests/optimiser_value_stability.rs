@@ -66,6 +66,20 @@ fn allocation_draws_and_report_are_pinned() {
     assert_eq!(r.value_remaining, PINNED_VALUE_REMAINING);
 }
 
+/// Sticky assignment after the recompute: the minimal-movement layout
+/// (value-breaking in this release: before it, active variants took
+/// contiguous slices in id order after every recompute). Pinned anew
+/// deliberately; see CHANGELOG, *Changed: decisions*.
+#[test]
+fn assignment_after_a_recompute_is_pinned() {
+    let (e, _) = scenario();
+    let got: Vec<u32> = (0u8..16)
+        .map(|i| e.assign(&dynopt::RecipientKey([i; 16])).unwrap().0)
+        .collect();
+    assert_eq!(got, PINNED_ASSIGN);
+}
+
+const PINNED_ASSIGN: [u32; 16] = [2, 2, 2, 2, 1, 2, 2, 2, 2, 2, 2, 1, 2, 2, 2, 2];
 const PINNED_DRAWS: [f64; 3] = [0.06221460396018556, 0.503866729422546, 0.021382967649339953];
 const PINNED_ALLOC: [f64; 3] = [0.0521, 0.16, 0.7879];
 const PINNED_SEQ: [u32; 12] = [0, 2, 2, 2, 1, 2, 2, 0, 2, 2, 2, 2];

@@ -92,20 +92,22 @@ impl Host {
 
     /// The Connected Content handler: the variant for `key` (sticky), recorded
     /// as an exposure at `now`. A second call for the same recipient (Braze
-    /// re-rendered the message) gets the same answer and is counted once.
+    /// re-rendered the message) gets the variant recorded the first time, even
+    /// after an allocation recompute, and is counted once.
     pub(crate) fn serve(
         &mut self,
         key: RecipientKey,
         now: DateTime<Utc>,
     ) -> Result<VariantId, String> {
-        let variant = self
-            .optimiser
-            .assign(&self.experiment, &key)
-            .map_err(|e| e.to_string())?;
-        self.attribution
-            .record_exposure(&self.experiment, key, variant, now)
-            .map_err(|e| e.to_string())?;
-        Ok(variant)
+        let served = dynopt::serve(
+            &self.optimiser,
+            &mut self.attribution,
+            &self.experiment,
+            key,
+            now,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(served.variant)
     }
 
     /// Hands what attribution learnt (exposures, clicks) to the optimiser.

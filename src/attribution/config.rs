@@ -205,6 +205,24 @@ pub struct AttributionConfig {
     /// A capacity hint: exposures expected within one window (0: grow on
     /// demand). Pre-sizing avoids reallocation while exposures are recorded.
     pub expected_exposures: usize,
+    /// How far ahead of the host's `now` (the largest seen) a click's `time`
+    /// may be (default 5 minutes): a click further ahead is refused
+    /// ([`ClickBucket::Future`](super::ClickBucket::Future)), so a
+    /// future-dated event never reaches the optimiser.
+    #[serde(
+        with = "secs::i64",
+        default = "default_max_clock_skew",
+        skip_serializing_if = "is_default_max_clock_skew"
+    )]
+    pub max_clock_skew: TimeDelta,
+}
+
+fn default_max_clock_skew() -> TimeDelta {
+    TimeDelta::minutes(5)
+}
+
+fn is_default_max_clock_skew(d: &TimeDelta) -> bool {
+    *d == default_max_clock_skew()
 }
 
 impl AttributionConfig {
@@ -217,6 +235,7 @@ impl AttributionConfig {
             allowed_lateness: TimeDelta::days(1),
             bot_rules: BotRules::default(),
             expected_exposures: 0,
+            max_clock_skew: default_max_clock_skew(),
         }
     }
 
@@ -253,6 +272,9 @@ impl AttributionConfig {
         {
             return Err(AttributionConfigError::MinClickDelay);
         }
+        if !(0..=MAX_SECS).contains(&self.max_clock_skew.num_seconds()) {
+            return Err(AttributionConfigError::MaxClockSkew);
+        }
         Ok(())
     }
 }
@@ -282,4 +304,7 @@ pub enum AttributionConfigError {
     /// `bot_rules.min_click_delay` is not 0 to 100 years.
     #[error("min_click_delay must be 0 to 100 years")]
     MinClickDelay,
+    /// `max_clock_skew` is negative or above 100 years.
+    #[error("max_clock_skew must be 0 to 100 years")]
+    MaxClockSkew,
 }

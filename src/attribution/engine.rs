@@ -124,6 +124,7 @@ pub(crate) struct Experiment {
     pub(crate) config: AttributionConfig,
     window: i64,
     lateness: i64,
+    skew: i64,
     min_delay: Option<i64>,
     scanners: Vec<Vec<u8>>,
     pub(crate) variants: Vec<VariantId>,
@@ -269,6 +270,7 @@ impl Experiment {
         config.validate()?;
         let window = config.window.num_seconds();
         let lateness = config.allowed_lateness.num_seconds();
+        let skew = config.max_clock_skew.num_seconds();
         let min_delay = config.bot_rules.min_click_delay.map(|d| d.num_seconds());
         let scanners = config
             .bot_rules
@@ -290,6 +292,7 @@ impl Experiment {
             config,
             window,
             lateness,
+            skew,
             min_delay,
             scanners,
             variants: Vec::new(),
@@ -355,6 +358,9 @@ impl Experiment {
         pending: &mut VecDeque<Update>,
     ) -> ClickBucket {
         let c = ev.time.timestamp();
+        if watermark.is_some_and(|w| c > w.saturating_add(self.skew)) {
+            return ClickBucket::Future;
+        }
         if watermark.is_some_and(|w| c < w.saturating_sub(self.lateness)) {
             return ClickBucket::Late;
         }
@@ -374,6 +380,9 @@ impl Experiment {
         // Decides bot-by-delay and lateness once the exposure time is known.
         let timing = |exposed_at: Option<i64>| -> Option<ClickBucket> {
             let t = exposed_at?;
+            if c < t {
+                return Some(ClickBucket::BeforeExposure);
+            }
             if min_delay.is_some_and(|min| c.saturating_sub(t) < min) {
                 return Some(ClickBucket::Bot);
             }
@@ -491,6 +500,7 @@ impl Attribution {
         config.window = trunc(config.window);
         config.allowed_lateness = trunc(config.allowed_lateness);
         config.bot_rules.min_click_delay = config.bot_rules.min_click_delay.map(trunc);
+        config.max_clock_skew = trunc(config.max_clock_skew);
         let (canvas, scope_id, variation) = config.scope.parts();
         let map = if canvas {
             &self.by_step
@@ -614,9 +624,11 @@ impl Attribution {
     /// Handles one clean Currents event received at `now`.
     ///
     /// A click lands in exactly one [`ClickBucket`], checked in order:
-    /// outside any experiment's scope; late (it arrived more than
-    /// `allowed_lateness` after its `time`); duplicate (its `id` was seen);
-    /// bot (flag, reason or user-agent rules); unattributable (no variant);
+    /// outside any experiment's scope; future (its `time` is more than
+    /// `max_clock_skew` ahead of `now`, the largest seen); late (it arrived
+    /// more than `allowed_lateness` after its `time`); duplicate (its `id` was
+    /// seen); bot (flag, reason or user-agent rules); unattributable (no
+    /// variant); before exposure (its `time` precedes the exposure time);
     /// bot (clicked within `min_click_delay` of the exposure); late (more than
     /// `window` after its exposure); duplicate (the recipient's click already
     /// counted); attributed, which queues an [`Update::Click`]. The exposure
@@ -712,6 +724,27 @@ impl Attribution {
             .iter()
             .map(|e| e.exposures.heap_bytes() + e.clickers.heap_bytes() + e.seen.heap_bytes())
             .sum()
+    }
+
+    /// The variant and time of `recipient`'s live exposure in `experiment`
+    /// as of `now` (what a re-render must show), if any.
+    pub(crate) fn exposure_of(
+        &self,
+        experiment: &ExperimentId,
+        recipient: &RecipientKey,
+        now: DateTime<Utc>,
+    ) -> Option<(VariantId, DateTime<Utc>)> {
+        let exp = &self.experiments[*self.by_id.get(experiment)?];
+        let watermark = Some(
+            self.watermark
+                .map_or(now.timestamp(), |w| w.max(now.timestamp())),
+        );
+        let r = exp.exposures.get(&recipient.0)?;
+        if !live(r.time, exp.horizon(), watermark) {
+            return None;
+        }
+        let v = exp.variants.get(r.variant() as usize).copied()?;
+        Some((v, to_time(r.time)))
     }
 
     /// Exposures currently held, over all experiments.

@@ -28,6 +28,13 @@ pub enum ClickBucket {
     /// in exposure-join mode; no, malformed, conflicting or unknown variant
     /// tag in URL-tag mode.
     Unattributable,
+    /// The click's `time` is more than the experiment's `max_clock_skew`
+    /// ahead of the host's `now` (the largest seen): refused, so that a
+    /// future-dated event never reaches the optimiser.
+    Future,
+    /// The click happened before its exposure (recorded exposure, tag serve
+    /// time or `send_time`): not attributed.
+    BeforeExposure,
     /// The first click of an exposed recipient: the reward.
     Attributed,
 }
@@ -48,6 +55,18 @@ pub struct ClickBuckets {
     pub late: u64,
     /// Clicks matching no experiment.
     pub outside: u64,
+    /// Clicks dated more than `max_clock_skew` ahead of the host's `now`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub future: u64,
+    /// Clicks dated before their exposure.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub before_exposure: u64,
+}
+
+/// Zero counts of buckets added later are left out of snapshots, so earlier
+/// snapshots write back byte for byte.
+fn is_zero(x: &u64) -> bool {
+    *x == 0
 }
 
 impl ClickBuckets {
@@ -59,6 +78,8 @@ impl ClickBuckets {
             self.unattributable,
             self.late,
             self.outside,
+            self.future,
+            self.before_exposure,
         ]
         .into_iter()
         .fold(self.attributed, u64::saturating_add)
@@ -73,6 +94,8 @@ impl ClickBuckets {
             ClickBucket::Unattributable => self.unattributable,
             ClickBucket::Late => self.late,
             ClickBucket::Outside => self.outside,
+            ClickBucket::Future => self.future,
+            ClickBucket::BeforeExposure => self.before_exposure,
         }
     }
 
@@ -84,6 +107,8 @@ impl ClickBuckets {
             ClickBucket::Unattributable => self.unattributable += 1,
             ClickBucket::Late => self.late += 1,
             ClickBucket::Outside => self.outside += 1,
+            ClickBucket::Future => self.future += 1,
+            ClickBucket::BeforeExposure => self.before_exposure += 1,
         }
     }
 
@@ -94,6 +119,8 @@ impl ClickBuckets {
         self.unattributable = self.unattributable.saturating_add(o.unattributable);
         self.late = self.late.saturating_add(o.late);
         self.outside = self.outside.saturating_add(o.outside);
+        self.future = self.future.saturating_add(o.future);
+        self.before_exposure = self.before_exposure.saturating_add(o.before_exposure);
     }
 }
 

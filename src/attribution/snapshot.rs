@@ -80,7 +80,7 @@ impl AttributionSnapshot {
 /// Counters above this are corrupt: it leaves room to count (and merge) without overflow.
 const MAX_COUNT: u64 = 1 << 56;
 
-fn buckets(b: &ClickBuckets) -> [u64; 6] {
+fn buckets(b: &ClickBuckets) -> [u64; 8] {
     [
         b.attributed,
         b.duplicate,
@@ -88,6 +88,8 @@ fn buckets(b: &ClickBuckets) -> [u64; 6] {
         b.unattributable,
         b.late,
         b.outside,
+        b.future,
+        b.before_exposure,
     ]
 }
 

@@ -25,8 +25,20 @@ impl Experiment {
     /// active variant's probability of being best with `mc_draws` Monte Carlo
     /// draws, retires consistent losers (when configured), applies top-two
     /// Thompson sampling and the minimum share. Call it every few minutes.
+    ///
+    /// A named control keeps its fixed share and is never retired; a variant
+    /// still learning (added while running, fewer than `min_evidence` matured
+    /// trials) gets at most `1/K` and is never retired. Only the moved share
+    /// of the audience changes variant.
     pub fn recompute_allocation<R: Rng + ?Sized>(&mut self, now: DateTime<Utc>, rng: &mut R) {
-        self.refresh(now);
+        let trials = self.refresh_trials(now);
+        let min_evidence = self.state.config.min_evidence;
+        for (v, &n) in self.state.variants.iter_mut().zip(&trials) {
+            if v.learning && n >= min_evidence {
+                v.learning = false;
+            }
+        }
+        let control = self.control_position();
         let samplers = &self.derived.samplers;
         if samplers.is_empty() {
             return;
@@ -41,7 +53,14 @@ impl Experiment {
             .iter()
             .map(|&(i, _)| self.state.variants[i].exposures)
             .collect();
-        let result = shares(&tally, &exposures, &self.state.config);
+        let roles: Vec<Role> = samplers
+            .iter()
+            .map(|&(i, _)| Role {
+                control: Some(i) == control,
+                learning: self.state.variants[i].learning,
+            })
+            .collect();
+        let result = shares(&tally, &exposures, &roles, &self.state.config);
         for (&(i, _), s) in self.derived.samplers.iter().zip(result) {
             let v = &mut self.state.variants[i];
             v.p_best = s.p_best;
@@ -50,16 +69,32 @@ impl Experiment {
                 v.retired = true;
             }
         }
-        self.normalise_shares();
-        self.rebuild();
+        self.shares_changed(Some(now.timestamp()));
     }
 }
 
+/// What the allocation policy must respect about one active variant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Role {
+    /// The control: fixed share, never retired.
+    pub(super) control: bool,
+    /// Still learning: share capped at `1/K`, never retired.
+    pub(super) learning: bool,
+}
+
 /// The allocation policy as a pure function of the Monte Carlo tally over the
-/// active variants and their exposures: probability of being best, automatic
-/// retirement (never of the variant with the most wins), renormalisation over
-/// the variants kept, top-two Thompson sampling and the minimum share.
-pub(super) fn shares(tally: &Tally, exposures: &[u64], config: &OptimiserConfig) -> Vec<Share> {
+/// active variants, their exposures and roles: probability of being best,
+/// automatic retirement (never of the variant with the most wins, the control
+/// or a learning variant), renormalisation over the variants kept, top-two
+/// Thompson sampling, the minimum share, the control's fixed share and the
+/// `1/K` cap of learning variants.
+pub(super) fn shares(
+    tally: &Tally,
+    exposures: &[u64],
+    roles: &[Role],
+    config: &OptimiserConfig,
+) -> Vec<Share> {
+    let role = |j: usize| roles.get(j).copied().unwrap_or_default();
     let wins = &tally.wins;
     let runner_up = &tally.runner_up;
     let k = wins.len();
@@ -70,7 +105,8 @@ pub(super) fn shares(tally: &Tally, exposures: &[u64], config: &OptimiserConfig)
     if let Some(rule) = config.auto_retire {
         let top = (0..k).max_by_key(|&j| wins[j]).unwrap_or(0);
         for j in 0..k {
-            if j != top && exposures[j] >= rule.min_exposures && p[j] < rule.max_p_best {
+            let exempt = role(j).control || role(j).learning;
+            if j != top && !exempt && exposures[j] >= rule.min_exposures && p[j] < rule.max_p_best {
                 active[j] = false;
             }
         }
@@ -124,6 +160,47 @@ pub(super) fn shares(tally: &Tally, exposures: &[u64], config: &OptimiserConfig)
             1.0 / n_active as f64
         };
     }
+    // The control's fixed share; the others share the rest in proportion.
+    if let Some(c) = (0..k).find(|&j| active[j] && role(j).control) {
+        let others: f64 = (0..k).filter(|&j| j != c).map(|j| share[j]).sum();
+        for j in 0..k {
+            share[j] = if j == c {
+                if n_active > 1 {
+                    config.control_share
+                } else {
+                    1.0
+                }
+            } else if others > 0.0 {
+                share[j] / others * (1.0 - config.control_share)
+            } else if active[j] {
+                (1.0 - config.control_share) / (n_active - 1).max(1) as f64
+            } else {
+                0.0
+            };
+        }
+    }
+    // Learning variants: at most 1/K; the excess goes to the established
+    // non-control variants in proportion.
+    let cap = 1.0 / n_active as f64;
+    let mut excess = 0.0;
+    for j in 0..k {
+        if active[j] && role(j).learning && !role(j).control && share[j] > cap {
+            excess += share[j] - cap;
+            share[j] = cap;
+        }
+    }
+    if excess > 0.0 {
+        let takers = |j: usize| active[j] && !role(j).learning && !role(j).control;
+        let base: f64 = (0..k).filter(|&j| takers(j)).map(|j| share[j]).sum();
+        let n_takers = (0..k).filter(|&j| takers(j)).count();
+        for j in (0..k).filter(|&j| takers(j)) {
+            share[j] += if base > 0.0 {
+                excess * share[j] / base
+            } else {
+                excess / n_takers as f64
+            };
+        }
+    }
     (0..k)
         .map(|j| Share {
             p_best: p[j],
@@ -159,7 +236,7 @@ mod tests {
     fn shares_follow_the_probability_of_being_best() {
         let t = tally(&[1, 2, 1], &[0, 2, 2]);
         let config = OptimiserConfig::default();
-        let got = shares(&t, &[0; 3], &config);
+        let got = shares(&t, &[0; 3], &[], &config);
         close(&got, &[0.25, 0.5, 0.25], &[0.25, 0.5, 0.25], &[false; 3]);
     }
 
@@ -170,7 +247,7 @@ mod tests {
             min_share: 0.1,
             ..OptimiserConfig::default()
         };
-        let got = shares(&t, &[0; 3], &config);
+        let got = shares(&t, &[0; 3], &[], &config);
         close(&got, &[0.25, 0.5, 0.25], &[0.275, 0.45, 0.275], &[false; 3]);
     }
 
@@ -182,12 +259,12 @@ mod tests {
             top_two: Some(0.5),
             ..OptimiserConfig::default()
         };
-        let got = shares(&t, &[0; 3], &config);
+        let got = shares(&t, &[0; 3], &[], &config);
         let s = [7.0 / 24.0, 10.0 / 24.0, 7.0 / 24.0];
         close(&got, &[0.25, 0.5, 0.25], &s, &[false; 3]);
         // A certain leader: challengers by runner-up counts.
         let t = tally(&[4, 0, 0], &[0, 3, 1]);
-        let got = shares(&t, &[0; 3], &config);
+        let got = shares(&t, &[0; 3], &[], &config);
         close(&got, &[1.0, 0.0, 0.0], &[0.5, 0.375, 0.125], &[false; 3]);
     }
 
@@ -201,7 +278,7 @@ mod tests {
             }),
             ..OptimiserConfig::default()
         };
-        let got = shares(&t, &[5000, 5000, 10], &config);
+        let got = shares(&t, &[5000, 5000, 10], &[], &config);
         close(
             &got,
             &[0.0, 0.75, 0.25],

@@ -64,6 +64,58 @@ pub struct OptimiserConfig {
     /// Stopping rule: declare a winner when the 95th percentile of the value
     /// remaining is below this fraction of the leader's rate (default 0.01).
     pub stop_threshold: f64,
+    /// Learning mode for variants added while the experiment runs: matured
+    /// (effective) trials such a variant needs before it may lead, be
+    /// declared winner or get more than `1 / K` of the traffic (default
+    /// 1,000). See docs/design.md, *Variants added while running*.
+    #[serde(
+        default = "default_min_evidence",
+        skip_serializing_if = "is_default_min_evidence"
+    )]
+    pub min_evidence: f64,
+    /// Weight, in pseudo-trials, of the empirical-Bayes prior a variant added
+    /// while running starts from: the mean of its active siblings' posterior
+    /// means, worth this many trials (default 100: weak, so the variant earns
+    /// its share by its own evidence).
+    #[serde(
+        default = "default_added_prior_weight",
+        skip_serializing_if = "is_default_added_prior_weight"
+    )]
+    pub added_prior_weight: f64,
+    /// Fixed share of traffic of the control variant, when one is named with
+    /// [`Experiment::set_control`](super::Experiment::set_control) (default
+    /// 0.10; in `(0, 1)`).
+    #[serde(
+        default = "default_control_share",
+        skip_serializing_if = "is_default_control_share"
+    )]
+    pub control_share: f64,
+}
+
+fn default_min_evidence() -> f64 {
+    1_000.0
+}
+
+fn default_added_prior_weight() -> f64 {
+    100.0
+}
+
+fn default_control_share() -> f64 {
+    0.10
+}
+
+// Fields at their defaults are left out of snapshots, so a snapshot of an
+// earlier version restores and writes back byte for byte.
+fn is_default_min_evidence(x: &f64) -> bool {
+    *x == default_min_evidence()
+}
+
+fn is_default_added_prior_weight(x: &f64) -> bool {
+    *x == default_added_prior_weight()
+}
+
+fn is_default_control_share(x: &f64) -> bool {
+    *x == default_control_share()
 }
 
 impl Default for OptimiserConfig {
@@ -81,6 +133,9 @@ impl Default for OptimiserConfig {
             horizon: TimeDelta::days(7),
             auto_retire: None,
             stop_threshold: 0.01,
+            min_evidence: default_min_evidence(),
+            added_prior_weight: default_added_prior_weight(),
+            control_share: default_control_share(),
         }
     }
 }
@@ -164,6 +219,16 @@ impl OptimiserConfig {
         if !(self.stop_threshold.is_finite() && self.stop_threshold > 0.0) {
             return Err(E::StopThreshold);
         }
+        if !(self.min_evidence.is_finite() && self.min_evidence >= 0.0) {
+            return Err(E::MinEvidence);
+        }
+        if !(self.added_prior_weight.is_finite() && self.added_prior_weight > 0.0) {
+            return Err(E::AddedPriorWeight);
+        }
+        if !(self.control_share.is_finite() && self.control_share > 0.0 && self.control_share < 1.0)
+        {
+            return Err(E::ControlShare);
+        }
         Ok(())
     }
 
@@ -221,6 +286,15 @@ pub enum OptimiserConfigError {
     /// `stop_threshold` is not finite and positive.
     #[error("stop_threshold must be finite and positive")]
     StopThreshold,
+    /// `min_evidence` is not finite and non-negative.
+    #[error("min_evidence must be finite and non-negative")]
+    MinEvidence,
+    /// `added_prior_weight` is not finite and positive.
+    #[error("added_prior_weight must be finite and positive")]
+    AddedPriorWeight,
+    /// `control_share` is not in `(0, 1)`.
+    #[error("control_share must be in (0, 1)")]
+    ControlShare,
 }
 
 /// What went wrong in an optimiser call. None of these is caused by a panic
@@ -264,4 +338,8 @@ pub enum OptimiserError {
     /// The two states cannot be merged (the message says why).
     #[error("cannot merge: {0}")]
     Merge(&'static str),
+    /// The control variant cannot be retired (name another control, or none,
+    /// with [`Experiment::set_control`](super::Experiment::set_control) first).
+    #[error("the control variant cannot be retired")]
+    ControlRetire,
 }

@@ -19,8 +19,12 @@ fn secs_f(t: DateTime<Utc>) -> f64 {
 
 impl Experiment {
     /// Learns from one update from attribution. Exposures and clicks for
-    /// retired variants still count. Updates may come late and out of order;
-    /// an update far in the future moves the maturity watermark with it.
+    /// retired variants still count. Updates may come late and out of order.
+    /// An update never moves the experiment's clock: only the `now` given to
+    /// [`refresh`](Self::refresh) (and so to
+    /// [`recompute_allocation`](Self::recompute_allocation)) does, so a
+    /// future-dated update cannot make recent exposures look matured; it
+    /// counts as not yet matured until `now` reaches it.
     pub fn apply(&mut self, update: &Update) -> Result<(), OptimiserError> {
         let (experiment, variant) = match update {
             Update::Exposure {
@@ -46,7 +50,7 @@ impl Experiment {
         match update {
             Update::Exposure { at, .. } => {
                 let t = secs(*at);
-                self.advance_watermark(t);
+                self.expect_exposure(t);
                 let v = &mut self.state.variants[idx];
                 v.exposures = v.exposures.saturating_add(1);
                 let c = self.cell(t, idx, nv, nb);
@@ -66,7 +70,6 @@ impl Experiment {
             } => {
                 let tc = secs(*clicked_at);
                 let te = exposed_at.map(secs).unwrap_or(tc);
-                self.advance_watermark(tc.max(te));
                 let v = &mut self.state.variants[idx];
                 v.clicks = v.clicks.saturating_add(1);
                 let c = self.cell(te, idx, nv, nb);
@@ -95,13 +98,36 @@ impl Experiment {
         self.state.config.delay == DelayModel::Immediate && self.state.config.half_life.is_none()
     }
 
+    /// Adds the shares of the allocation in force at `t` to every variant's
+    /// expected exposures (for the SRM check).
+    fn expect_exposure(&mut self, t: i64) {
+        let epochs = &self.state.epochs;
+        let k = epochs.partition_point(|e| e.from <= t).saturating_sub(1);
+        if let Some(e) = epochs.get(k) {
+            for (v, s) in self.state.variants.iter_mut().zip(&e.shares) {
+                v.expected_exposures += s;
+            }
+        }
+    }
+
     fn refresh_variant_simple(&mut self, idx: usize) {
-        let c = &self.state.config;
+        let (a0, b0) = if self.state.variants[idx].added_running {
+            let means: Vec<f64> = self
+                .state
+                .variants
+                .iter()
+                .filter(|v| !v.added_running && !v.retired)
+                .map(|v| v.alpha / (v.alpha + v.beta))
+                .collect();
+            self.eb_prior(&means)
+        } else {
+            (self.state.config.prior_alpha, self.state.config.prior_beta)
+        };
         let v = &mut self.state.variants[idx];
         let s = v.clicks as f64;
         let n = v.exposures as f64;
-        v.alpha = c.prior_alpha + s;
-        v.beta = c.prior_beta + (n - s).max(0.0);
+        v.alpha = a0 + s;
+        v.beta = b0 + (n - s).max(0.0);
         if let Some(p) = Posterior::new(v.alpha, v.beta)
             && let Some(slot) = self.derived.samplers.iter_mut().find(|(i, _)| *i == idx)
         {
@@ -155,7 +181,7 @@ impl Experiment {
         }
     }
 
-    fn advance_watermark(&mut self, t: i64) {
+    pub(super) fn advance_watermark(&mut self, t: i64) {
         if self.state.watermark.is_some_and(|w| w >= t) {
             return;
         }
@@ -233,11 +259,20 @@ impl Experiment {
         }
     }
 
-    /// Posteriors of all variants (by position) at `now`, with effective trials.
-    pub(super) fn posteriors(&self, now: DateTime<Utc>) -> (Vec<Posterior>, Vec<f64>, DelayCdf) {
+    /// Posteriors of all variants (by position) at `now`, with effective
+    /// trials: clicks matured as of `now`, evidence discounted as of
+    /// `discount_at` (ages before it count at full weight). The control is
+    /// never discounted.
+    pub(super) fn posteriors(
+        &self,
+        now: DateTime<Utc>,
+        discount_at: DateTime<Utc>,
+    ) -> (Vec<Posterior>, Vec<f64>, DelayCdf) {
         let c = &self.state.config;
         let nv = self.state.variants.len();
         let now_f = secs_f(now);
+        let disc_f = secs_f(discount_at);
+        let control = self.control_position();
         let cdf = self.delay_cdf(now_f);
         let mut s = vec![0.0; nv];
         let mut n = vec![0.0; nv];
@@ -265,27 +300,39 @@ impl Experiment {
                 } else {
                     0.5 * w as f64
                 };
-                let age = now_f - (b.saturating_mul(w) as f64 + offset);
-                let d = disc(age);
-                let f = cdf.at(age) * d;
+                let t = b.saturating_mul(w) as f64 + offset;
+                let age = now_f - t;
+                let d = disc(disc_f - t);
+                let mature = cdf.at(age);
                 for (i, cell) in fb.cells.iter().enumerate().take(nv) {
+                    let d = if Some(i) == control { 1.0 } else { d };
                     s[i] += cell.clicks as f64 * d;
-                    n[i] += cell.exposures as f64 * f;
+                    n[i] += cell.exposures as f64 * mature * d;
                 }
             }
             for (&day, cells) in &self.state.coarse {
                 let mid = day.saturating_mul(COARSE_SECS) as f64 + 0.5 * COARSE_SECS as f64;
-                let d = disc(now_f - mid);
+                let d = disc(disc_f - mid);
                 for (i, cell) in cells.iter().enumerate().take(nv) {
+                    let d = if Some(i) == control { 1.0 } else { d };
                     s[i] += cell.clicks as f64 * d;
                     n[i] += cell.exposures as f64 * d;
                 }
             }
         }
-        let post = (0..nv)
-            .map(|i| {
-                Posterior::new(c.prior_alpha + s[i], c.prior_beta + (n[i] - s[i]).max(0.0))
-                    .unwrap_or(Posterior::UNIFORM)
+        let (a0, b0) = (c.prior_alpha, c.prior_beta);
+        let vs = &self.state.variants;
+        let means: Vec<f64> = (0..nv)
+            .filter(|&i| !vs[i].added_running && !vs[i].retired)
+            .map(|i| (a0 + s[i]) / (a0 + b0 + s[i] + (n[i] - s[i]).max(0.0)))
+            .collect();
+        let eb = self.eb_prior(&means);
+        let post = vs
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let (a, b) = if v.added_running { eb } else { (a0, b0) };
+                Posterior::new(a + s[i], b + (n[i] - s[i]).max(0.0)).unwrap_or(Posterior::UNIFORM)
             })
             .collect();
         (post, n, cdf)
@@ -294,14 +341,36 @@ impl Experiment {
     /// Brings posteriors up to `now` (clicks matured, discounting) without
     /// touching the allocation. [`draw`](Self::draw) uses the posteriors of the
     /// last refresh (in immediate mode without discounting, every update
-    /// refreshes its variant at once).
+    /// refreshes its variant at once). `now` is the experiment's clock: it
+    /// moves the maturity watermark (never an update's own time).
     pub fn refresh(&mut self, now: DateTime<Utc>) {
-        let (post, _, _) = self.posteriors(now);
+        self.refresh_trials(now);
+    }
+
+    /// [`refresh`](Self::refresh), returning each variant's effective trials.
+    pub(super) fn refresh_trials(&mut self, now: DateTime<Utc>) -> Vec<f64> {
+        self.advance_watermark(secs(now));
+        let (post, n, _) = self.posteriors(now, now);
         for (v, p) in self.state.variants.iter_mut().zip(post) {
             v.alpha = p.alpha();
             v.beta = p.beta();
         }
         self.state.refreshed_at = Some(now);
         self.rebuild();
+        n
+    }
+
+    /// Observed exposure-to-click delays the delay model has learned from.
+    pub(super) fn delay_observations(&self) -> u64 {
+        let fine = self
+            .state
+            .fine
+            .values()
+            .flat_map(|fb| fb.delays.iter())
+            .fold(0u64, |a, &x| a.saturating_add(x));
+        self.state
+            .mature_delays
+            .iter()
+            .fold(fine, |a, &x| a.saturating_add(x))
     }
 }

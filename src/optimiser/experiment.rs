@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::beta::{Posterior, Sampler};
 use super::config::{MAX_ACTIVE_VARIANTS, MAX_VARIANTS, OptimiserConfig, OptimiserError};
 use super::delay::bin_edges;
-use super::serve::{assign_key, threshold};
+use super::layout;
+use super::serve::assign_key;
 use crate::vocab::{ExperimentId, VariantId};
 
 /// Width of the buckets that exposures older than the horizon are merged into.
@@ -61,7 +62,40 @@ pub(super) struct Variant {
     pub(super) p_best: f64,
     pub(super) alpha: f64,
     pub(super) beta: f64,
+    /// Added while running: its prior is the empirical-Bayes prior pooled
+    /// from the variants that were not (else the configured prior).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub(super) added_running: bool,
+    /// Added while running and not yet past `min_evidence` matured trials.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub(super) learning: bool,
+    /// Exposures the allocation in force at each exposure's time should have
+    /// given this variant (the sum of its share then); for the SRM check.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(super) expected_exposures: f64,
 }
+
+// Fields at their defaults are left out of snapshots, so a snapshot of an
+// earlier version restores and writes back byte for byte.
+fn is_false(x: &bool) -> bool {
+    !*x
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
+/// The allocation in force from a time on (for the SRM check): shares by
+/// variant position.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(super) struct Epoch {
+    pub(super) from: i64,
+    pub(super) shares: Vec<f64>,
+}
+
+/// Most allocation epochs kept for the SRM check (older exposures are
+/// compared with the oldest one kept).
+pub(super) const MAX_EPOCHS: usize = 4096;
 
 /// The serialisable state of one experiment (inside an [`super::OptimiserSnapshot`]).
 /// Opaque: restore it with [`Experiment::restore`] or [`super::Optimiser::restore`],
@@ -77,6 +111,17 @@ pub struct ExperimentState {
     pub(super) coarse: BTreeMap<i64, Vec<Counts>>,
     pub(super) mature_delays: Vec<u64>,
     pub(super) refreshed_at: Option<DateTime<Utc>>,
+    /// The control variant (fixed share, never retired or discounted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) control: Option<VariantId>,
+    /// The serving layout: slice starts on `[0, 2^64)` and their owners.
+    /// Empty (as in snapshots of earlier versions) means contiguous slices in
+    /// id order, which serves exactly as those versions did.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) layout: Vec<(u64, VariantId)>,
+    /// The allocation epochs, oldest first (for the SRM check).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) epochs: Vec<Epoch>,
 }
 
 /// Values derived from the state, rebuilt on restore.
@@ -85,9 +130,9 @@ pub(super) struct Derived {
     pub(super) edges: Vec<f64>,
     pub(super) k0: u64,
     pub(super) k1: u64,
-    /// Active variants in id order, with their serving thresholds.
-    pub(super) serve_ids: Vec<VariantId>,
-    pub(super) thresholds: Vec<u64>,
+    /// The serving layout: slice starts and the variant owning each slice.
+    pub(super) starts: Vec<u64>,
+    pub(super) owners: Vec<VariantId>,
     /// Position in `variants` and sampler of each active variant.
     pub(super) samplers: Vec<(usize, Sampler)>,
 }
@@ -148,6 +193,9 @@ impl Experiment {
             coarse: BTreeMap::new(),
             mature_delays: vec![0; nb],
             refreshed_at: None,
+            control: None,
+            layout: Vec::new(),
+            epochs: Vec::new(),
         };
         Ok(Experiment::from_state(state))
     }
@@ -159,8 +207,8 @@ impl Experiment {
                 edges: bin_edges(state.config.horizon_secs()),
                 k0,
                 k1,
-                serve_ids: Vec::new(),
-                thresholds: Vec::new(),
+                starts: Vec::new(),
+                owners: Vec::new(),
                 samplers: Vec::new(),
             },
             state,
@@ -169,20 +217,122 @@ impl Experiment {
         e
     }
 
+    /// Whether the stored layout is valid and serves exactly the shares.
+    pub(super) fn layout_matches(&self) -> bool {
+        let vs = &self.state.variants;
+        let Some(pos) = self
+            .state
+            .layout
+            .iter()
+            .map(|&(s, id)| {
+                vs.binary_search_by_key(&id, |v| v.id)
+                    .ok()
+                    .filter(|&i| !vs[i].retired)
+                    .map(|i| (s, i))
+            })
+            .collect::<Option<Vec<_>>>()
+        else {
+            return false;
+        };
+        if vs.iter().all(|v| v.retired) {
+            return pos.is_empty();
+        }
+        if !layout::is_valid(&pos) {
+            return false;
+        }
+        let have = layout::owned(&pos, vs.len());
+        have.iter()
+            .zip(vs)
+            .all(|(&h, v)| ((h as f64 / layout::FULL as f64) - v.share).abs() < 1e-9)
+    }
+
+    /// Moves the serving layout to the current shares with minimal movement.
+    pub(super) fn relayout(&mut self) {
+        let vs = &self.state.variants;
+        if vs.iter().all(|v| v.retired) {
+            self.state.layout.clear();
+            return;
+        }
+        // The layout served until now (the derived one when the stored
+        // layout is the implicit contiguous one).
+        let served: Vec<(u64, VariantId)> = if self.state.layout.is_empty() {
+            let d = &self.derived;
+            d.starts
+                .iter()
+                .copied()
+                .zip(d.owners.iter().copied())
+                .collect()
+        } else {
+            self.state.layout.clone()
+        };
+        let old: Vec<(u64, usize)> = served
+            .iter()
+            .filter_map(|&(s, id)| vs.binary_search_by_key(&id, |v| v.id).ok().map(|i| (s, i)))
+            .collect();
+        let shares: Vec<f64> = vs
+            .iter()
+            .map(|v| if v.retired { 0.0 } else { v.share })
+            .collect();
+        let lens = layout::lengths(&shares);
+        let new = if old.len() == served.len() {
+            layout::relayout(&old, &lens)
+        } else {
+            layout::contiguous(&lens)
+        };
+        self.state.layout = new.into_iter().map(|(s, i)| (s, vs[i].id)).collect();
+    }
+
+    /// After any change of shares: normalise them, move the layout, log the
+    /// epoch from `from` (for the SRM check) and rebuild the derived values.
+    pub(super) fn shares_changed(&mut self, from: Option<i64>) {
+        self.normalise_shares();
+        self.relayout();
+        let from = from
+            .or(self.state.refreshed_at.map(|t| t.timestamp()))
+            .unwrap_or(i64::MIN);
+        let shares: Vec<f64> = self.state.variants.iter().map(|v| v.share).collect();
+        let epochs = &mut self.state.epochs;
+        while epochs.last().is_some_and(|e| e.from >= from) {
+            epochs.pop();
+        }
+        epochs.push(Epoch { from, shares });
+        if epochs.len() > MAX_EPOCHS {
+            let extra = epochs.len() - MAX_EPOCHS;
+            epochs.drain(..extra);
+        }
+        self.rebuild();
+    }
+
     /// Rebuilds thresholds and samplers from shares and posteriors.
     pub(super) fn rebuild(&mut self) {
         let d = &mut self.derived;
-        d.serve_ids.clear();
-        d.thresholds.clear();
+        d.starts.clear();
+        d.owners.clear();
         d.samplers.clear();
-        let mut cum = 0.0;
+        if self.state.layout.is_empty() {
+            // Contiguous slices in id order (snapshots of earlier versions).
+            let shares: Vec<f64> = self
+                .state
+                .variants
+                .iter()
+                .map(|v| if v.retired { 0.0 } else { v.share })
+                .collect();
+            if shares.iter().any(|&x| x > 0.0) {
+                for (s, i) in layout::contiguous(&layout::lengths(&shares)) {
+                    d.starts.push(s);
+                    d.owners.push(self.state.variants[i].id);
+                }
+            }
+        } else {
+            for &(s, id) in &self.state.layout {
+                d.starts.push(s);
+                d.owners.push(id);
+            }
+        }
         for (i, v) in self.state.variants.iter().enumerate() {
             if v.retired {
                 continue;
             }
-            cum += v.share;
-            d.serve_ids.push(v.id);
-            d.thresholds.push(threshold(cum));
             let p = Posterior::new(v.alpha, v.beta).unwrap_or(Posterior::UNIFORM);
             d.samplers.push((i, Sampler::new(p)));
         }
@@ -198,8 +348,17 @@ impl Experiment {
         &self.state.config
     }
 
-    /// Adds a variant (new copy) with the prior posterior. It gets `1/K` of the
-    /// traffic at once (the others shrink in proportion) until the next recompute.
+    /// Adds a variant (new copy). It gets `1/K` of the traffic at once (the
+    /// others shrink in proportion) until the next recompute.
+    ///
+    /// A variant added while the experiment runs (after any exposure) starts
+    /// from a weak empirical-Bayes prior instead of the configured one: the
+    /// mean of its active siblings' posterior means (as of the last refresh),
+    /// worth [`added_prior_weight`](OptimiserConfig::added_prior_weight)
+    /// trials. Until it has [`min_evidence`](OptimiserConfig::min_evidence)
+    /// matured trials it is *learning*: its share is capped at `1/K`, it
+    /// cannot lead a report, and no winner is declared (see
+    /// docs/design.md, *Variants added while running*).
     pub fn add_variant(&mut self, label: impl Into<String>) -> Result<VariantId, OptimiserError> {
         let active = self.active_count();
         if active >= MAX_ACTIVE_VARIANTS || self.state.variants.len() >= MAX_VARIANTS {
@@ -211,11 +370,23 @@ impl Experiment {
             .next_id
             .checked_add(1)
             .ok_or(OptimiserError::TooManyVariants)?;
+        let running = self.state.variants.iter().any(|v| v.exposures > 0);
+        let means: Vec<f64> = self
+            .state
+            .variants
+            .iter()
+            .filter(|v| !v.added_running && !v.retired)
+            .map(|v| v.alpha / (v.alpha + v.beta))
+            .collect();
+        let (alpha, beta) = if running {
+            self.eb_prior(&means)
+        } else {
+            (self.state.config.prior_alpha, self.state.config.prior_beta)
+        };
         let new_share = 1.0 / (active + 1) as f64;
         for v in self.state.variants.iter_mut().filter(|v| !v.retired) {
             v.share *= 1.0 - new_share;
         }
-        let c = &self.state.config;
         self.state.variants.push(Variant {
             id,
             label: label.into(),
@@ -224,8 +395,11 @@ impl Experiment {
             clicks: 0,
             share: new_share,
             p_best: 0.0,
-            alpha: c.prior_alpha,
-            beta: c.prior_beta,
+            alpha,
+            beta,
+            added_running: running,
+            learning: running,
+            expected_exposures: 0.0,
         });
         // Every bucket holds one cell per variant (a canonical form, so that
         // merged and single-instance states compare equal).
@@ -236,22 +410,118 @@ impl Experiment {
         for cells in self.state.coarse.values_mut() {
             cells.resize(nv, Counts::default());
         }
-        self.normalise_shares();
-        self.rebuild();
+        self.apply_control_share();
+        self.shares_changed(None);
         Ok(id)
     }
 
+    /// The empirical-Bayes prior of the variants added while running, from
+    /// the posterior means of the active variants that were not: their mean,
+    /// worth `added_prior_weight` trials (the configured prior's mean when
+    /// there are none). Pooled afresh at every refresh, so it depends only on
+    /// the evidence (shards merge like one instance).
+    pub(super) fn eb_prior(&self, means: &[f64]) -> (f64, f64) {
+        let c = &self.state.config;
+        let m = if means.is_empty() {
+            c.prior_alpha / (c.prior_alpha + c.prior_beta)
+        } else {
+            means.iter().sum::<f64>() / means.len() as f64
+        };
+        let m = if m.is_finite() {
+            m.clamp(1e-6, 1.0 - 1e-6)
+        } else {
+            0.5
+        };
+        let w = c.added_prior_weight;
+        (m * w, (1.0 - m) * w)
+    }
+
     /// Retires a variant: it is no longer served; its history stays, and
-    /// late updates for it still count. Its share goes to the others in proportion.
+    /// late updates for it still count. Its share goes to the others in
+    /// proportion. The control cannot be retired
+    /// ([`OptimiserError::ControlRetire`]).
     pub fn retire_variant(&mut self, variant: VariantId) -> Result<(), OptimiserError> {
         let i = self.position(variant)?;
+        if self.state.control == Some(variant) {
+            return Err(OptimiserError::ControlRetire);
+        }
         let v = &mut self.state.variants[i];
         v.retired = true;
         v.share = 0.0;
         v.p_best = 0.0;
         self.normalise_shares();
-        self.rebuild();
+        self.apply_control_share();
+        self.shares_changed(None);
         Ok(())
+    }
+
+    /// Names the control (the brand's own copy), or none. The control keeps
+    /// [`control_share`](OptimiserConfig::control_share) of the traffic
+    /// whatever the posteriors say, is never retired and never discounted,
+    /// and every report states the other variants' uplift against it. The
+    /// control must be an active variant.
+    pub fn set_control(&mut self, control: Option<VariantId>) -> Result<(), OptimiserError> {
+        if let Some(c) = control {
+            let i = self.position(c)?;
+            if self.state.variants[i].retired {
+                return Err(OptimiserError::UnknownVariant(c));
+            }
+        }
+        self.state.control = control;
+        self.apply_control_share();
+        self.shares_changed(None);
+        Ok(())
+    }
+
+    /// The control variant, if one is named.
+    pub fn control(&self) -> Option<VariantId> {
+        self.state.control
+    }
+
+    /// Position of the control, when it is named and active.
+    pub(super) fn control_position(&self) -> Option<usize> {
+        let c = self.state.control?;
+        self.position(c)
+            .ok()
+            .filter(|&i| !self.state.variants[i].retired)
+    }
+
+    /// Gives the control exactly `control_share` (the others share the rest
+    /// in proportion); everything to it when it is the only active variant.
+    pub(super) fn apply_control_share(&mut self) {
+        let Some(ci) = self.control_position() else {
+            return;
+        };
+        self.normalise_shares();
+        let cs = self.state.config.control_share;
+        let vs = &mut self.state.variants;
+        let others: f64 = vs
+            .iter()
+            .enumerate()
+            .filter(|(i, v)| *i != ci && !v.retired)
+            .map(|(_, v)| v.share)
+            .sum();
+        let n_others = vs
+            .iter()
+            .enumerate()
+            .filter(|(i, v)| *i != ci && !v.retired)
+            .count();
+        if n_others == 0 {
+            vs[ci].share = 1.0;
+            return;
+        }
+        for (i, v) in vs.iter_mut().enumerate() {
+            if v.retired {
+                continue;
+            }
+            v.share = if i == ci {
+                cs
+            } else if others > 0.0 {
+                v.share / others * (1.0 - cs)
+            } else {
+                (1.0 - cs) / n_others as f64
+            };
+        }
     }
 
     pub(super) fn normalise_shares(&mut self) {
@@ -299,7 +569,9 @@ impl Experiment {
     }
 
     /// Sets the allocation by hand (for example a fixed split). Shares of the
-    /// listed active variants are normalised; unlisted ones get 0.
+    /// listed active variants are normalised; unlisted ones get 0. A named
+    /// control keeps its fixed share. Only the moved share of the audience
+    /// changes variant (see [`assign`](Self::assign)).
     pub fn set_allocation(&mut self, shares: &[(VariantId, f64)]) -> Result<(), OptimiserError> {
         let mut new = vec![0.0; self.state.variants.len()];
         for &(id, s) in shares {
@@ -313,7 +585,8 @@ impl Experiment {
             v.share = s;
         }
         self.normalise_shares();
-        self.rebuild();
+        self.apply_control_share();
+        self.shares_changed(None);
         Ok(())
     }
 }

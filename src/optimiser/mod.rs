@@ -88,10 +88,12 @@ mod config;
 mod delay;
 mod evidence;
 mod experiment;
+mod layout;
 mod monte_carlo;
 mod report;
 mod serve;
 mod state;
+mod uplift;
 
 use std::collections::BTreeMap;
 
@@ -108,6 +110,7 @@ pub use experiment::{Experiment, ExperimentState};
 pub use report::{Report, VariantReport};
 pub use serve::{assign_key, assign_point};
 pub use state::OptimiserSnapshot;
+pub use uplift::{SRM_MIN_DEVIATION, SRM_P_VALUE, Srm, Uplift};
 
 pub use crate::snapshot::{JsonPosition, RestoreError};
 

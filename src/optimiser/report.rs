@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::beta::Sampler;
 use super::experiment::Experiment;
 use super::monte_carlo::argmax_tally;
+use super::uplift::{Srm, Stratum, Uplift, srm, uplift};
 use crate::vocab::{ExperimentId, VariantId};
 
 /// One variant's line in a [`Report`].
@@ -38,6 +39,13 @@ pub struct VariantReport {
     pub p_best: f64,
     /// Expected loss `E[max θ − θ_this]` of serving only this variant.
     pub expected_loss: f64,
+    /// Added while running and short of `min_evidence` matured trials: it
+    /// cannot lead and no winner is declared while it is active.
+    pub learning: bool,
+    /// Uplift over the control (stratified by exposure time; see
+    /// [`Uplift`]); `None` for the control itself, without a control, or
+    /// before both have clicks.
+    pub uplift: Option<Uplift>,
 }
 
 /// A report on an experiment at a given time.
@@ -48,26 +56,60 @@ pub struct Report {
     pub experiment: ExperimentId,
     /// Per variant, in id order (retired ones included).
     pub variants: Vec<VariantReport>,
-    /// The active variant most likely to be best.
+    /// The active variant most likely to be best, among those not learning
+    /// (among all active ones when every one is learning).
     pub leader: Option<VariantId>,
+    /// The control, when one is named (its line is always in `variants`).
+    pub control: Option<VariantId>,
     /// 95th percentile of the value remaining `(max θ − θ_leader) / θ_leader`
     /// over the posterior (Scott 2015).
     pub value_remaining: f64,
     /// The stopping rule's verdict: the leader, when the value remaining is
-    /// below the configured fraction.
+    /// below the configured fraction and no active variant is learning.
     pub winner: Option<VariantId>,
     /// The click-delay CDF at its bin edges `(seconds, matured fraction)`
     /// (empty when every exposure counts at once).
     pub delay_cdf: Vec<(f64, f64)>,
+    /// Exposure-to-click delays the delay model has learned from (clicks
+    /// with an exposure time: recorded exposure, tag serve time or Currents
+    /// `send_time`). `0` means the learned model is still at its prior.
+    pub delay_observations: u64,
+    /// Sample-ratio-mismatch check of exposures against the allocation in
+    /// force at each exposure's time; `None` with fewer than two variants
+    /// served or for evidence restored from a snapshot without the counts.
+    pub srm: Option<Srm>,
 }
 
 impl Experiment {
     /// Reports on the experiment at `now` (does not change the state): per
     /// variant counts, posterior mean, 95% credible interval, probability of
     /// being best and expected loss, by `mc_draws` Monte Carlo draws; the
-    /// value remaining and the stopping rule's verdict.
+    /// value remaining and the stopping rule's verdict; the uplift of each
+    /// variant over the control; the SRM check.
     pub fn report<R: Rng + ?Sized>(&self, now: DateTime<Utc>, rng: &mut R) -> Report {
-        let (post, trials, cdf) = self.posteriors(now);
+        self.report_as_of(now, now, rng)
+    }
+
+    /// [`report`](Self::report) with discounting measured as of `as_of`
+    /// instead of `now` (clicks still mature as of `now`). With a half-life,
+    /// a report long after the send decays every posterior back to the prior;
+    /// `as_of` = the end of the send keeps the evidence as it stood then.
+    /// Without a half-life it equals `report(now)`.
+    pub fn report_as_of<R: Rng + ?Sized>(
+        &self,
+        now: DateTime<Utc>,
+        as_of: DateTime<Utc>,
+        rng: &mut R,
+    ) -> Report {
+        let (post, trials, cdf) = self.posteriors(now, as_of);
+        let min_evidence = self.state.config.min_evidence;
+        let learning: Vec<bool> = self
+            .state
+            .variants
+            .iter()
+            .zip(&trials)
+            .map(|(v, &n)| v.learning && n < min_evidence)
+            .collect();
         let vs = &self.state.variants;
         let nv = vs.len();
         let draws = self.state.config.mc_draws as usize;
@@ -88,7 +130,13 @@ impl Experiment {
         );
         let dn = draws as f64;
         let p_best: Vec<f64> = tally.wins.iter().map(|&w| f64::from(w) / dn).collect();
-        let leader = active.iter().copied().max_by(|&a, &b| {
+        let settled: Vec<usize> = active.iter().copied().filter(|&i| !learning[i]).collect();
+        let candidates = if settled.is_empty() {
+            &active
+        } else {
+            &settled
+        };
+        let leader = candidates.iter().copied().max_by(|&a, &b| {
             p_best[a]
                 .total_cmp(&p_best[b])
                 .then(post[a].mean().total_cmp(&post[b].mean()))
@@ -105,9 +153,11 @@ impl Experiment {
             }
             None => f64::INFINITY,
         };
+        let any_learning = active.iter().any(|&i| learning[i]);
         let winner = leader
-            .filter(|_| value_remaining < self.state.config.stop_threshold)
+            .filter(|_| value_remaining < self.state.config.stop_threshold && !any_learning)
             .map(|l| vs[l].id);
+        let control = self.control_position();
         let variants = (0..nv)
             .map(|i| {
                 let v = &vs[i];
@@ -135,9 +185,22 @@ impl Experiment {
                     ci_high: quantile(&mut col, 0.975),
                     p_best: p_best[i],
                     expected_loss: loss,
+                    learning: learning[i],
+                    uplift: control
+                        .filter(|&c| c != i)
+                        .and_then(|c| uplift(self.strata(i, c))),
                 }
             })
             .collect();
+        let counts: Vec<(u64, f64)> = vs
+            .iter()
+            .map(|v| (v.exposures, v.expected_exposures))
+            .collect();
+        let observed: u64 = counts.iter().fold(0, |a, c| a.saturating_add(c.0));
+        let expected: f64 = counts.iter().map(|c| c.1).sum();
+        let srm = ((expected - observed as f64).abs() <= 0.5 + 1e-9 * observed as f64)
+            .then(|| srm(&counts))
+            .flatten();
         Report {
             experiment: self.state.id.clone(),
             variants,
@@ -145,7 +208,25 @@ impl Experiment {
             value_remaining,
             winner,
             delay_cdf: cdf.points(),
+            control: self.state.control,
+            delay_observations: self.delay_observations(),
+            srm,
         }
+    }
+
+    /// Exposure-time strata of variant `v` against the control `c` (by
+    /// position): every fine and daily bucket.
+    fn strata(&self, v: usize, c: usize) -> impl Iterator<Item = Stratum> + '_ {
+        let pick = move |cells: &[super::experiment::Counts]| -> Stratum {
+            let a = cells.get(v).copied().unwrap_or_default();
+            let b = cells.get(c).copied().unwrap_or_default();
+            (a.exposures, a.clicks, b.exposures, b.clicks)
+        };
+        self.state
+            .fine
+            .values()
+            .map(move |fb| pick(&fb.cells))
+            .chain(self.state.coarse.values().map(move |cells| pick(cells)))
     }
 }
 

@@ -1,23 +1,13 @@
 //! Serving: the sticky assignment (pure, deterministic) and the per-request
 //! Thompson draw.
 
-use rand::Rng;
+use rand::{Rng, RngExt};
 use siphasher::sip::SipHasher24;
 
 use super::beta::Posterior;
 use super::config::OptimiserError;
 use super::experiment::Experiment;
 use crate::vocab::{ExperimentId, RecipientKey, VariantId};
-
-/// 2^64 as an `f64`, to turn shares into integer thresholds.
-const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
-
-/// The serving threshold of a cumulative share: `⌊cum · 2^64⌋`, saturating
-/// (shares summing to 1 give `u64::MAX` at the end).
-pub(super) fn threshold(cum: f64) -> u64 {
-    // `as` saturates, which is the documented rule.
-    (cum * TWO_POW_64) as u64
-}
 
 /// The per-experiment SipHash-2-4 key: `k0`, `k1` are SipHash-2-4 under the
 /// key `(salt, 0)` of `"dynopt/assign/k0/"` (or `k1`) followed by the
@@ -44,7 +34,13 @@ impl Experiment {
     /// Sticky serving: the variant for `recipient` under the current
     /// allocation. Pure (records nothing) and deterministic: the same
     /// recipient gets the same variant while the allocation is unchanged, on
-    /// every replica restored from the same snapshot.
+    /// every replica restored from the same snapshot. When the shares move
+    /// (recompute, add, retire, hand-set), only the moved share of the
+    /// audience changes variant: exactly the total-variation distance
+    /// between the old and the new allocation.
+    ///
+    /// To serve an email, prefer [`crate::serve`], which also records the
+    /// exposure and returns the variant already recorded for a re-render.
     #[inline]
     pub fn assign(&self, recipient: &RecipientKey) -> Result<VariantId, OptimiserError> {
         self.assign_bytes(recipient.as_bytes())
@@ -55,30 +51,74 @@ impl Experiment {
     pub fn assign_bytes(&self, recipient: &[u8]) -> Result<VariantId, OptimiserError> {
         let h = assign_point(self.derived.k0, self.derived.k1, recipient);
         let d = &self.derived;
-        let last = d
-            .serve_ids
-            .len()
-            .checked_sub(1)
-            .ok_or(OptimiserError::NoActiveVariant)?;
-        for (j, &t) in d.thresholds[..last].iter().enumerate() {
-            if h < t {
-                return Ok(d.serve_ids[j]);
-            }
-        }
-        Ok(d.serve_ids[last])
+        let j = d.starts.partition_point(|&s| s <= h);
+        j.checked_sub(1)
+            .and_then(|j| d.owners.get(j))
+            .copied()
+            .ok_or(OptimiserError::NoActiveVariant)
     }
 
     /// Per-request Thompson sampling: one posterior draw per active variant,
     /// the highest wins. Uses the posteriors of the last refresh.
+    ///
+    /// It respects the allocation options: a named control is served with
+    /// probability `control_share`; with `min_share`, each other active
+    /// variant is served uniformly with probability `min_share` (capped at
+    /// `1/K`); with `top_two = b`, the draw's winner is served with
+    /// probability `b`, else the winner of fresh draws that is not it (Russo's
+    /// top-two Thompson sampling). With none of these set, one uniform draw per
+    /// active variant is all the generator gives.
     #[inline]
     pub fn draw<R: Rng + ?Sized>(&self, rng: &mut R) -> Result<VariantId, OptimiserError> {
-        let mut best = None;
-        let mut bv = -1.0;
-        for (i, s) in &self.derived.samplers {
-            let x = s.sample(rng);
-            if x > bv {
-                bv = x;
-                best = Some(*i);
+        let samplers = &self.derived.samplers;
+        if samplers.is_empty() {
+            return Err(OptimiserError::NoActiveVariant);
+        }
+        let c = &self.state.config;
+        let control = self.control_position();
+        if let Some(ci) = control
+            && samplers.len() > 1
+            && rng.random::<f64>() < c.control_share
+        {
+            return Ok(self.state.variants[ci].id);
+        }
+        let others = samplers.len() - usize::from(control.is_some() && samplers.len() > 1);
+        let eligible = |i: usize| samplers.len() == 1 || Some(i) != control;
+        if c.min_share > 0.0 {
+            let m = c.min_share.min(1.0 / others as f64);
+            let u = rng.random::<f64>();
+            if u < m * others as f64 {
+                let pick = ((u / m) as usize).min(others - 1);
+                if let Some(&(i, _)) = samplers.iter().filter(|(i, _)| eligible(*i)).nth(pick) {
+                    return Ok(self.state.variants[i].id);
+                }
+            }
+        }
+        let argmax = |rng: &mut R| {
+            let mut best = None;
+            let mut bv = -1.0;
+            for (i, s) in samplers {
+                let x = s.sample(rng);
+                if x > bv && eligible(*i) {
+                    bv = x;
+                    best = Some(*i);
+                }
+            }
+            best
+        };
+        let mut best = argmax(rng);
+        if let (Some(b), Some(leader)) = (c.top_two, best)
+            && others > 1
+            && rng.random::<f64>() >= b
+        {
+            // Challenger: the first fresh draw won by another variant (at most
+            // 100 tries; the leader when it always wins).
+            for _ in 0..100 {
+                let x = argmax(rng);
+                if x.is_some() && x != Some(leader) {
+                    best = x;
+                    break;
+                }
             }
         }
         best.map(|i| self.state.variants[i].id)

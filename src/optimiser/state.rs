@@ -110,6 +110,12 @@ impl Experiment {
             if v.retired && v.share != 0.0 {
                 return inv("retired variant with a share");
             }
+            if !(v.expected_exposures.is_finite() && v.expected_exposures >= 0.0) {
+                return inv("expected exposures out of range");
+            }
+            if v.learning && !v.added_running {
+                return inv("learning variant not added while running");
+            }
             share_sum += v.share;
         }
         if nv > 0 && s.variants.iter().any(|v| !v.retired) && (share_sum - 1.0).abs() > 1e-6 {
@@ -176,7 +182,24 @@ impl Experiment {
                 return inv("variant totals disagree with the buckets");
             }
         }
-        Ok(Experiment::from_state(s))
+        if let Some(c) = s.control
+            && !s.variants.iter().any(|v| v.id == c && !v.retired)
+        {
+            return inv("control is not an active variant");
+        }
+        if s.epochs.windows(2).any(|w| w[0].from >= w[1].from)
+            || s.epochs.iter().any(|e| {
+                e.shares.len() > nv || e.shares.iter().any(|x| !(x.is_finite() && *x >= 0.0))
+            })
+        {
+            return inv("allocation epochs malformed");
+        }
+        let has_layout = !s.layout.is_empty();
+        let e = Experiment::from_state(s);
+        if has_layout && !e.layout_matches() {
+            return inv("serving layout does not match the shares");
+        }
+        Ok(e)
     }
 
     /// Merges the evidence of another shard of the same experiment (same id
@@ -213,6 +236,8 @@ impl Experiment {
                     v.retired |= y.retired;
                     v.exposures = v.exposures.saturating_add(y.exposures);
                     v.clicks = v.clicks.saturating_add(y.clicks);
+                    v.expected_exposures += y.expected_exposures;
+                    v.learning &= y.learning;
                     map_a.push(merged.len());
                     map_b.push(merged.len());
                     merged.push(v);
@@ -293,11 +318,14 @@ impl Experiment {
         st.coarse = coarse;
         st.mature_delays = mature;
         self.collapse_old();
+        if self.state.control.is_some() && self.control_position().is_none() {
+            self.state.control = None;
+        }
         self.normalise_shares();
+        self.apply_control_share();
+        self.shares_changed(None);
         if let Some(now) = self.state.refreshed_at {
             self.refresh(now);
-        } else {
-            self.rebuild();
         }
         Ok(())
     }
