@@ -1,4 +1,4 @@
-//! Time sanity at the boundary (issue 10): a click before its exposure is
+//! Time sanity at the boundary: a click before its exposure is
 //! not attributed, a click dated beyond the clock skew is refused, both are
 //! counted in buckets of their own, and every click is in exactly one bucket.
 

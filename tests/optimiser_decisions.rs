@@ -1,4 +1,4 @@
-//! Decisions a brand can trust (issue 10): wordings added mid-send, the
+//! Decisions a brand can trust: wordings added mid-send, the
 //! control arm, the SRM check, minimal-movement serving, the per-request
 //! draw's options, future-dated updates and reports as of a chosen time.
 //! Every simulation is seeded; figures are printed for the record.
