@@ -23,6 +23,7 @@
 
 mod config;
 mod engine;
+mod experiment;
 mod report;
 mod snapshot;
 mod table;
@@ -31,10 +32,8 @@ mod tag;
 pub use config::{
     AttributionConfig, AttributionConfigError, BotRules, DEFAULT_SCANNER_USER_AGENTS, Mode, Scope,
 };
-pub use engine::{
-    AddExperimentError, Attribution, Exposure, ExposureError, Handled, MAX_TRACKED_VARIANTS,
-    MergeError,
-};
+pub use engine::{AddExperimentError, Attribution, Exposure, ExposureError, Handled, MergeError};
+pub use experiment::MAX_TRACKED_VARIANTS;
 pub use report::{Accounting, ClickBucket, ClickBuckets, ExperimentReport, VariantCounts};
 pub use snapshot::AttributionSnapshot;
 

@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use super::config::AttributionConfig;
-use super::engine::{Attribution, Counters, Global, MAX_TRACKED_VARIANTS, VariantStats};
+use super::engine::{Attribution, Global};
+use super::experiment::{Counters, MAX_TRACKED_VARIANTS, VariantStats};
 use super::report::ClickBuckets;
 use super::table::{Density, KeyTable, Rec};
 use crate::currents::EventType;

@@ -13,8 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::beta::{Posterior, Sampler};
 use super::config::{MAX_ACTIVE_VARIANTS, MAX_VARIANTS, OptimiserConfig, OptimiserError};
 use super::delay::bin_edges;
-use super::layout;
-use super::serve::assign_key;
+use super::layout::{self, assign_key};
 use crate::vocab::{ExperimentId, VariantId};
 
 /// Width of the buckets that exposures older than the horizon are merged into.

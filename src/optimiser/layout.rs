@@ -10,6 +10,31 @@
 //! *Sticky assignment*). The update is a pure function of the old layout and
 //! the new shares, so replicas that apply the same changes agree.
 
+use siphasher::sip::SipHasher24;
+
+use crate::vocab::ExperimentId;
+
+/// The per-experiment SipHash-2-4 key: `k0`, `k1` are SipHash-2-4 under the
+/// key `(salt, 0)` of `"dynopt/assign/k0/"` (or `k1`) followed by the
+/// experiment id's UTF-8 bytes.
+pub fn assign_key(salt: u64, experiment: &ExperimentId) -> (u64, u64) {
+    let h = |tag: &[u8]| {
+        let mut msg = Vec::with_capacity(tag.len() + experiment.as_str().len());
+        msg.extend_from_slice(tag);
+        msg.extend_from_slice(experiment.as_str().as_bytes());
+        SipHasher24::new_with_keys(salt, 0).hash(&msg)
+    };
+    (h(b"dynopt/assign/k0/"), h(b"dynopt/assign/k1/"))
+}
+
+/// The point of a recipient on `[0, 2^64)`: SipHash-2-4 under `(k0, k1)` of the
+/// recipient's bytes. A variant whose slice of the cumulative allocation
+/// (scaled to `2^64`) contains the point is served.
+#[inline]
+pub fn assign_point(k0: u64, k1: u64, recipient: &[u8]) -> u64 {
+    SipHasher24::new_with_keys(k0, k1).hash(recipient)
+}
+
 /// `2^64`, the length of the whole line.
 pub(super) const FULL: u128 = 1 << 64;
 

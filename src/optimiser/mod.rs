@@ -107,8 +107,8 @@ pub use config::{
 };
 pub use delay::{DelayModel, LogNormalDelay};
 pub use experiment::{Experiment, ExperimentState};
+pub use layout::{assign_key, assign_point};
 pub use report::{Report, VariantReport};
-pub use serve::{assign_key, assign_point};
 pub use state::OptimiserSnapshot;
 pub use uplift::{SRM_MIN_DEVIATION, SRM_P_VALUE, Srm, Uplift};
 

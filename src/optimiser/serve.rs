@@ -2,33 +2,12 @@
 //! Thompson draw.
 
 use rand::{Rng, RngExt};
-use siphasher::sip::SipHasher24;
 
 use super::beta::Posterior;
 use super::config::OptimiserError;
 use super::experiment::Experiment;
-use crate::vocab::{ExperimentId, RecipientKey, VariantId};
-
-/// The per-experiment SipHash-2-4 key: `k0`, `k1` are SipHash-2-4 under the
-/// key `(salt, 0)` of `"dynopt/assign/k0/"` (or `k1`) followed by the
-/// experiment id's UTF-8 bytes.
-pub fn assign_key(salt: u64, experiment: &ExperimentId) -> (u64, u64) {
-    let h = |tag: &[u8]| {
-        let mut msg = Vec::with_capacity(tag.len() + experiment.as_str().len());
-        msg.extend_from_slice(tag);
-        msg.extend_from_slice(experiment.as_str().as_bytes());
-        SipHasher24::new_with_keys(salt, 0).hash(&msg)
-    };
-    (h(b"dynopt/assign/k0/"), h(b"dynopt/assign/k1/"))
-}
-
-/// The point of a recipient on `[0, 2^64)`: SipHash-2-4 under `(k0, k1)` of the
-/// recipient's bytes. A variant whose slice of the cumulative allocation
-/// (scaled to `2^64`) contains the point is served.
-#[inline]
-pub fn assign_point(k0: u64, k1: u64, recipient: &[u8]) -> u64 {
-    SipHasher24::new_with_keys(k0, k1).hash(recipient)
-}
+use super::layout::assign_point;
+use crate::vocab::{RecipientKey, VariantId};
 
 impl Experiment {
     /// Sticky serving: the variant for `recipient` under the current

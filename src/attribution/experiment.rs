@@ -1,0 +1,304 @@
+//! One experiment's attribution rules: which click or open counts, for which
+//! variant, into which bucket. The registry that routes events to experiments
+//! is the engine.
+
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use siphasher::sip128::SipHasher13;
+
+use super::config::{AttributionConfig, AttributionConfigError, Mode};
+use super::report::{ClickBucket, ClickBuckets};
+use super::table::{Density, KeyTable, Rec, VARIANT_SLOTS};
+use super::tag::parse_tag;
+use crate::pii::CleanEvent;
+use crate::vocab::{ExperimentId, Update, VariantId};
+
+/// The most variants attribution tracks for one experiment (distinct variant
+/// ids seen; they are stored as 16-bit indices).
+pub const MAX_TRACKED_VARIANTS: usize = VARIANT_SLOTS;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct VariantStats {
+    pub(crate) exposures: u64,
+    pub(crate) clicks: u64,
+    pub(crate) unique_opens: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Counters {
+    pub(crate) clicks: ClickBuckets,
+    pub(crate) exposures: u64,
+    pub(crate) repeat_exposures: u64,
+    pub(crate) opens: u64,
+    pub(crate) machine_opens: u64,
+}
+
+impl Counters {
+    pub(super) fn merge(&mut self, o: &Counters) {
+        self.clicks.merge(&o.clicks);
+        self.exposures = self.exposures.saturating_add(o.exposures);
+        self.repeat_exposures = self.repeat_exposures.saturating_add(o.repeat_exposures);
+        self.opens = self.opens.saturating_add(o.opens);
+        self.machine_opens = self.machine_opens.saturating_add(o.machine_opens);
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Experiment {
+    pub(crate) id: ExperimentId,
+    pub(crate) config: AttributionConfig,
+    window: i64,
+    pub(super) lateness: i64,
+    skew: i64,
+    min_delay: Option<i64>,
+    scanners: Vec<Vec<u8>>,
+    pub(crate) variants: Vec<VariantId>,
+    pub(crate) stats: Vec<VariantStats>,
+    pub(crate) counters: Counters,
+    /// Recorded exposures: key = recipient key, time = first exposure.
+    pub(crate) exposures: KeyTable,
+    /// URL-tag mode unique clickers: key = recipient key, time = exposure time
+    /// when known, else the first click's time.
+    pub(crate) clickers: KeyTable,
+    /// Seen click event ids: key = SipHash-1-3 128 of the id, time = click time.
+    pub(crate) seen: KeyTable,
+}
+
+pub(super) fn store_secs(t: i64) -> u32 {
+    u32::try_from(t.clamp(0, i64::from(u32::MAX))).unwrap_or(u32::MAX)
+}
+
+pub(super) fn to_time(s: u32) -> DateTime<Utc> {
+    DateTime::from_timestamp(i64::from(s), 0).unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+pub(super) fn id_key(id: &str) -> [u8; 16] {
+    SipHasher13::new_with_keys(0x646f_7074_6964_6b31, 0x6374_7265_6e74_7331)
+        .hash(id.as_bytes())
+        .as_bytes()
+}
+
+pub(super) fn live(time: u32, horizon: i64, watermark: Option<i64>) -> bool {
+    watermark.is_none_or(|w| i64::from(time).saturating_add(horizon) >= w)
+}
+
+pub(super) fn contains_ascii_ci(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty()
+        && hay
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+pub(super) fn is_machine_open(v: Option<&str>) -> bool {
+    v.is_some_and(|s| s.trim().eq_ignore_ascii_case("true"))
+}
+
+impl Experiment {
+    pub(super) fn new(
+        id: ExperimentId,
+        config: AttributionConfig,
+        presize: bool,
+    ) -> Result<Experiment, AttributionConfigError> {
+        config.validate()?;
+        let window = config.window.num_seconds();
+        let lateness = config.allowed_lateness.num_seconds();
+        let skew = config.max_clock_skew.num_seconds();
+        let min_delay = config.bot_rules.min_click_delay.map(|d| d.num_seconds());
+        let scanners = config
+            .bot_rules
+            .scanner_user_agents
+            .iter()
+            .filter(|s| !s.is_empty())
+            .map(|s| s.as_bytes().to_vec())
+            .collect();
+        Ok(Experiment {
+            id,
+            exposures: KeyTable::with_capacity(
+                if presize {
+                    config.expected_exposures
+                } else {
+                    0
+                },
+                Density::Compact,
+            ),
+            config,
+            window,
+            lateness,
+            skew,
+            min_delay,
+            scanners,
+            variants: Vec::new(),
+            stats: Vec::new(),
+            counters: Counters::default(),
+            clickers: KeyTable::new(Density::Fast),
+            seen: KeyTable::new(Density::Fast),
+        })
+    }
+
+    pub(super) fn horizon(&self) -> i64 {
+        self.window + self.lateness
+    }
+
+    pub(crate) fn variant_index(&mut self, v: VariantId) -> Option<u32> {
+        if let Some(i) = self.variants.iter().position(|x| *x == v) {
+            return u32::try_from(i).ok();
+        }
+        if self.variants.len() >= MAX_TRACKED_VARIANTS {
+            return None;
+        }
+        self.variants.push(v);
+        self.stats.push(VariantStats::default());
+        u32::try_from(self.variants.len() - 1).ok()
+    }
+
+    pub(super) fn known_variant(&self, v: VariantId) -> Option<u32> {
+        self.variants
+            .iter()
+            .position(|x| *x == v)
+            .and_then(|i| u32::try_from(i).ok())
+    }
+
+    pub(super) fn is_bot(&self, ev: &CleanEvent) -> bool {
+        if ev.is_suspected_bot_click == Some(true) {
+            return true;
+        }
+        let rules = &self.config.bot_rules;
+        if rules.reason_without_flag
+            && ev.is_suspected_bot_click.is_none()
+            && ev
+                .suspected_bot_click_reason
+                .as_ref()
+                .is_some_and(|r| !r.is_empty())
+        {
+            return true;
+        }
+        if let Some(ua) = ev.user_agent.as_deref()
+            && self
+                .scanners
+                .iter()
+                .any(|s| contains_ascii_ci(ua.as_bytes(), s))
+        {
+            return true;
+        }
+        false
+    }
+
+    pub(super) fn click(
+        &mut self,
+        ev: &CleanEvent,
+        watermark: Option<i64>,
+        pending: &mut VecDeque<Update>,
+    ) -> ClickBucket {
+        let c = ev.time.timestamp();
+        if watermark.is_some_and(|w| c > w.saturating_add(self.skew)) {
+            return ClickBucket::Future;
+        }
+        if watermark.is_some_and(|w| c < w.saturating_sub(self.lateness)) {
+            return ClickBucket::Late;
+        }
+        let idk = id_key(&ev.id);
+        let lateness = self.lateness;
+        let seen = Rec::marker(idk, store_secs(c));
+        match self.seen.get_or_insert(seen) {
+            Some(r) if live(r.time(), lateness, watermark) => return ClickBucket::Duplicate,
+            Some(mut r) => r.set_time(store_secs(c)),
+            None => {}
+        }
+        if self.is_bot(ev) {
+            return ClickBucket::Bot;
+        }
+        let horizon = self.horizon();
+        let (window, min_delay) = (self.window, self.min_delay);
+        // Decides bot-by-delay and lateness once the exposure time is known.
+        let timing = |exposed_at: Option<i64>| -> Option<ClickBucket> {
+            let t = exposed_at?;
+            if c < t {
+                return Some(ClickBucket::BeforeExposure);
+            }
+            if min_delay.is_some_and(|min| c.saturating_sub(t) < min) {
+                return Some(ClickBucket::Bot);
+            }
+            (c.saturating_sub(t) > window).then_some(ClickBucket::Late)
+        };
+        let (vidx, exposed_at): (u32, Option<i64>) = match &self.config.mode {
+            Mode::ExposureJoin => {
+                let Some(mut r) = ev.recipient_key.and_then(|k| self.exposures.get_mut(&k.0))
+                else {
+                    return ClickBucket::Unattributable;
+                };
+                if !live(r.time(), horizon, watermark) {
+                    return ClickBucket::Unattributable;
+                }
+                let t = i64::from(r.time());
+                if let Some(b) = timing(Some(t)) {
+                    return b;
+                }
+                if r.clicked() {
+                    return ClickBucket::Duplicate;
+                }
+                r.mark_clicked();
+                (r.variant(), Some(t))
+            }
+            Mode::UrlTag { param } => {
+                let Some(url) = ev.url.as_deref() else {
+                    return ClickBucket::Unattributable;
+                };
+                let Ok(tag) = parse_tag(url, param) else {
+                    return ClickBucket::Unattributable;
+                };
+                let Some(vidx) = self.known_variant(tag.variant) else {
+                    return ClickBucket::Unattributable;
+                };
+                let t = tag.served_at.or(ev.send_time).map(|t| t.timestamp());
+                if let Some(b) = timing(t) {
+                    return b;
+                }
+                // Without a recipient key, unique clickers are unique event ids,
+                // which the seen-id check above already guarantees.
+                if let Some(key) = ev.recipient_key {
+                    let time = store_secs(t.unwrap_or(c));
+                    let rec = Rec::clicker(key.0, vidx, time);
+                    match self.clickers.get_or_insert(rec) {
+                        Some(r) if live(r.time(), horizon, watermark) => {
+                            return ClickBucket::Duplicate;
+                        }
+                        Some(mut r) => r.overwrite(rec),
+                        None => {}
+                    }
+                }
+                (vidx, t)
+            }
+        };
+        let vi = vidx as usize;
+        if let (Some(stats), Some(variant)) = (self.stats.get_mut(vi), self.variants.get(vi)) {
+            stats.clicks += 1;
+            pending.push_back(Update::Click {
+                experiment: self.id.clone(),
+                variant: *variant,
+                exposed_at: exposed_at.and_then(|t| DateTime::from_timestamp(t, 0)),
+                clicked_at: ev.time,
+            });
+        }
+        ClickBucket::Attributed
+    }
+
+    pub(super) fn open(&mut self, ev: &CleanEvent, machine: bool, watermark: Option<i64>) {
+        if machine {
+            self.counters.machine_opens += 1;
+            return;
+        }
+        self.counters.opens += 1;
+        let horizon = self.horizon();
+        if let Some(mut r) = ev.recipient_key.and_then(|k| self.exposures.get_mut(&k.0))
+            && live(r.time(), horizon, watermark)
+            && !r.opened()
+        {
+            r.mark_opened();
+            if let Some(s) = self.stats.get_mut(r.variant() as usize) {
+                s.unique_opens += 1;
+            }
+        }
+    }
+}
