@@ -156,10 +156,8 @@ fn small_campaign_reconciles_table_buckets_and_chart() {
             let rel = pct(uplift);
             assert!(lo <= rel && rel <= hi, "uplift inside its interval: {row}");
             let (ilo, ihi) = bracket(incr_interval);
-            let num = |s: &str| -> f64 {
-                s.parse()
-                    .unwrap_or_else(|_| panic!("number {s} in {row}"))
-            };
+            let num =
+                |s: &str| -> f64 { s.parse().unwrap_or_else(|_| panic!("number {s} in {row}")) };
             let inc = num(incr);
             assert!(
                 num(ilo) <= inc && inc <= num(ihi),

@@ -143,7 +143,7 @@ impl Printer {
         let (rates, n) = (sim.rates(), recipients);
         println!();
         println!(
-            "{:<8} {:<36} {:>7} {:>8} {:>7} {:>7} {:>7} {:>8} {:>19} {:>9} {:<17} {:>7} {}",
+            "{:<8} {:<36} {:>7} {:>8} {:>7} {:>7} {:>7} {:>8} {:>19} {:>9} {:<17} {:>7} 95% interval",
             "variant",
             "wording",
             "true",
@@ -155,8 +155,7 @@ impl Printer {
             "95% interval",
             "uplift",
             "95% interval",
-            "incr.",
-            "95% interval"
+            "incr."
         );
         let exp_acc = accounting.experiments.get(host.experiment());
         for (i, (id, label)) in self.labels.iter().enumerate() {
