@@ -700,8 +700,11 @@ fn run_realistic(a: &Args) -> Result<(), String> {
                 .collect::<Vec<_>>()
                 .join(" ")
         );
+        let early = stops.iter().filter(|s| s.0 < ADDED_BETTER.1).count();
+        let mean_stop =
+            stops.iter().map(|s| s.0 as f64 + 1.0).sum::<f64>() / stops.len().max(1) as f64;
         println!(
-            "    stopping rule: fired during the send in {:.1}% of runs, right in {right} of {} ({:.1}%)",
+            "    stopping rule: fired during the send in {:.1}% of runs, right in {right} of {} ({:.1}%), mean stop batch {mean_stop:.1}, {early} before the better wording was added",
             100.0 * stops.len() as f64 / n,
             stops.len(),
             100.0 * right_rate
@@ -719,6 +722,7 @@ fn run_realistic(a: &Args) -> Result<(), String> {
                 "ratio_to_oracle": mean / oracle.0,
                 "best_share_by_hour": shares,
                 "stop_rate": stops.len() as f64 / n,
+                "stops_before_better_added": early,
                 "stop_right_rate": if right_rate.is_finite() { serde_json::json!(right_rate) } else { serde_json::Value::Null },
                 "uplift_coverage": coverage,
                 "uplift_intervals": intervals,
