@@ -25,6 +25,9 @@
 //! variant's rate. `--runs N` sets the number of runs of both problems.
 //! `--json` prints one JSON object as the last line.
 
+#[path = "regret_realistic.rs"]
+mod realistic;
+
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -53,15 +56,17 @@ struct Args {
     horizon: u64,
     batch_size: usize,
     threads: usize,
+    /// `--scenario realistic`: the realistic send instead of the two problems.
+    realistic: bool,
 }
 
-const USAGE: &str =
-    "usage: regret [--runs N] [--seed S] [--json] [--horizon H] [--batch-size B] [--threads T]";
+const USAGE: &str = "usage: regret [--runs N] [--seed S] [--json] [--horizon H] [--batch-size B] [--threads T] [--scenario default|realistic]";
 
 const HELP: &str = "\
 regret: the optimiser's regret against baselines on two simulated problems
 
 usage: regret [--runs N] [--seed S] [--json] [--horizon H] [--batch-size B] [--threads T]
+              [--scenario default|realistic]
 
 Chapelle & Li: 10 variants (best rate 0.10, the others 0.08), per-request
 Thompson draws against UCB1, epsilon-greedy 0.1 and uniform, with the
@@ -77,11 +82,21 @@ options:
   --horizon H      Chapelle & Li horizon, at least 10 (default 1000000)
   --batch-size B   recipients per email batch (default 10000)
   --threads T      worker threads (default: the available cores)
+  --scenario S     default: the two problems above; realistic: the realistic
+                   send instead (200,000 recipients in 72 five-minute batches,
+                   rates 2.5% to 2.8%, log-normal click delays with median 3 h
+                   and 90th percentile 64 h, a better wording added after
+                   1.5 h and a worse one after 3 h, the first wording as the
+                   control at 10%), fed with immediate feedback (the oracle)
+                   and in URL-tag mode with and without the serve time;
+                   regret, share to the best, stopping rule and uplift
+                   interval coverage (default 200 runs)
   -h, --help       print this help
 
 examples:
   regret                                  # the default run (about 2 minutes on 2 cores)
   regret --runs 4 --horizon 20000 --batch-size 500 --json   # a quick look
+  regret --scenario realistic --runs 4    # the realistic send, a quick look
 
 exit status: 0 on success, 2 on bad arguments.
 ";
@@ -97,6 +112,7 @@ fn parse_args() -> Result<Option<Args>, String> {
         horizon: 1_000_000,
         batch_size: 10_000,
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        realistic: false,
     };
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
@@ -124,6 +140,16 @@ fn parse_args() -> Result<Option<Args>, String> {
                 a.threads = usize::try_from(value(&mut parser)?).map_err(|e| e.to_string())?;
             }
             Long("json") => a.json = true,
+            Long("scenario") => {
+                let v = parser.value().map_err(|e| e.to_string())?;
+                a.realistic = match v.to_str() {
+                    Some("default") => false,
+                    Some("realistic") => true,
+                    _ => {
+                        return Err(format!("--scenario: default or realistic, not {v:?}"));
+                    }
+                };
+            }
             Short('h') | Long("help") => return Ok(None),
             other => return Err(other.unexpected().to_string()),
         }
@@ -496,6 +522,9 @@ fn mean_se(xs: &[f64]) -> (f64, f64) {
 }
 
 fn run(a: &Args) -> Result<(), String> {
+    if a.realistic {
+        return run_realistic(a);
+    }
     let start = Instant::now();
 
     // Chapelle & Li.
@@ -616,6 +645,97 @@ fn run(a: &Args) -> Result<(), String> {
             }
         });
         println!("{j}");
+    }
+    Ok(())
+}
+
+/// The realistic send: every mode, `a.email_runs` runs.
+fn run_realistic(a: &Args) -> Result<(), String> {
+    use realistic::{ADDED_BETTER, ADDED_WORSE, BATCHES, INITIAL_RATES, Mode, RECIPIENTS};
+    let start = Instant::now();
+    let outs = par_runs(a.email_runs, a.threads, |r| realistic::run_all(a.seed, r))
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    let n = outs.len() as f64;
+    println!(
+        "Realistic send: {RECIPIENTS} recipients in {BATCHES} five-minute batches, rates {INITIAL_RATES:?} (the first is the control, 10%), {} added before batch {} and {} before batch {}, log-normal click delays (median 3 h, p90 64 h), {} runs (mean ± s.e.)",
+        ADDED_BETTER.0,
+        ADDED_BETTER.1 + 1,
+        ADDED_WORSE.0,
+        ADDED_WORSE.1 + 1,
+        a.email_runs
+    );
+    let oracle = mean_se(&outs.iter().map(|o| o[0].regret).collect::<Vec<_>>());
+    let mut json = serde_json::Map::new();
+    json.insert("runs".into(), serde_json::json!(a.email_runs));
+    for (m, mode) in Mode::ALL.iter().enumerate() {
+        let regrets: Vec<f64> = outs.iter().map(|o| o[m].regret).collect();
+        let (mean, se) = mean_se(&regrets);
+        let mut sorted = regrets.clone();
+        sorted.sort_by(f64::total_cmp);
+        let p99 = sorted[((0.99 * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
+        let shares: Vec<f64> = (0..6)
+            .map(|h| outs.iter().map(|o| o[m].best_share[h]).sum::<f64>() / n)
+            .collect();
+        let stops: Vec<(usize, bool)> = outs.iter().filter_map(|o| o[m].stop).collect();
+        let right = stops.iter().filter(|s| s.1).count();
+        let right_rate = if stops.is_empty() {
+            f64::NAN
+        } else {
+            right as f64 / stops.len() as f64
+        };
+        let covered: u32 = outs.iter().map(|o| o[m].covered).sum();
+        let intervals: u32 = outs.iter().map(|o| o[m].intervals).sum();
+        let coverage = f64::from(covered) / f64::from(intervals.max(1));
+        println!("  {}:", mode.name());
+        println!(
+            "    regret {mean:>8.1} ± {se:.1} (p99 {p99:.1}), {:.3} × the oracle",
+            mean / oracle.0
+        );
+        println!(
+            "    share to the best available wording, hours 1 to 6: {}",
+            shares
+                .iter()
+                .map(|s| format!("{:.1}%", 100.0 * s))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let early = stops.iter().filter(|s| s.0 < ADDED_BETTER.1).count();
+        let mean_stop =
+            stops.iter().map(|s| s.0 as f64 + 1.0).sum::<f64>() / stops.len().max(1) as f64;
+        println!(
+            "    stopping rule: fired during the send in {:.1}% of runs, right in {right} of {} ({:.1}%), mean stop batch {mean_stop:.1}, {early} before the better wording was added",
+            100.0 * stops.len() as f64 / n,
+            stops.len(),
+            100.0 * right_rate
+        );
+        println!(
+            "    uplift 95% intervals 3 days after the send: {covered} of {intervals} cover the true uplift ({:.1}%)",
+            100.0 * coverage
+        );
+        json.insert(
+            mode.key().into(),
+            serde_json::json!({
+                "regret": mean,
+                "regret_se": se,
+                "regret_p99": p99,
+                "ratio_to_oracle": mean / oracle.0,
+                "best_share_by_hour": shares,
+                "stop_rate": stops.len() as f64 / n,
+                "stops_before_better_added": early,
+                "stop_right_rate": if right_rate.is_finite() { serde_json::json!(right_rate) } else { serde_json::Value::Null },
+                "uplift_coverage": coverage,
+                "uplift_intervals": intervals,
+            }),
+        );
+    }
+    println!(
+        "wall time: {:.1} s on {} threads",
+        start.elapsed().as_secs_f64(),
+        a.threads
+    );
+    if a.json {
+        println!("{}", serde_json::json!({ "realistic": json }));
     }
     Ok(())
 }

@@ -50,6 +50,14 @@ fn attr<'a>(tag: &'a str, name: &str) -> &'a str {
     &tag[start..end]
 }
 
+/// The two ends of `[low,high]`.
+fn bracket(cell: &str) -> (&str, &str) {
+    cell.strip_prefix('[')
+        .and_then(|c| c.strip_suffix(']'))
+        .and_then(|c| c.split_once(','))
+        .unwrap_or_else(|| panic!("an interval [low,high]: {cell}"))
+}
+
 fn number_after(line: &str, word: &str) -> u64 {
     let i = line
         .find(word)
@@ -124,16 +132,38 @@ fn small_campaign_reconciles_table_buckets_and_chart() {
     assert_eq!(rows.len(), 4, "{stdout}");
     let mut share_total = 0.0;
     let mut click_total = 0;
+    let mut controls = 0;
     for row in &rows {
         // Parse from the right: the wording may contain spaces and percent signs.
         let t: Vec<&str> = row.split_whitespace().collect();
-        assert!(t.len() >= 9, "{row}");
+        assert!(t.len() >= 13, "{row}");
         let pct = |s: &str| -> f64 {
             s.strip_suffix('%')
                 .and_then(|x| x.parse().ok())
                 .unwrap_or_else(|| panic!("percentage {s} in {row}"))
         };
-        let n = t.len();
+        // The four uplift cells come last: the uplift over the control and its
+        // interval, the incremental clicks and theirs.
+        let n = t.len() - 4;
+        let (uplift, interval, incr, incr_interval) = (t[n], t[n + 1], t[n + 2], t[n + 3]);
+        if uplift == "control" {
+            controls += 1;
+            assert_eq!(row.split_whitespace().next(), Some("v0"), "{row}");
+            assert_eq!([interval, incr, incr_interval], ["–", "–", "–"], "{row}");
+        } else {
+            let (lo, hi) = bracket(interval);
+            let (lo, hi) = (pct(lo), pct(hi));
+            let rel = pct(uplift);
+            assert!(lo <= rel && rel <= hi, "uplift inside its interval: {row}");
+            let (ilo, ihi) = bracket(incr_interval);
+            let num =
+                |s: &str| -> f64 { s.parse().unwrap_or_else(|_| panic!("number {s} in {row}")) };
+            let inc = num(incr);
+            assert!(
+                num(ilo) <= inc && inc <= num(ihi),
+                "incremental clicks inside their interval: {row}"
+            );
+        }
         let (high, low) = (pct(t[n - 1]), pct(t[n - 3]));
         let p_best: f64 = t[n - 4].parse().expect("P(best) column");
         let ctr = pct(t[n - 5]);
@@ -158,6 +188,26 @@ fn small_campaign_reconciles_table_buckets_and_chart() {
         (share_total - 100.0).abs() < 0.05,
         "shares sum to 100%: {share_total}"
     );
+    assert_eq!(controls, 1, "one control row (v0): {stdout}");
+    assert!(
+        stdout.lines().any(|l| l.starts_with("control: v0 ")),
+        "{stdout}"
+    );
+    // The SRM check: ok or ALARM, with its p-value.
+    let srm = stdout
+        .lines()
+        .find(|l| l.starts_with("SRM check: "))
+        .expect("SRM line");
+    assert!(
+        srm.starts_with("SRM check: ok (") || srm.starts_with("SRM check: ALARM ("),
+        "{srm}"
+    );
+    let p: f64 = srm
+        .split_once("p = ")
+        .and_then(|(_, r)| r.split(',').next())
+        .and_then(|x| x.parse().ok())
+        .unwrap_or_else(|| panic!("p-value in {srm}"));
+    assert!((0.0..=1.0).contains(&p), "{srm}");
 
     let buckets = stdout
         .lines()
@@ -231,6 +281,10 @@ fn small_campaign_reconciles_table_buckets_and_chart() {
             );
         }
     }
+    assert!(
+        svg.contains(">v0 (control)</text>"),
+        "the legend marks the control"
+    );
     let posteriors = svg.matches("class=\"posterior\"").count();
     assert_eq!(posteriors, 4);
     // The posterior axis ticks fall on round rates: evenly spaced, with a step of

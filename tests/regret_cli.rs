@@ -114,9 +114,70 @@ fn json_contract_and_sanity() {
 }
 
 #[test]
+fn realistic_scenario_json_and_sanity() {
+    let out = run(&[
+        "--scenario",
+        "realistic",
+        "--runs",
+        "2",
+        "--seed",
+        "3",
+        "--threads",
+        "2",
+        "--json",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stderr: {stderr}");
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(stdout.starts_with("Realistic send: 200000 recipients in 72 five-minute batches"));
+    assert!(!stdout.contains("Chapelle & Li"), "{stdout}");
+    let last = stdout.lines().last().expect("output");
+    let v: serde_json::Value = serde_json::from_str(last).expect("last line is JSON");
+    let r = v["realistic"].as_object().expect("realistic object");
+    assert_eq!(r["runs"].as_f64(), Some(2.0));
+    for mode in ["oracle", "tag_serve_time", "tag_no_serve_time"] {
+        let m = r[mode].as_object().expect("mode object");
+        let f = |k: &str| m[k].as_f64().unwrap_or_else(|| panic!("{mode}.{k}: {m:?}"));
+        // Regret: positive, below serving the worst wording to everyone.
+        assert!(
+            f("regret") > 0.0 && f("regret") < 200_000.0 * 0.007,
+            "{m:?}"
+        );
+        assert!(f("regret_p99") >= f("regret") - 1e-9, "p99 ≥ mean: {m:?}");
+        let shares = m["best_share_by_hour"].as_array().expect("shares");
+        assert_eq!(shares.len(), 6);
+        for s in shares {
+            let s = s.as_f64().expect("share");
+            assert!((0.0..=1.0).contains(&s), "{m:?}");
+        }
+        assert!((0.0..=1.0).contains(&f("stop_rate")), "{m:?}");
+        assert!((0.0..=1.0).contains(&f("uplift_coverage")), "{m:?}");
+        // Five wordings besides the control, one interval each per run at most.
+        assert!(f("uplift_intervals") <= 10.0, "{m:?}");
+    }
+    let oracle = r["oracle"]["ratio_to_oracle"].as_f64();
+    assert_eq!(oracle, Some(1.0));
+    // The same runs give the same figures.
+    let again = run(&[
+        "--scenario",
+        "realistic",
+        "--runs",
+        "2",
+        "--seed",
+        "3",
+        "--threads",
+        "1",
+        "--json",
+    ]);
+    let again = String::from_utf8(again.stdout).expect("utf-8");
+    assert_eq!(again.lines().last(), Some(last), "deterministic for a seed");
+}
+
+#[test]
 fn bad_arguments_are_reported_without_a_panic() {
     for args in [
-        &["--runs", "many"][..],
+        &["--scenario", "surreal"][..],
+        &["--runs", "many"],
         &["--frobnicate"],
         &["--runs"],
         &["--runs", "0"],

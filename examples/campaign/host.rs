@@ -23,6 +23,9 @@ use dynopt::{ExperimentId, Update, VariantId};
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
 
+/// The control's fixed share of the traffic (the brand's own copy).
+pub(crate) const CONTROL_SHARE: f64 = 0.10;
+
 /// Where the experiment runs in Braze: the campaign and message variation whose
 /// clicks are attributed to it.
 pub(crate) struct BrazeScope<'a> {
@@ -46,8 +49,10 @@ pub(crate) struct Host {
 
 impl Host {
     /// Sets up `experiment` with one variant per wording (ids in order) and
-    /// its attribution scope. `secret` is the key the Braze template's
-    /// `hmac_sha256_hex` uses.
+    /// its attribution scope. The first wording is the brand's own copy: it is
+    /// the control, kept at [`CONTROL_SHARE`] of the traffic, and every other
+    /// variant's uplift is reported against it. `secret` is the key the Braze
+    /// template's `hmac_sha256_hex` uses.
     pub(crate) fn new(
         experiment: ExperimentId,
         wordings: &[String],
@@ -58,6 +63,7 @@ impl Host {
         let mut optimiser = Optimiser::new();
         let mut config = OptimiserConfig::default();
         config.salt = seed;
+        config.control_share = CONTROL_SHARE;
         let exp = optimiser
             .add_experiment(experiment.clone(), config)
             .map_err(|e| e.to_string())?;
@@ -67,6 +73,9 @@ impl Host {
                 exp.add_variant(wording.clone())
                     .map_err(|e| e.to_string())?,
             );
+        }
+        if let Some(&control) = ids.first() {
+            exp.set_control(Some(control)).map_err(|e| e.to_string())?;
         }
         let mut attribution = Attribution::new();
         attribution

@@ -56,8 +56,10 @@ chosen by Thompson sampling (allocation recomputed every 5 minutes), with
 Braze-shaped Currents Click files every 5 minutes (delayed clicks, redelivered
 duplicates, bot clicks, personal data) that the customer side sanitizes and the
 optimising side decodes and attributes, then a 3-day click tail. Prints one
-progress line per batch, the final table, the winner, the clicks gained over an
-even split and the attribution buckets.
+progress line per batch, the final table (with each wording's uplift over the
+control, variant 0, the brand's own copy kept at a fixed 10% share), the
+sample-ratio-mismatch check, the winner, the clicks gained over an even split
+and the attribution buckets.
 
 options:
   --recipients N   recipients in the broadcast (default 200000, 100 to 100000000)
@@ -256,7 +258,7 @@ fn run(args: &Args) -> Result<(), String> {
     out.summary(n, &sim, &host, &report, &host.accounting())?;
     files.print_where(SHARED_SECRET);
     let send_hours = (SEND_BATCHES * BATCH_SECS) as f64 / 3_600.0;
-    out.chart(&args.out, &host, sim.rates(), send_hours)
+    out.chart(&args.out, &host, &report, sim.rates(), send_hours)
 }
 
 /// One Currents delivery at `now`, if Braze has clicks to deliver: the customer

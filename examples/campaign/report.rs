@@ -7,7 +7,7 @@ use std::path::Path;
 
 use dynopt::VariantId;
 use dynopt::attribution::Accounting;
-use dynopt::optimiser::Report;
+use dynopt::optimiser::{Report, SRM_MIN_DEVIATION, SRM_P_VALUE, Uplift};
 use dynopt::pii::SanitizeOutcome;
 
 use crate::host::Host;
@@ -143,7 +143,7 @@ impl Printer {
         let (rates, n) = (sim.rates(), recipients);
         println!();
         println!(
-            "{:<8} {:<36} {:>7} {:>8} {:>7} {:>7} {:>7} {:>8} {:>19}",
+            "{:<8} {:<36} {:>7} {:>8} {:>7} {:>7} {:>7} {:>8} {:>19} {:>9} {:<17} {:>7} 95% interval",
             "variant",
             "wording",
             "true",
@@ -152,7 +152,10 @@ impl Printer {
             "clicks",
             "CTR",
             "P(best)",
-            "95% interval"
+            "95% interval",
+            "uplift",
+            "95% interval",
+            "incr."
         );
         let exp_acc = accounting.experiments.get(host.experiment());
         for (i, (id, label)) in self.labels.iter().enumerate() {
@@ -165,8 +168,9 @@ impl Printer {
                 .and_then(|e| e.variants.iter().find(|v| v.variant == *id))
                 .map_or(0, |v| v.clicks);
             let exposures = sim.served()[i];
+            let vs_control = fmt_uplift(report.control == Some(*id), vr.uplift.as_ref());
             println!(
-                "{:<8} {:<36} {:>6.2}% {:>8} {:>6.2}% {:>7} {:>6.2}% {:>8.3} {:>8.2}% – {:.2}%",
+                "{:<8} {:<36} {:>6.2}% {:>8} {:>6.2}% {:>7} {:>6.2}% {:>8.3} {:>8.2}% – {:.2}% {}",
                 format!("v{id}"),
                 truncate(label, 36),
                 rates[i] * 100.0,
@@ -176,8 +180,29 @@ impl Printer {
                 100.0 * clicks as f64 / exposures.max(1) as f64,
                 vr.p_best,
                 vr.ci_low * 100.0,
-                vr.ci_high * 100.0
+                vr.ci_high * 100.0,
+                vs_control.trim_end()
             );
+        }
+        match report.control {
+            Some(c) => println!(
+                "control: v{c} (the brand's own copy, fixed {:.0}% share); uplift = (variant − control) / control and incremental clicks over the control on the same exposures, stratified by exposure time, 95% intervals",
+                100.0 * crate::host::CONTROL_SHARE
+            ),
+            None => println!("control: none"),
+        }
+        match &report.srm {
+            Some(srm) => println!(
+                "SRM check: {} (chi-square {:.2}, {} df, p = {:.4}, largest deviation {:.2}% of expected; alarm when p < {} and a deviation ≥ {}%)",
+                if srm.alarm { "ALARM" } else { "ok" },
+                srm.chi_square,
+                srm.degrees_of_freedom,
+                srm.p_value,
+                srm.max_relative_deviation * 100.0,
+                SRM_P_VALUE,
+                SRM_MIN_DEVIATION * 100.0
+            ),
+            None => println!("SRM check: not available (fewer than two variants served)"),
         }
         println!();
         let best = (0..rates.len())
@@ -238,6 +263,7 @@ impl Printer {
         &self,
         dir: &Path,
         host: &Host,
+        report: &Report,
         rates: &[f64],
         send_hours: f64,
     ) -> Result<(), String> {
@@ -256,7 +282,10 @@ impl Printer {
             })
             .collect();
         let names: Vec<String> = self.labels.iter().map(|(id, _)| format!("v{id}")).collect();
-        let chart = svg::render(&names, &self.points, &posteriors, send_hours);
+        let control = report
+            .control
+            .and_then(|c| self.labels.iter().position(|(id, _)| *id == c));
+        let chart = svg::render(&names, control, &self.points, &posteriors, send_hours);
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let path = dir.join("allocation.svg");
@@ -287,6 +316,27 @@ impl Printer {
             .collect::<Vec<_>>()
             .join(" ")
     }
+}
+
+/// The four uplift cells of a table row (one token each): the relative
+/// uplift over the control and its 95% interval, the incremental clicks and
+/// theirs; `control` and dashes on the control's row, `n/a` and dashes before
+/// both sides have clicks.
+fn fmt_uplift(is_control: bool, uplift: Option<&Uplift>) -> String {
+    let (a, b, c, d) = match (is_control, uplift) {
+        (true, _) => ("control".into(), "–".into(), "–".into(), "–".into()),
+        (false, None) => ("n/a".into(), "–".into(), "–".into(), "–".into()),
+        (false, Some(u)) => (
+            format!("{:+.1}%", u.relative * 100.0),
+            format!("[{:+.1}%,{:+.1}%]", u.ci_low * 100.0, u.ci_high * 100.0),
+            format!("{:+.0}", u.incremental_clicks),
+            format!(
+                "[{:+.0},{:+.0}]",
+                u.incremental_ci_low, u.incremental_ci_high
+            ),
+        ),
+    };
+    format!("{a:>9} {b:<17} {c:>7} {d}")
 }
 
 fn fmt_hours(h: f64) -> String {

@@ -31,9 +31,10 @@ fn colour(i: usize) -> &'static str {
     PALETTE[i % PALETTE.len()]
 }
 
-/// Renders the whole chart.
+/// Renders the whole chart; the legend marks `names[control]` as the control.
 pub(crate) fn render(
     names: &[String],
+    control: Option<usize>,
     points: &[AllocationPoint],
     posteriors: &[Posterior],
     send_hours: f64,
@@ -90,9 +91,14 @@ pub(crate) fn render(
             values.join(","),
             colour(i)
         );
+        let legend = if control == Some(i) {
+            format!("{name} (control)")
+        } else {
+            name.clone()
+        };
         let _ = writeln!(
             s,
-            r#"<rect x="{:.1}" y="{:.1}" width="12" height="12" fill="{}"/><text x="{:.1}" y="{:.1}">{name}</text>"#,
+            r#"<rect x="{:.1}" y="{:.1}" width="12" height="12" fill="{}"/><text class="legend" data-variant="{name}" x="{:.1}" y="{:.1}">{legend}</text>"#,
             w - right + 15.0,
             top + 18.0 * i as f64,
             colour(i),
