@@ -57,6 +57,11 @@ impl<'f> Reader<'f> {
         })
     }
 
+    /// The options the reader was created with.
+    pub(crate) fn options(&self) -> &DecodeOptions {
+        &self.options
+    }
+
     /// The event type (from the schema's record name).
     pub fn event_type(&self) -> EventType {
         self.plan.event_type
@@ -163,21 +168,21 @@ impl<'f> Reader<'f> {
         if count < 0 {
             return Err(DecodeError::new(DecodeErrorKind::BadBlockCount)
                 .at(offset as u64)
-                .with_detail(format!("negative record count {count}")));
+                .with_detail("negative record count"));
         }
         let size_at = c.pos;
         let size = c.long()?;
         let size = usize::try_from(size).map_err(|_| {
             DecodeError::new(DecodeErrorKind::BadBlockSize)
                 .at(size_at as u64)
-                .with_detail(format!("negative block size {size}"))
+                .with_detail("negative block size")
         })?;
         let remaining = self.bytes.len() - c.pos;
         if size > self.options.max_block_bytes {
             return Err(DecodeError::new(DecodeErrorKind::BlockTooLarge)
                 .at(size_at as u64)
                 .with_detail(format!(
-                    "block size {size} exceeds the limit of {} bytes",
+                    "block size exceeds the limit of {} bytes",
                     self.options.max_block_bytes
                 )));
         }
@@ -185,7 +190,7 @@ impl<'f> Reader<'f> {
             return Err(DecodeError::new(DecodeErrorKind::Truncated)
                 .at(size_at as u64)
                 .with_detail(format!(
-                    "block size {size} exceeds the {remaining} bytes remaining"
+                    "block size exceeds the {remaining} bytes remaining"
                 )));
         }
         let data_at = c.pos;
@@ -210,7 +215,7 @@ impl<'f> Reader<'f> {
             return Err(DecodeError::new(DecodeErrorKind::BadBlockCount)
                 .at(offset as u64)
                 .with_detail(format!(
-                    "{count} records cannot fit in {} bytes",
+                    "the record count cannot fit in {} bytes",
                     data.len()
                 )));
         }

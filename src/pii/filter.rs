@@ -362,7 +362,7 @@ impl Filter {
         out.event_type = Some(reader.event_type());
         out.sanitized = reader.is_sanitized();
         let file = self.for_reader(&reader, &mut out.report);
-        let (_, error) = each_keyed_event(&mut reader, &mut out.events, |events, event, key| {
+        let (_, error) = each_keyed_event(&mut reader, &mut out.events, 0, |events, event, key| {
             events.push(file.clean_keyed(&event, key));
         });
         out.error = error;
