@@ -96,6 +96,37 @@ impl<'f> Reader<'f> {
             .map_or(TextShape::Other, |n| self.plan.schema.text_shape(*n))
     }
 
+    /// Whether the value of writer field `i` in `span` (its bytes, as
+    /// [`Block::record_spans`](super::Block::record_spans) gives them) is a time the
+    /// typed decoder accepts: an `int` or `long` (bare or in a union) of seconds
+    /// within chrono's range, or any non-numeric branch. `sanitize` checks the
+    /// time fields it copies with it, so that its output decodes.
+    pub(crate) fn time_in_range(&self, i: usize, span: &[u8]) -> bool {
+        use super::schema::Node;
+        let Some(&node) = self.plan.field_nodes.get(i) else {
+            return true;
+        };
+        let nodes = &self.plan.schema.nodes;
+        let mut rest = span;
+        let mut node = node;
+        if let Some(Node::Union(branches)) = nodes.get(node as usize) {
+            let Ok((idx, used)) = crate::wire::read_long(rest) else {
+                return false;
+            };
+            match usize::try_from(idx).ok().and_then(|k| branches.get(k)) {
+                Some(&b) => node = b,
+                None => return false,
+            }
+            rest = &rest[used..];
+        }
+        match nodes.get(node as usize) {
+            Some(Node::Int | Node::Long) => crate::wire::read_long(rest)
+                .ok()
+                .is_some_and(|(v, _)| super::cursor::time_from(v).is_ok()),
+            _ => true,
+        }
+    }
+
     /// The writer record's name as written (`Click`, or a full name).
     pub fn record_name(&self) -> &str {
         &self.header.record_name

@@ -335,22 +335,31 @@ fn is_pii_doc(doc: &str) -> bool {
     doc.trim_start().starts_with("[PII]")
 }
 
-/// Looks for `connect.doc` (or `doc`) with a `[PII]` tag inside a field's type:
-/// the type object itself or the branches of a union.
+/// Looks for `connect.doc` (or `doc`) with a `[PII]` tag anywhere inside a
+/// field's type: the type object, the branches of a union, array items, map
+/// values and the fields of nested records (their `doc` and their types). A type
+/// nested deeper than the walk goes is treated as tagged.
 fn type_has_pii_tag(ty: &Value, depth: usize) -> bool {
-    if depth > 4 {
-        return false;
+    if depth > 64 {
+        return true;
     }
     match ty {
         Value::Object(o) => {
             ["connect.doc", "doc"]
                 .iter()
                 .any(|k| o.get(*k).and_then(Value::as_str).is_some_and(is_pii_doc))
-                || o.get("type")
-                    .is_some_and(|t| type_has_pii_tag(t, depth + 1))
+                || ["type", "items", "values"]
+                    .iter()
+                    .any(|k| o.get(*k).is_some_and(|t| type_has_pii_tag(t, depth + 1)))
+                || o.get("fields").and_then(Value::as_array).is_some_and(|fs| {
+                    fs.iter().any(|f| {
+                        f.get("doc").and_then(Value::as_str).is_some_and(is_pii_doc)
+                            || f.get("type").is_some_and(|t| type_has_pii_tag(t, depth + 1))
+                    })
+                })
         }
         Value::Array(bs) => bs.iter().any(|b| type_has_pii_tag(b, depth + 1)),
-        _ => false,
+        Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => false,
     }
 }
 

@@ -273,11 +273,19 @@ pub(crate) fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
     false
 }
 
-/// Whether `text`, in any decoded form the scrubber reads (percent-decoding,
+/// Whether `text`, in any decoded form the URL scrubber reads (percent-decoding,
 /// base64, JWT segments; up to the decoding bound), contains one of `personal`
-/// (values shorter than the minimum are ignored), or is still encoded at the
-/// bound. The check the filter and `sanitize` apply to kept string fields.
-pub(crate) fn holds_personal_value(text: &str, personal: &[&str]) -> bool {
+/// (a record's personal values; values shorter than five bytes are ignored), or
+/// is still encoded at the bound. The filter and [`sanitize`](super::sanitize)
+/// drop a kept string field of a record for which this holds.
+///
+/// ```
+/// use dynopt::pii::holds_personal_value;
+/// assert!(holds_personal_value("promo-U12345", &["u12345"]));
+/// assert!(holds_personal_value("amFuZUBleGFtcGxlLmNvbQ", &["jane@example.com"]));
+/// assert!(!holds_personal_value("spring-sale", &["u12345"]));
+/// ```
+pub fn holds_personal_value(text: &str, personal: &[&str]) -> bool {
     let needles = Needles(personal);
     if !personal.iter().any(|n| n.len() >= MIN_PERSONAL_LEN) {
         return false;
