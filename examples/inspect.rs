@@ -87,8 +87,10 @@ fn event_json(policy: &Policy, tagged: &[&str], event: &Event<'_>) -> String {
     for (def, value) in event.values() {
         match value {
             FieldValue::Pii(p)
-                if matches!(def.kind, FieldKind::RequiredPiiString | FieldKind::PiiString)
-                    && !matches!(def.name, "user_agent" | "gender" | "country" | "language") =>
+                if matches!(
+                    def.kind,
+                    FieldKind::RequiredPiiString | FieldKind::PiiString
+                ) && !matches!(def.name, "user_agent" | "gender" | "country" | "language") =>
             {
                 personal.push(p.expose());
                 if let Some((local, _)) = p.expose().split_once('@') {

@@ -8,8 +8,7 @@ use std::time::Instant;
 use cap::Cap;
 use dynopt::attribution::{AttributionConfig, Mode, Scope};
 use dynopt::currents::{
-    Codec, DecodeErrorKind, DecodeOptions, OcfWriter, Reader, decode_file, encode_long,
-    encode_str,
+    Codec, DecodeErrorKind, DecodeOptions, OcfWriter, Reader, decode_file, encode_long, encode_str,
 };
 use dynopt::pii::Filter;
 
@@ -100,7 +99,10 @@ fn whole_file_memory_is_capped_with_a_typed_error() {
     let mut small = DecodeOptions::default();
     small.max_output_bytes = 16 << 20;
     let out = decode_file(&file, &small);
-    assert_eq!(out.error.map(|e| e.kind().clone()), Some(DecodeErrorKind::OutputTooLarge));
+    assert_eq!(
+        out.error.map(|e| e.kind().clone()),
+        Some(DecodeErrorKind::OutputTooLarge)
+    );
     let mut reader = Reader::new(&file, &DecodeOptions::default()).expect("reads");
     let mut n = 0;
     while let Some(block) = reader.next_block() {
@@ -133,7 +135,10 @@ fn max_depth_is_clamped() {
         .stack_size(1 << 20)
         .spawn(move || decode_file(&file, &options).error.map(|e| e.kind().clone()))
         .expect("spawns");
-    assert_eq!(h.join().expect("no overflow"), Some(DecodeErrorKind::TooDeep));
+    assert_eq!(
+        h.join().expect("no overflow"),
+        Some(DecodeErrorKind::TooDeep)
+    );
 }
 
 #[test]

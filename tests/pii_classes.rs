@@ -16,7 +16,11 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 fn base64(s: &[u8], url_safe: bool) -> String {
     let mut out = String::new();
     for chunk in s.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..=chunk.len() {
             let mut c = B64[((n >> (18 - 6 * i)) & 63) as usize];
@@ -410,7 +414,10 @@ fn the_event_type_matters_for_the_allowlist() {
 fn scrub_with_takes_the_records_values() {
     let s = UrlScrubber::default();
     assert_eq!(
-        s.scrub_with("https://a.example/u/U12345678/?r=u12345678&q=1", &["U12345678"]),
+        s.scrub_with(
+            "https://a.example/u/U12345678/?r=u12345678&q=1",
+            &["U12345678"]
+        ),
         "https://a.example/u/redacted/?q=1"
     );
 }

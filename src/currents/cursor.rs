@@ -25,14 +25,21 @@ pub(crate) enum Val<'a> {
 pub(crate) enum Code {
     Truncated,
     /// A length is negative (`negative`) or exceeds the `remaining` bytes.
-    Length { negative: bool, remaining: usize },
+    Length {
+        negative: bool,
+        remaining: usize,
+    },
     Utf8,
     Bool,
     Varint,
     IntRange,
     TimeRange,
-    Union { n: usize },
-    Enum { n: usize },
+    Union {
+        n: usize,
+    },
+    Enum {
+        n: usize,
+    },
     Depth,
     Key,
 }

@@ -46,10 +46,11 @@ pub fn decode_file(bytes: &[u8], options: &DecodeOptions) -> FileOutcome {
     out.sanitized = reader.is_sanitized();
     let keys = &mut out.recipient_keys;
     let extra = 2 * std::mem::size_of::<Option<RecipientKey>>();
-    let (blocks, error) = each_keyed_event(&mut reader, &mut out.events, extra, |events, ev, key| {
-        events.push(ev.into_owned());
-        keys.push(key);
-    });
+    let (blocks, error) =
+        each_keyed_event(&mut reader, &mut out.events, extra, |events, ev, key| {
+            events.push(ev.into_owned());
+            keys.push(key);
+        });
     out.blocks = blocks;
     out.error = error;
     out

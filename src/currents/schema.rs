@@ -354,7 +354,8 @@ fn type_has_pii_tag(ty: &Value, depth: usize) -> bool {
                 || o.get("fields").and_then(Value::as_array).is_some_and(|fs| {
                     fs.iter().any(|f| {
                         f.get("doc").and_then(Value::as_str).is_some_and(is_pii_doc)
-                            || f.get("type").is_some_and(|t| type_has_pii_tag(t, depth + 1))
+                            || f.get("type")
+                                .is_some_and(|t| type_has_pii_tag(t, depth + 1))
                     })
                 })
         }
@@ -367,7 +368,11 @@ fn type_has_pii_tag(ty: &Value, depth: usize) -> bool {
 pub(crate) fn parse_top(json: &str, max_depth: usize) -> Result<TopRecord, DecodeError> {
     let v: Value = serde_json::from_str(json).map_err(|e| {
         // The position only: serde_json's message may quote the input.
-        bad(format!("invalid JSON at line {} column {}", e.line(), e.column()))
+        bad(format!(
+            "invalid JSON at line {} column {}",
+            e.line(),
+            e.column()
+        ))
     })?;
     let o = v
         .as_object()
@@ -401,7 +406,8 @@ pub(crate) fn parse_top(json: &str, max_depth: usize) -> Result<TopRecord, Decod
         .ok_or_else(|| bad("record without fields"))?;
     let mut fields = Vec::with_capacity(ids.len());
     // Linear in the number of fields (a wide header must not be quadratic).
-    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::with_capacity(ids.len());
+    let mut seen: std::collections::HashSet<&str> =
+        std::collections::HashSet::with_capacity(ids.len());
     for (f, id) in json_fields.iter().zip(ids) {
         let fname = f
             .get("name")

@@ -174,12 +174,18 @@ macro_rules! push_personal {
         }
     };
     (String, $class:ident, $doc:literal, $e:ident, $t:ident, $out:ident, $name:ident) => {
-        if $t != 0 && $t & bit(Slot::$name) != 0 && let Some(v) = &$e.$name {
+        if $t != 0
+            && $t & bit(Slot::$name) != 0
+            && let Some(v) = &$e.$name
+        {
             $out.push("", v);
         }
     };
     (PiiString, Quasi, $doc:literal, $e:ident, $t:ident, $out:ident, $name:ident) => {
-        if $t != 0 && $t & bit(Slot::$name) != 0 && let Some(v) = &$e.$name {
+        if $t != 0
+            && $t & bit(Slot::$name) != 0
+            && let Some(v) = &$e.$name
+        {
             $out.push("", v.expose());
         }
     };
@@ -196,7 +202,10 @@ pub(crate) struct Personal<'e> {
 
 impl<'e> Personal<'e> {
     pub(crate) fn new() -> Self {
-        Personal { vals: [""; 40], n: 0 }
+        Personal {
+            vals: [""; 40],
+            n: 0,
+        }
     }
 
     /// Adds the value of field `name` (the local part of an address too); empty,

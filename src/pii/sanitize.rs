@@ -10,8 +10,8 @@ use crate::wire;
 use super::url::holds_personal_value;
 use super::{DropReason, FilterReport, Policy, Pseudonymizer};
 use crate::currents::{
-    Codec, DecodeError, DecodeOptions, EventType, FieldKind, OcfWriter, RECIPIENT_KEY_FIELD, Reader,
-    SANITIZED_KEY, SANITIZED_VERSION, TextShape, WriterField,
+    Codec, DecodeError, DecodeOptions, EventType, FieldKind, OcfWriter, RECIPIENT_KEY_FIELD,
+    Reader, SANITIZED_KEY, SANITIZED_VERSION, TextShape, WriterField,
 };
 
 /// What [`sanitize`] keeps and adds.
@@ -143,7 +143,9 @@ impl fmt::Display for CorruptReason {
             CorruptReason::InvalidUtf8 => "string is not valid UTF-8",
             CorruptReason::BadEncoding => "value encoding does not fit the field",
             CorruptReason::TimeOutOfRange => "time outside the decodable range",
-            CorruptReason::InvalidRecipientKey => "recipient key is not 32 lowercase hex characters",
+            CorruptReason::InvalidRecipientKey => {
+                "recipient key is not 32 lowercase hex characters"
+            }
         })
     }
 }
@@ -411,10 +413,9 @@ fn plan(reader: &Reader<'_>, options: &SanitizeOptions) -> Result<Plan, Sanitize
         if verdict.is_err() && personal_field && (str_shape.is_some() || list_shape.is_some()) {
             personal.push((i, str_shape, list_shape));
         }
-        let is_time = et
-            .fields()
-            .iter()
-            .any(|d| d.name == f.name && matches!(d.kind, FieldKind::Time | FieldKind::RequiredTime));
+        let is_time = et.fields().iter().any(|d| {
+            d.name == f.name && matches!(d.kind, FieldKind::Time | FieldKind::RequiredTime)
+        });
         let op = match verdict {
             Ok(()) if f.name == "url" => match str_shape {
                 Some(shape) => Some(Op::Url { i, shape }),
@@ -609,7 +610,10 @@ fn sanitize_with(
                 if let Some(shape) = shape
                     && let Ok(Some(v)) = span_str(&data[f[*i].clone()], *shape)
                 {
-                    let name = reader.writer_fields().get(*i).map_or("", |w| w.name.as_str());
+                    let name = reader
+                        .writer_fields()
+                        .get(*i)
+                        .map_or("", |w| w.name.as_str());
                     personal.push(name, v);
                 }
             }

@@ -15,7 +15,7 @@ use crate::wire::{is_escape, percent_decode};
 /// (`mkt_tok`), Klaviyo (`_kx`, `_ke`), ActiveCampaign (`vgo_ee`), Salesforce
 /// Marketing Cloud (`sfmc_sub`, `sfmc_id`, `subscriberkey`), Oracle Eloqua
 /// (`elqTrackId`, `elq`, `elqaid`, `elqat`), Omeda (`oly_enc_id`, `oly_anon_id`),
-/// ConvertKit (`ck_subscriber_id`), Vero (`vero_id`, `vero_conv`), Drip (`__s`),
+/// ConvertKit (`ck_subscriber_id`), Vero (`vero_id`, `vero_conv`),
 /// Bronto (`_bta_tid`, `_bta_c`), Brevo (`_se`), and the ad platforms' click ids
 /// (`gclid`, `fbclid`, `msclkid`, `dclid`, `yclid`, `twclid`, `ttclid`,
 /// `li_fat_id`, `igshid`, `wickedid`, Google's linker `_gl`).
@@ -103,7 +103,6 @@ pub const DEFAULT_IDENTIFIER_PARAMS: &[&str] = &[
     "ck_subscriber_id",
     "vero_id",
     "vero_conv",
-    "__s",
     "_bta_tid",
     "_bta_c",
     "_se",
@@ -265,7 +264,9 @@ pub(crate) fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
     let last_start = hay.len() - needle.len();
     let mut i = 0;
     while i <= last_start {
-        if hay[i].to_ascii_lowercase() == f && hay[i + 1..i + needle.len()].eq_ignore_ascii_case(rest) {
+        if hay[i].to_ascii_lowercase() == f
+            && hay[i + 1..i + needle.len()].eq_ignore_ascii_case(rest)
+        {
             return true;
         }
         i += 1;
@@ -420,7 +421,10 @@ impl UrlScrubber {
             }
             None => rest,
         };
-        if path.split('/').any(|seg| self.segment_is_personal(seg, needles)) {
+        if path
+            .split('/')
+            .any(|seg| self.segment_is_personal(seg, needles))
+        {
             return false;
         }
         match query {
@@ -489,7 +493,13 @@ impl UrlScrubber {
     }
 
     /// Pushes the kept parameters of `query`; returns whether any was kept.
-    fn push_query(&self, query: &str, out: &mut String, needles: Needles<'_>, depth: usize) -> bool {
+    fn push_query(
+        &self,
+        query: &str,
+        out: &mut String,
+        needles: Needles<'_>,
+        depth: usize,
+    ) -> bool {
         let mut kept = false;
         for param in Params::new(query) {
             if param.is_empty() {
@@ -582,7 +592,9 @@ impl UrlScrubber {
     /// `norm` is the normalised parameter name.
     fn is_kept_name(&self, norm: &[u8]) -> bool {
         norm.starts_with(b"utm")
-            || DEFAULT_KEEP_PARAMS.iter().any(|n| norm_eq(n.as_bytes(), norm))
+            || DEFAULT_KEEP_PARAMS
+                .iter()
+                .any(|n| norm_eq(n.as_bytes(), norm))
             || self.extra_keep.iter().any(|n| norm_eq(n.as_bytes(), norm))
     }
 }
@@ -601,7 +613,10 @@ fn value_verdict(
     }
     let mut layer: Cow<'_, str> = Cow::Borrowed(raw);
     for round in 0..=DECODE_ROUNDS {
-        if text_is_personal(&layer, rule, needles) {
+        // Phones and addresses are read from decoded text only (escapes such as
+        // `%00` would otherwise join runs of digits).
+        let encoded = has_escape(&layer);
+        if text_is_personal(&layer, rule, needles, encoded) {
             return Verdict::Drop;
         }
         if looks_like_url(&layer) {
@@ -624,8 +639,14 @@ fn value_verdict(
 }
 
 /// The checks of one decoded layer.
-fn text_is_personal(s: &str, rule: PhoneRule, needles: Needles<'_>) -> bool {
-    has_at_sign(s) || needles.found_in(s) || has_phone(s, rule) || has_ip(s)
+fn text_is_personal(s: &str, rule: PhoneRule, needles: Needles<'_>, encoded: bool) -> bool {
+    has_at_sign(s) || needles.found_in(s) || (!encoded && (has_phone(s, rule) || has_ip(s)))
+}
+
+/// Whether `s` holds a `%XX` escape.
+fn has_escape(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.contains(&b'%') && (0..b.len()).any(|i| is_escape(b, i))
 }
 
 /// An `@`, a confusable one (full-width `＠`, small `﹫`), or `(at)` / `[at]`.
@@ -637,8 +658,7 @@ fn has_at_sign(s: &str) -> bool {
     if !s.is_ascii() && (s.contains('\u{FF20}') || s.contains('\u{FE6B}')) {
         return true;
     }
-    (b.contains(&b'(') || b.contains(&b'['))
-        && (contains_ci(b, b"(at)") || contains_ci(b, b"[at]"))
+    (b.contains(&b'(') || b.contains(&b'[')) && (contains_ci(b, b"(at)") || contains_ci(b, b"[at]"))
 }
 
 /// Whether `s` looks like an absolute URL or a scheme-relative one.
@@ -674,18 +694,15 @@ fn is_b64(c: u8) -> bool {
 /// to text (printable, at least four characters). Tokens shorter than eight
 /// characters are not read.
 fn base64_text(s: &str) -> Option<String> {
-    let t = s.trim_end_matches('=');
-    if t.len() < 8 {
+    if s.len() < 8 {
         return None;
     }
     let mut out: Option<String> = None;
-    for seg in t.split('.') {
-        let seg = seg.trim_end_matches('=');
-        if seg.len() < 8 || !seg.bytes().all(is_b64) {
-            if t.contains('.') {
-                continue;
-            }
-            return None;
+    // Tokens of the alphabet (in free text, between spaces and punctuation),
+    // and the segments of a JWT.
+    for seg in s.split(|c: char| !(c.is_ascii() && is_b64(c as u8))) {
+        if seg.len() < 8 {
+            continue;
         }
         // Decoded on the stack; only a long token needs the heap.
         let need = seg.len() / 4 * 3 + 3;
@@ -701,7 +718,9 @@ fn base64_text(s: &str) -> Option<String> {
         let text = &dst[..n];
         if n >= 4
             && let Ok(text) = std::str::from_utf8(text)
-            && text.chars().all(|c| !c.is_control() || c == '\n' || c == '\t')
+            && text
+                .chars()
+                .all(|c| !c.is_control() || c == '\n' || c == '\t')
         {
             let o = out.get_or_insert_with(String::new);
             if !o.is_empty() {
@@ -762,7 +781,9 @@ fn has_ip(s: &str) -> bool {
         .any(|t| {
             let t = t.trim_matches('.');
             t.parse::<std::net::Ipv4Addr>().is_ok()
-                || t.parse::<std::net::Ipv6Addr>().is_ok()
+                || (t.len() >= 6
+                    && t.split(':').filter(|g| !g.is_empty()).count() >= 2
+                    && t.parse::<std::net::Ipv6Addr>().is_ok())
                 // An IPv4 address inside a longer dotted run (`v1.10.0.0.1`).
                 || t.split(':').any(|p| {
                     let parts: Vec<&str> = p.split('.').collect();
