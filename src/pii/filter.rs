@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 
-use super::url::holds_personal_value;
+use super::url::{Needles, holds_in};
 use super::{CleanEvent, FilterReport, Policy, Pseudonymizer, RecipientKey, UrlScrubber};
 use crate::currents::{
     DecodeError, DecodeOptions, Event, EventType, RECIPIENT_KEY_FIELD, Reader, each_keyed_event,
@@ -43,7 +43,7 @@ trait Take {
     type Clean;
     fn take(&self) -> Self::Clean;
     /// Whether the value holds one of the record's personal values.
-    fn holds(&self, personal: &[&str]) -> bool;
+    fn holds(&self, personal: &Needles<'_>) -> bool;
 }
 
 impl Take for Option<Cow<'_, str>> {
@@ -51,9 +51,8 @@ impl Take for Option<Cow<'_, str>> {
     fn take(&self) -> Option<String> {
         self.as_deref().map(str::to_owned)
     }
-    fn holds(&self, personal: &[&str]) -> bool {
-        self.as_deref()
-            .is_some_and(|v| holds_personal_value(v, personal))
+    fn holds(&self, personal: &Needles<'_>) -> bool {
+        self.as_deref().is_some_and(|v| holds_in(v, personal))
     }
 }
 
@@ -63,9 +62,9 @@ impl Take for Option<Pii<Cow<'_, str>>> {
     fn take(&self) -> Option<String> {
         self.as_ref().map(|p| p.expose().clone().into_owned())
     }
-    fn holds(&self, personal: &[&str]) -> bool {
+    fn holds(&self, personal: &Needles<'_>) -> bool {
         self.as_ref()
-            .is_some_and(|v| holds_personal_value(v.expose(), personal))
+            .is_some_and(|v| holds_in(v.expose(), personal))
     }
 }
 
@@ -75,9 +74,9 @@ impl Take for Option<Vec<Cow<'_, str>>> {
         self.as_ref()
             .map(|l| l.iter().map(|s| s.clone().into_owned()).collect())
     }
-    fn holds(&self, personal: &[&str]) -> bool {
+    fn holds(&self, personal: &Needles<'_>) -> bool {
         self.as_ref()
-            .is_some_and(|l| l.iter().any(|v| holds_personal_value(v, personal)))
+            .is_some_and(|l| l.iter().any(|v| holds_in(v, personal)))
     }
 }
 
@@ -88,7 +87,7 @@ macro_rules! take_copy {
             fn take(&self) -> Option<$t> {
                 *self
             }
-            fn holds(&self, _: &[&str]) -> bool {
+            fn holds(&self, _: &Needles<'_>) -> bool {
                 false
             }
         }
@@ -106,7 +105,7 @@ macro_rules! copy_field {
             $c.$name = $e
                 .$name
                 .as_ref()
-                .map(|u| match $scrubber.scrub_with(u.expose(), $p) {
+                .map(|u| match $scrubber.scrub_needles(u.expose(), $p) {
                     Cow::Borrowed(s) => s.to_owned(),
                     Cow::Owned(s) => s,
                 });
@@ -138,7 +137,7 @@ macro_rules! copy_fields {
             c: &mut CleanEvent,
             m: u64,
             scrubber: &UrlScrubber,
-            p: &[&str],
+            p: &Needles<'_>,
         ) {
             match event {
                 $( Event::$ty(e) => {
@@ -404,7 +403,7 @@ impl FileFilter<'_> {
             &mut c,
             self.mask,
             self.filter.policy.url_scrubber(),
-            personal.as_slice(),
+            &Needles::new(personal.as_slice()),
         );
         c
     }

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::wire;
 
-use super::url::holds_personal_value;
+use super::url::{Needles, holds_in};
 use super::{DropReason, FilterReport, Policy, Pseudonymizer};
 use crate::currents::{
     Codec, DecodeError, DecodeOptions, EventType, FieldKind, OcfWriter, RECIPIENT_KEY_FIELD,
@@ -224,7 +224,7 @@ impl Blank {
 
 /// Whether an array-of-strings span holds one of `personal` (a malformed span
 /// is left to [`check_str_list`]).
-fn list_holds(span: &[u8], branch: Option<i64>, personal: &[&str]) -> bool {
+fn list_holds(span: &[u8], branch: Option<i64>, personal: &Needles<'_>) -> bool {
     let mut rest = span;
     if let Some(n) = branch {
         let Some((idx, used)) = read_long(rest) else {
@@ -259,7 +259,7 @@ fn list_holds(span: &[u8], branch: Option<i64>, personal: &[&str]) -> bool {
             let Some(body) = rest.get(used..used.saturating_add(len)) else {
                 return false;
             };
-            if std::str::from_utf8(body).is_ok_and(|t| holds_personal_value(t, personal)) {
+            if std::str::from_utf8(body).is_ok_and(|t| holds_in(t, personal)) {
                 return true;
             }
             rest = &rest[used + len..];
@@ -617,7 +617,8 @@ fn sanitize_with(
                     personal.push(name, v);
                 }
             }
-            let personal = personal.as_slice();
+            let personal = Needles::new(personal.as_slice());
+            let personal = &personal;
             for &i in &blanked_list {
                 blanked[i] = false;
             }
@@ -631,7 +632,7 @@ fn sanitize_with(
                             && span_str(span, shape)
                                 .ok()
                                 .flatten()
-                                .is_some_and(|v| holds_personal_value(v, personal))
+                                .is_some_and(|v| holds_in(v, personal))
                         {
                             blanked[i] = true;
                             blanked_list.push(i);
@@ -682,7 +683,7 @@ fn sanitize_with(
                         let bytes = &data[f[i].clone()];
                         match span_str(bytes, shape).map_err(|r| corrupt(i, r))? {
                             None => records_out.extend_from_slice(bytes),
-                            Some(url) => match scrubber.scrub_with(url, personal) {
+                            Some(url) => match scrubber.scrub_needles(url, personal) {
                                 Cow::Borrowed(_) => records_out.extend_from_slice(bytes),
                                 Cow::Owned(clean) => {
                                     if let StrShape::Union(b) = shape {

@@ -119,6 +119,18 @@ pub const DEFAULT_IDENTIFIER_PARAMS: &[&str] = &[
     "_gl",
 ];
 
+/// [`DEFAULT_IDENTIFIER_PARAMS`], normalised, built once.
+fn default_identifiers() -> &'static std::collections::HashSet<Vec<u8>> {
+    static SET: std::sync::OnceLock<std::collections::HashSet<Vec<u8>>> =
+        std::sync::OnceLock::new();
+    SET.get_or_init(|| {
+        DEFAULT_IDENTIFIER_PARAMS
+            .iter()
+            .map(|n| normalize_vec(n.as_bytes()))
+            .collect()
+    })
+}
+
 /// Substrings that make a (normalised) parameter name an identifier
 /// (`subscriber_email`, `auth_token`, `mobile_phone`, ...).
 const IDENTIFIER_SUBSTRINGS: &[&str] = &["email", "token", "phone", "passw", "secret"];
@@ -239,17 +251,80 @@ enum PhoneRule {
     Off,
 }
 
-/// The record's personal values worth searching for.
-#[derive(Clone, Copy)]
-struct Needles<'a>(&'a [&'a str]);
+/// The record's personal values worth searching for, with a table of their
+/// first bytes (both cases): one pass over a text finds them all,
+/// ASCII case-insensitively, without allocating.
+pub(crate) struct Needles<'a> {
+    vals: &'a [&'a str],
+    first: [bool; 256],
+    min_len: usize,
+}
 
-impl Needles<'_> {
+impl<'a> Needles<'a> {
+    pub(crate) fn new(vals: &'a [&'a str]) -> Self {
+        let mut first = [false; 256];
+        let mut min_len = usize::MAX;
+        for v in vals {
+            if let Some(&b) = v.as_bytes().first()
+                && v.len() >= MIN_PERSONAL_LEN
+            {
+                first[usize::from(b.to_ascii_lowercase())] = true;
+                first[usize::from(b.to_ascii_uppercase())] = true;
+                min_len = min_len.min(v.len());
+            }
+        }
+        Needles {
+            vals,
+            first,
+            min_len,
+        }
+    }
+
+    /// Whether there is any value to search for.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.min_len == usize::MAX
+    }
+
     /// Whether `hay` contains one of the values, ASCII case-insensitively.
     fn found_in(&self, hay: &str) -> bool {
-        self.0
-            .iter()
-            .any(|n| n.len() >= MIN_PERSONAL_LEN && contains_ci(hay.as_bytes(), n.as_bytes()))
+        let b = hay.as_bytes();
+        if b.len() < self.min_len {
+            return false;
+        }
+        for i in 0..=b.len() - self.min_len {
+            if self.first[usize::from(b[i])] {
+                let rest = &b[i..];
+                if self.vals.iter().any(|n| {
+                    n.len() >= MIN_PERSONAL_LEN
+                        && rest.len() >= n.len()
+                        && rest[..n.len()].eq_ignore_ascii_case(n.as_bytes())
+                }) {
+                    return true;
+                }
+            }
+        }
+        false
     }
+}
+
+/// Whether `s` may hold base64 text worth decoding: a token of the alphabet of
+/// at least eight characters with both cases (base64 of text nearly always has
+/// both; hex ids, UUIDs and words do not get decoded).
+fn maybe_base64(s: &str) -> bool {
+    let (mut run, mut lower, mut upper) = (0usize, false, false);
+    for b in s.bytes() {
+        if is_b64(b) {
+            run += 1;
+            lower |= b.is_ascii_lowercase();
+            upper |= b.is_ascii_uppercase();
+            if run >= 8 && lower && upper {
+                return true;
+            }
+        } else {
+            (run, lower, upper) = (0, false, false);
+        }
+    }
+    false
 }
 
 /// Whether `hay` contains `needle`, ASCII case-insensitively.
@@ -287,8 +362,18 @@ pub(crate) fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
 /// assert!(!holds_personal_value("spring-sale", &["u12345"]));
 /// ```
 pub fn holds_personal_value(text: &str, personal: &[&str]) -> bool {
-    let needles = Needles(personal);
-    if !personal.iter().any(|n| n.len() >= MIN_PERSONAL_LEN) {
+    holds_in(text, &Needles::new(personal))
+}
+
+/// [`holds_personal_value`] with the values prepared once per record.
+pub(crate) fn holds_in(text: &str, needles: &Needles<'_>) -> bool {
+    if needles.is_empty() {
+        return false;
+    }
+    if needles.found_in(text) {
+        return true;
+    }
+    if !text.as_bytes().contains(&b'%') && !maybe_base64(text) {
         return false;
     }
     let mut layer: Cow<'_, str> = Cow::Borrowed(text);
@@ -347,10 +432,15 @@ impl UrlScrubber {
     ///
     /// Borrows the input when nothing had to change.
     pub fn scrub_with<'u>(&self, url: &'u str, personal: &[&str]) -> Cow<'u, str> {
-        self.scrub_at(url, Needles(personal), 0)
+        self.scrub_at(url, &Needles::new(personal), 0)
     }
 
-    fn scrub_at<'u>(&self, url: &'u str, needles: Needles<'_>, depth: usize) -> Cow<'u, str> {
+    /// [`UrlScrubber::scrub_with`] with the values prepared once per record.
+    pub(crate) fn scrub_needles<'u>(&self, url: &'u str, needles: &Needles<'_>) -> Cow<'u, str> {
+        self.scrub_at(url, needles, 0)
+    }
+
+    fn scrub_at<'u>(&self, url: &'u str, needles: &Needles<'_>, depth: usize) -> Cow<'u, str> {
         if self.is_clean(url, needles, depth) {
             return Cow::Borrowed(url);
         }
@@ -363,7 +453,7 @@ impl UrlScrubber {
     }
 
     /// The scrubbed URL, built part by part.
-    fn rebuild(&self, url: &str, needles: Needles<'_>, depth: usize) -> String {
+    fn rebuild(&self, url: &str, needles: &Needles<'_>, depth: usize) -> String {
         let mut out = String::with_capacity(url.len());
         let (before_fragment, fragment) = match url.find('#') {
             Some(i) => (&url[..i], Some(&url[i + 1..])),
@@ -390,7 +480,7 @@ impl UrlScrubber {
     /// Whether `url` comes out of [`UrlScrubber::scrub`] unchanged, checked without
     /// building anything (the common case: only campaign tags in the query). Returns
     /// `false` whenever in doubt; the building path is the reference.
-    fn is_clean(&self, url: &str, needles: Needles<'_>, depth: usize) -> bool {
+    fn is_clean(&self, url: &str, needles: &Needles<'_>, depth: usize) -> bool {
         let b = url.as_bytes();
         for (i, &c) in b.iter().enumerate() {
             let ok = match c {
@@ -439,7 +529,7 @@ impl UrlScrubber {
     }
 
     /// Scheme, authority (without user information) and path.
-    fn push_base(&self, base: &str, out: &mut String, needles: Needles<'_>) {
+    fn push_base(&self, base: &str, out: &mut String, needles: &Needles<'_>) {
         let (scheme, rest) = split_scheme(base);
         if let Some(s) = scheme {
             push_encoded(s, out);
@@ -486,7 +576,7 @@ impl UrlScrubber {
 
     /// Whether a path segment holds personal data (the value rules, with the
     /// long-run phone rule).
-    fn segment_is_personal(&self, segment: &str, needles: Needles<'_>) -> bool {
+    fn segment_is_personal(&self, segment: &str, needles: &Needles<'_>) -> bool {
         !segment.is_empty()
             && value_verdict(self, segment, PhoneRule::Long, needles, MAX_NESTED_URLS)
                 != Verdict::Keep
@@ -497,7 +587,7 @@ impl UrlScrubber {
         &self,
         query: &str,
         out: &mut String,
-        needles: Needles<'_>,
+        needles: &Needles<'_>,
         depth: usize,
     ) -> bool {
         let mut kept = false;
@@ -527,7 +617,7 @@ impl UrlScrubber {
         kept
     }
 
-    fn push_fragment(&self, fragment: &str, out: &mut String, needles: Needles<'_>, depth: usize) {
+    fn push_fragment(&self, fragment: &str, out: &mut String, needles: &Needles<'_>, depth: usize) {
         let (head, query) = match fragment.find('?') {
             Some(i) => (&fragment[..i], Some(&fragment[i + 1..])),
             None => (fragment, None),
@@ -549,7 +639,7 @@ impl UrlScrubber {
         }
     }
 
-    fn param_verdict(&self, param: &str, needles: Needles<'_>, depth: usize) -> Verdict {
+    fn param_verdict(&self, param: &str, needles: &Needles<'_>, depth: usize) -> Verdict {
         let (raw_name, raw_value) = match param.find('=') {
             Some(i) => (&param[..i], &param[i + 1..]),
             None => (param, ""),
@@ -568,9 +658,7 @@ impl UrlScrubber {
             PhoneRule::Off
         } else if self.is_kept_name(norm) {
             PhoneRule::Long
-        } else if DEFAULT_IDENTIFIER_PARAMS
-            .iter()
-            .any(|n| norm_eq(n.as_bytes(), norm))
+        } else if default_identifiers().contains(norm)
             || self
                 .extra_identifiers
                 .iter()
@@ -605,7 +693,7 @@ fn value_verdict(
     scrubber: &UrlScrubber,
     raw: &str,
     rule: PhoneRule,
-    needles: Needles<'_>,
+    needles: &Needles<'_>,
     depth: usize,
 ) -> Verdict {
     if raw.is_empty() {
@@ -639,7 +727,7 @@ fn value_verdict(
 }
 
 /// The checks of one decoded layer.
-fn text_is_personal(s: &str, rule: PhoneRule, needles: Needles<'_>, encoded: bool) -> bool {
+fn text_is_personal(s: &str, rule: PhoneRule, needles: &Needles<'_>, encoded: bool) -> bool {
     has_at_sign(s) || needles.found_in(s) || (!encoded && (has_phone(s, rule) || has_ip(s)))
 }
 
@@ -678,9 +766,12 @@ fn looks_like_url(s: &str) -> bool {
 /// text; `None` when `s` is not encoded.
 fn next_layer(s: &str) -> Option<String> {
     let b = s.as_bytes();
-    if (0..b.len()).any(|i| is_escape(b, i)) {
+    if has_escape(s) {
         let d = percent_decode(b);
         return Some(String::from_utf8_lossy(&d).into_owned());
+    }
+    if !maybe_base64(s) {
+        return None;
     }
     base64_text(s)
 }
@@ -1126,12 +1217,12 @@ mod tests {
             s in "(https?://)?[a-z@:%0-9.A-F]{0,10}(/[a-z@%0-9+.A-F-]{0,8}){0,3}(\\?[a-z0-9@%+=&._A-F-]{0,40})?(#[a-z0-9=&?]{0,6})?"
         ) {
             let sc = UrlScrubber::default();
-            if sc.is_clean(&s, Needles(&[]), 0) {
-                proptest::prop_assert_eq!(sc.rebuild(&s, Needles(&[]), 0), s.clone());
+            if sc.is_clean(&s, &Needles::new(&[]), 0) {
+                proptest::prop_assert_eq!(sc.rebuild(&s, &Needles::new(&[]), 0), s.clone());
             }
             let needles = ["abcde1"];
-            if sc.is_clean(&s, Needles(&needles), 0) {
-                proptest::prop_assert_eq!(sc.rebuild(&s, Needles(&needles), 0), s);
+            if sc.is_clean(&s, &Needles::new(&needles), 0) {
+                proptest::prop_assert_eq!(sc.rebuild(&s, &Needles::new(&needles), 0), s);
             }
         }
     }
