@@ -119,10 +119,28 @@ pub const DEFAULT_IDENTIFIER_PARAMS: &[&str] = &[
     "_gl",
 ];
 
+/// A set of normalised parameter names, hashed with [`NameHasher`].
+type NameSet = std::collections::HashSet<Vec<u8>, std::hash::BuildHasherDefault<NameHasher>>;
+
+/// A small multiplicative hash for short parameter names (the set is fixed and
+/// built from constants, so no flooding resistance is needed).
+#[derive(Clone, Copy, Default)]
+struct NameHasher(u64);
+
+impl std::hash::Hasher for NameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// [`DEFAULT_IDENTIFIER_PARAMS`], normalised, built once.
-fn default_identifiers() -> &'static std::collections::HashSet<Vec<u8>> {
-    static SET: std::sync::OnceLock<std::collections::HashSet<Vec<u8>>> =
-        std::sync::OnceLock::new();
+fn default_identifiers() -> &'static NameSet {
+    static SET: std::sync::OnceLock<NameSet> = std::sync::OnceLock::new();
     SET.get_or_init(|| {
         DEFAULT_IDENTIFIER_PARAMS
             .iter()
@@ -251,31 +269,49 @@ enum PhoneRule {
     Off,
 }
 
-/// The record's personal values worth searching for, with a table of their
-/// first bytes (both cases): one pass over a text finds them all,
-/// ASCII case-insensitively, without allocating.
+/// The record's personal values worth searching for, with a filter of the byte
+/// pairs that start them: one strided pass over a text finds them all, ASCII
+/// case-insensitively, without allocating.
+///
+/// Every value is at least `min_len` bytes long, so any occurrence covers a pair
+/// of bytes starting at a multiple of `min_len - 1`; only those pairs are looked
+/// up in the filter (built from the pairs of each value's first `min_len` bytes),
+/// and only a hit is checked byte for byte.
 pub(crate) struct Needles<'a> {
     vals: &'a [&'a str],
-    first: [bool; 256],
+    /// A bit per [`pair_hash`] of the pairs in the first `min_len` bytes of the values.
+    pairs: [u64; 16],
     min_len: usize,
+}
+
+/// The filter slot of a byte pair: the low five bits of each byte, so that the
+/// two ASCII cases of a letter share a slot.
+fn pair_hash(a: u8, b: u8) -> usize {
+    (usize::from(a & 31) << 5) | usize::from(b & 31)
 }
 
 impl<'a> Needles<'a> {
     pub(crate) fn new(vals: &'a [&'a str]) -> Self {
-        let mut first = [false; 256];
-        let mut min_len = usize::MAX;
+        let min_len = vals
+            .iter()
+            .map(|v| v.len())
+            .filter(|&n| n >= MIN_PERSONAL_LEN)
+            .min()
+            .unwrap_or(usize::MAX);
+        let mut pairs = [0u64; 16];
         for v in vals {
-            if let Some(&b) = v.as_bytes().first()
-                && v.len() >= MIN_PERSONAL_LEN
+            if v.len() >= MIN_PERSONAL_LEN
+                && let Some(head) = v.as_bytes().get(..min_len)
             {
-                first[usize::from(b.to_ascii_lowercase())] = true;
-                first[usize::from(b.to_ascii_uppercase())] = true;
-                min_len = min_len.min(v.len());
+                for w in head.windows(2) {
+                    let h = pair_hash(w[0], w[1]);
+                    pairs[h >> 6] |= 1 << (h & 63);
+                }
             }
         }
         Needles {
             vals,
-            first,
+            pairs,
             min_len,
         }
     }
@@ -291,19 +327,127 @@ impl<'a> Needles<'a> {
         if b.len() < self.min_len {
             return false;
         }
-        for i in 0..=b.len() - self.min_len {
-            if self.first[usize::from(b[i])] {
-                let rest = &b[i..];
-                if self.vals.iter().any(|n| {
-                    n.len() >= MIN_PERSONAL_LEN
-                        && rest.len() >= n.len()
-                        && rest[..n.len()].eq_ignore_ascii_case(n.as_bytes())
-                }) {
-                    return true;
-                }
+        // `min_len` is at least `MIN_PERSONAL_LEN` here, so the step is at least 4.
+        let step = self.min_len - 1;
+        let mut p = 0;
+        while p + 1 < b.len() {
+            let h = pair_hash(b[p], b[p + 1]);
+            if self.pairs[h >> 6] & (1 << (h & 63)) != 0 && self.found_around(b, p, step) {
+                return true;
             }
+            p += step;
         }
         false
+    }
+
+    /// Whether a value starts at one of the `step` positions whose first
+    /// `min_len` bytes cover the pair at `p`.
+    fn found_around(&self, b: &[u8], p: usize, step: usize) -> bool {
+        (p.saturating_sub(step - 1)..=p).any(|i| {
+            let rest = &b[i..];
+            self.vals.iter().any(|n| {
+                n.len() >= MIN_PERSONAL_LEN
+                    && rest.len() >= n.len()
+                    && rest[..n.len()].eq_ignore_ascii_case(n.as_bytes())
+            })
+        })
+    }
+}
+
+/// Byte classes of [`Summary`].
+const C_AT: u16 = 1;
+const C_PCT: u16 = 2;
+const C_BRACKET: u16 = 4;
+const C_HIGH: u16 = 8;
+const C_UPPER: u16 = 16;
+const C_LOWER: u16 = 32;
+const C_SLASH: u16 = 64;
+const C_DIGIT: u16 = 128;
+const C_DOT: u16 = 256;
+const C_COLON: u16 = 512;
+
+/// The class bits of each byte.
+const CLASS: [u16; 256] = {
+    let mut t = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = if c.is_ascii_uppercase() {
+            C_UPPER
+        } else if c.is_ascii_lowercase() {
+            C_LOWER
+        } else if c.is_ascii_digit() {
+            C_DIGIT
+        } else if c >= 0x80 {
+            C_HIGH
+        } else {
+            match c {
+                b'@' => C_AT,
+                b'%' => C_PCT,
+                b'(' | b'[' => C_BRACKET,
+                b'/' => C_SLASH,
+                b'.' => C_DOT,
+                b':' => C_COLON,
+                _ => 0,
+            }
+        };
+        i += 1;
+    }
+    t
+};
+
+/// What one pass over a text tells about it: which checks can possibly hold.
+/// Each check below is skipped only when its own scan could not succeed.
+#[derive(Clone, Copy)]
+struct Summary {
+    flags: u16,
+    digits: usize,
+    dots: usize,
+    colons: usize,
+    len: usize,
+}
+
+impl Summary {
+    fn of(s: &str) -> Self {
+        let (mut flags, mut digits, mut dots, mut colons) = (0u16, 0usize, 0usize, 0usize);
+        for &b in s.as_bytes() {
+            let c = CLASS[usize::from(b)];
+            flags |= c;
+            digits += usize::from(c & C_DIGIT != 0);
+            dots += usize::from(c & C_DOT != 0);
+            colons += usize::from(c & C_COLON != 0);
+        }
+        Summary {
+            flags,
+            digits,
+            dots,
+            colons,
+            len: s.len(),
+        }
+    }
+
+    fn any(&self, flags: u16) -> bool {
+        self.flags & flags != 0
+    }
+
+    /// [`has_at_sign`] can hold only with an `@`, a non-ASCII byte or a bracket.
+    fn may_have_at_sign(&self) -> bool {
+        self.any(C_AT | C_HIGH | C_BRACKET)
+    }
+
+    /// [`has_phone`] needs at least [`PHONE_MIN_DIGITS`] digits.
+    fn may_have_phone(&self) -> bool {
+        self.digits >= PHONE_MIN_DIGITS
+    }
+
+    /// [`has_ip`] needs three dots or two colons.
+    fn may_have_ip(&self) -> bool {
+        self.dots >= 3 || self.colons >= 2
+    }
+
+    /// [`maybe_base64`] needs eight bytes with both ASCII cases.
+    fn may_be_base64(&self) -> bool {
+        self.len >= 8 && self.flags & (C_UPPER | C_LOWER) == (C_UPPER | C_LOWER)
     }
 }
 
@@ -373,12 +517,14 @@ pub(crate) fn holds_in(text: &str, needles: &Needles<'_>) -> bool {
     if needles.found_in(text) {
         return true;
     }
-    if !text.as_bytes().contains(&b'%') && !maybe_base64(text) {
+    // Not encoded (no escape, no base64 token): the search above was the whole check.
+    let sum = Summary::of(text);
+    if !(sum.any(C_PCT) && has_escape(text)) && !(sum.may_be_base64() && maybe_base64(text)) {
         return false;
     }
     let mut layer: Cow<'_, str> = Cow::Borrowed(text);
     for round in 0..=DECODE_ROUNDS {
-        if needles.found_in(&layer) {
+        if round > 0 && needles.found_in(&layer) {
             return true;
         }
         match next_layer(&layer) {
@@ -701,13 +847,14 @@ fn value_verdict(
     }
     let mut layer: Cow<'_, str> = Cow::Borrowed(raw);
     for round in 0..=DECODE_ROUNDS {
+        let sum = Summary::of(&layer);
         // Phones and addresses are read from decoded text only (escapes such as
         // `%00` would otherwise join runs of digits).
-        let encoded = has_escape(&layer);
-        if text_is_personal(&layer, rule, needles, encoded) {
+        let encoded = sum.any(C_PCT) && has_escape(&layer);
+        if text_is_personal(&layer, &sum, rule, needles, encoded) {
             return Verdict::Drop;
         }
-        if looks_like_url(&layer) {
+        if sum.any(C_SLASH) && looks_like_url(&layer) {
             if depth >= MAX_NESTED_URLS {
                 return Verdict::Drop;
             }
@@ -716,7 +863,13 @@ fn value_verdict(
                 Cow::Owned(inner) => Verdict::Replace(encode_component(&inner)),
             };
         }
-        match next_layer(&layer) {
+        // Not encoded and no base64 token: no next layer.
+        let next = if encoded || sum.may_be_base64() {
+            next_layer(&layer)
+        } else {
+            None
+        };
+        match next {
             None => return Verdict::Keep,
             // Still encoded at the bound: treated as personal.
             Some(_) if round == DECODE_ROUNDS => return Verdict::Drop,
@@ -726,9 +879,18 @@ fn value_verdict(
     Verdict::Drop
 }
 
-/// The checks of one decoded layer.
-fn text_is_personal(s: &str, rule: PhoneRule, needles: &Needles<'_>, encoded: bool) -> bool {
-    has_at_sign(s) || needles.found_in(s) || (!encoded && (has_phone(s, rule) || has_ip(s)))
+/// The checks of one decoded layer (`sum` is its [`Summary`]).
+fn text_is_personal(
+    s: &str,
+    sum: &Summary,
+    rule: PhoneRule,
+    needles: &Needles<'_>,
+    encoded: bool,
+) -> bool {
+    (sum.may_have_at_sign() && has_at_sign(s))
+        || needles.found_in(s)
+        || (!encoded
+            && ((sum.may_have_phone() && has_phone(s, rule)) || (sum.may_have_ip() && has_ip(s))))
 }
 
 /// Whether `s` holds a `%XX` escape.
@@ -1071,7 +1233,7 @@ fn decode(s: &str) -> Cow<'_, str> {
     let mut cur: Cow<'_, str> = Cow::Borrowed(s);
     for _ in 0..DECODE_ROUNDS {
         let b = cur.as_bytes();
-        if !(0..b.len()).any(|i| is_escape(b, i)) {
+        if !b.contains(&b'%') || !(0..b.len()).any(|i| is_escape(b, i)) {
             break;
         }
         let next = String::from_utf8_lossy(&percent_decode(b)).into_owned();
