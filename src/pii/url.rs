@@ -445,30 +445,22 @@ impl Summary {
         self.dots >= 3 || self.colons >= 2
     }
 
-    /// [`maybe_base64`] needs eight bytes with both ASCII cases.
+    /// [`base64_text`] needs eight bytes with both ASCII cases.
     fn may_be_base64(&self) -> bool {
         self.len >= 8 && self.flags & (C_UPPER | C_LOWER) == (C_UPPER | C_LOWER)
     }
 }
 
-/// Whether `s` may hold base64 text worth decoding: a token of the alphabet of
-/// at least eight characters with both cases (base64 of text nearly always has
-/// both; hex ids, UUIDs and words do not get decoded).
-fn maybe_base64(s: &str) -> bool {
-    let (mut run, mut lower, mut upper) = (0usize, false, false);
-    for b in s.bytes() {
-        if is_b64(b) {
-            run += 1;
-            lower |= b.is_ascii_lowercase();
-            upper |= b.is_ascii_uppercase();
-            if run >= 8 && lower && upper {
-                return true;
-            }
-        } else {
-            (run, lower, upper) = (0, false, false);
-        }
+/// Whether `b` holds a `%`, and whether it holds both ASCII cases (one pass
+/// without branches, which the compiler vectorises).
+fn pct_and_cases(b: &[u8]) -> (bool, bool) {
+    let (mut pct, mut upper, mut lower) = (false, false, false);
+    for &c in b {
+        pct |= c == b'%';
+        upper |= c.wrapping_sub(b'A') < 26;
+        lower |= c.wrapping_sub(b'a') < 26;
     }
-    false
+    (pct, upper && lower)
 }
 
 /// Whether `hay` contains `needle`, ASCII case-insensitively.
@@ -517,9 +509,10 @@ pub(crate) fn holds_in(text: &str, needles: &Needles<'_>) -> bool {
     if needles.found_in(text) {
         return true;
     }
-    // Not encoded (no escape, no base64 token): the search above was the whole check.
-    let sum = Summary::of(text);
-    if !(sum.any(C_PCT) && has_escape(text)) && !(sum.may_be_base64() && maybe_base64(text)) {
+    // Not encoded (no escape, and not both cases, which a base64 token of text
+    // needs): the search above was the whole check.
+    let (pct, both_cases) = pct_and_cases(text.as_bytes());
+    if !pct && !(both_cases && text.len() >= 8) {
         return false;
     }
     let mut layer: Cow<'_, str> = Cow::Borrowed(text);
@@ -932,9 +925,6 @@ fn next_layer(s: &str) -> Option<String> {
         let d = percent_decode(b);
         return Some(String::from_utf8_lossy(&d).into_owned());
     }
-    if !maybe_base64(s) {
-        return None;
-    }
     base64_text(s)
 }
 
@@ -945,21 +935,29 @@ fn is_b64(c: u8) -> bool {
 
 /// The text of a base64 token or of a JWT's segments, when at least one decodes
 /// to text (printable, at least four characters). Tokens shorter than eight
-/// characters are not read.
+/// characters are not read, and `s` is read only when one of its tokens of at
+/// least eight characters has both ASCII cases (base64 of text nearly always
+/// has both; hex ids, UUIDs and words do not get decoded).
 fn base64_text(s: &str) -> Option<String> {
     if s.len() < 8 {
         return None;
     }
+    let mut mixed_case = false;
     let mut out: Option<String> = None;
+    let mut stack = [0u8; 192];
     // Tokens of the alphabet (in free text, between spaces and punctuation),
-    // and the segments of a JWT.
-    for seg in s.split(|c: char| !(c.is_ascii() && is_b64(c as u8))) {
+    // and the segments of a JWT. Every non-ASCII byte separates, as its
+    // character would.
+    for seg in s.as_bytes().split(|&c| !is_b64(c)) {
         if seg.len() < 8 {
+            continue;
+        }
+        mixed_case = mixed_case || pct_and_cases(seg).1;
+        if !head_may_be_text(seg) {
             continue;
         }
         // Decoded on the stack; only a long token needs the heap.
         let need = seg.len() / 4 * 3 + 3;
-        let mut stack = [0u8; 192];
         let mut heap = Vec::new();
         let dst: &mut [u8] = if need <= stack.len() {
             &mut stack
@@ -967,7 +965,7 @@ fn base64_text(s: &str) -> Option<String> {
             heap.resize(need, 0);
             &mut heap
         };
-        let n = b64_decode(seg.as_bytes(), dst);
+        let n = b64_decode(seg, dst);
         let text = &dst[..n];
         if n >= 4
             && let Ok(text) = std::str::from_utf8(text)
@@ -982,7 +980,25 @@ fn base64_text(s: &str) -> Option<String> {
             o.push_str(text);
         }
     }
-    out
+    out.filter(|_| mixed_case)
+}
+
+/// Whether the first three bytes a token (at least four characters) decodes to
+/// may start text: no ASCII control but tab and newline, no byte that is invalid
+/// UTF-8 whatever follows. A `false` means the whole token is not text.
+fn head_may_be_text(seg: &[u8]) -> bool {
+    let mut head = [0u8; 3];
+    let n = b64_decode(seg.get(..4).unwrap_or(seg), &mut head);
+    let head = &head[..n];
+    if head
+        .iter()
+        .any(|&b| (b < 0x20 && b != b'\n' && b != b'\t') || b == 0x7f)
+    {
+        return false;
+    }
+    // An error with a length is invalid whatever bytes follow; one without is a
+    // sequence cut short by the end of the head.
+    std::str::from_utf8(head).map_or_else(|e| e.error_len().is_none(), |_| true)
 }
 
 /// Decodes unpadded base64 (either alphabet; `t` holds only alphabet bytes)
