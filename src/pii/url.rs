@@ -270,24 +270,30 @@ enum PhoneRule {
 }
 
 /// The record's personal values worth searching for, with a filter of the byte
-/// pairs that start them: one strided pass over a text finds them all, ASCII
+/// triples that start them: one strided pass over a text finds them all, ASCII
 /// case-insensitively, without allocating.
 ///
-/// Every value is at least `min_len` bytes long, so any occurrence covers a pair
-/// of bytes starting at a multiple of `min_len - 1`; only those pairs are looked
-/// up in the filter (built from the pairs of each value's first `min_len` bytes),
-/// and only a hit is checked byte for byte.
+/// Every value is at least `min_len` bytes long, so any occurrence covers a
+/// triple of bytes starting at a multiple of `min_len - 2`; only those triples
+/// are looked up in the filter (built from the triples of each value's first
+/// `min_len` bytes), and only a hit is checked byte for byte.
 pub(crate) struct Needles<'a> {
     vals: &'a [&'a str],
-    /// A bit per [`pair_hash`] of the pairs in the first `min_len` bytes of the values.
-    pairs: [u64; 16],
+    /// A bit per [`triple_hash`] of the triples in the first `min_len` bytes of
+    /// the values.
+    triples: [u64; TRIPLE_WORDS],
     min_len: usize,
 }
 
-/// The filter slot of a byte pair: the low five bits of each byte, so that the
-/// two ASCII cases of a letter share a slot.
-fn pair_hash(a: u8, b: u8) -> usize {
-    (usize::from(a & 31) << 5) | usize::from(b & 31)
+/// The size of the triple filter, in 64-bit words.
+const TRIPLE_WORDS: usize = 64;
+
+/// The filter slot of a byte triple: from the low five bits of each byte, so
+/// that the two ASCII cases of a letter share a slot.
+fn triple_hash(a: u8, b: u8, c: u8) -> usize {
+    let x = (u32::from(a & 31) << 10) | (u32::from(b & 31) << 5) | u32::from(c & 31);
+    // 4096 slots: the top twelve bits of a multiplicative hash.
+    (x.wrapping_mul(0x9E37_79B1) >> 20) as usize
 }
 
 impl<'a> Needles<'a> {
@@ -298,20 +304,20 @@ impl<'a> Needles<'a> {
             .filter(|&n| n >= MIN_PERSONAL_LEN)
             .min()
             .unwrap_or(usize::MAX);
-        let mut pairs = [0u64; 16];
+        let mut triples = [0u64; TRIPLE_WORDS];
         for v in vals {
             if v.len() >= MIN_PERSONAL_LEN
                 && let Some(head) = v.as_bytes().get(..min_len)
             {
-                for w in head.windows(2) {
-                    let h = pair_hash(w[0], w[1]);
-                    pairs[h >> 6] |= 1 << (h & 63);
+                for w in head.windows(3) {
+                    let h = triple_hash(w[0], w[1], w[2]);
+                    triples[h >> 6] |= 1 << (h & 63);
                 }
             }
         }
         Needles {
             vals,
-            pairs,
+            triples,
             min_len,
         }
     }
@@ -322,17 +328,18 @@ impl<'a> Needles<'a> {
     }
 
     /// Whether `hay` contains one of the values, ASCII case-insensitively.
+    #[inline]
     fn found_in(&self, hay: &str) -> bool {
         let b = hay.as_bytes();
         if b.len() < self.min_len {
             return false;
         }
-        // `min_len` is at least `MIN_PERSONAL_LEN` here, so the step is at least 4.
-        let step = self.min_len - 1;
+        // `min_len` is at least `MIN_PERSONAL_LEN` here, so the step is at least 3.
+        let step = self.min_len - 2;
         let mut p = 0;
-        while p + 1 < b.len() {
-            let h = pair_hash(b[p], b[p + 1]);
-            if self.pairs[h >> 6] & (1 << (h & 63)) != 0 && self.found_around(b, p, step) {
+        while p + 2 < b.len() {
+            let h = triple_hash(b[p], b[p + 1], b[p + 2]);
+            if self.triples[h >> 6] & (1 << (h & 63)) != 0 && self.found_around(b, p, step) {
                 return true;
             }
             p += step;
@@ -341,14 +348,17 @@ impl<'a> Needles<'a> {
     }
 
     /// Whether a value starts at one of the `step` positions whose first
-    /// `min_len` bytes cover the pair at `p`.
+    /// `min_len` bytes cover the triple at `p`.
+    #[inline(never)]
     fn found_around(&self, b: &[u8], p: usize, step: usize) -> bool {
         (p.saturating_sub(step - 1)..=p).any(|i| {
             let rest = &b[i..];
             self.vals.iter().any(|n| {
+                let n = n.as_bytes();
                 n.len() >= MIN_PERSONAL_LEN
                     && rest.len() >= n.len()
-                    && rest[..n.len()].eq_ignore_ascii_case(n.as_bytes())
+                    && rest[0].eq_ignore_ascii_case(&n[0])
+                    && rest[..n.len()].eq_ignore_ascii_case(n)
             })
         })
     }
@@ -502,6 +512,7 @@ pub fn holds_personal_value(text: &str, personal: &[&str]) -> bool {
 }
 
 /// [`holds_personal_value`] with the values prepared once per record.
+#[inline]
 pub(crate) fn holds_in(text: &str, needles: &Needles<'_>) -> bool {
     if needles.is_empty() {
         return false;
@@ -515,12 +526,28 @@ pub(crate) fn holds_in(text: &str, needles: &Needles<'_>) -> bool {
     if !pct && !(both_cases && text.len() >= 8) {
         return false;
     }
+    holds_in_layers(text, pct, needles)
+}
+
+/// The decoding layers of [`holds_in`], after the text itself was searched
+/// (`pct`: whether it holds a `%`).
+#[inline(never)]
+fn holds_in_layers(text: &str, pct: bool, needles: &Needles<'_>) -> bool {
     let mut layer: Cow<'_, str> = Cow::Borrowed(text);
     for round in 0..=DECODE_ROUNDS {
-        if round > 0 && needles.found_in(&layer) {
+        let next = if round == 0 {
+            // `next_layer` without searching the text for an escape again.
+            if pct && has_escape(text) {
+                next_layer(text)
+            } else {
+                base64_text(text)
+            }
+        } else if needles.found_in(&layer) {
             return true;
-        }
-        match next_layer(&layer) {
+        } else {
+            next_layer(&layer)
+        };
+        match next {
             None => return false,
             Some(_) if round == DECODE_ROUNDS => return true,
             Some(next) => layer = Cow::Owned(next),
@@ -928,9 +955,21 @@ fn next_layer(s: &str) -> Option<String> {
     base64_text(s)
 }
 
+/// The bytes of the base64 alphabets (standard and URL-safe).
+const B64_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'-' | b'_');
+        i += 1;
+    }
+    t
+};
+
 /// Whether a byte is in the base64 alphabets (standard or URL-safe).
 fn is_b64(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'-' | b'_')
+    B64_BYTES[usize::from(c)]
 }
 
 /// The text of a base64 token or of a JWT's segments, when at least one decodes
@@ -983,12 +1022,12 @@ fn base64_text(s: &str) -> Option<String> {
     out.filter(|_| mixed_case)
 }
 
-/// Whether the first three bytes a token (at least four characters) decodes to
+/// Whether the first six bytes a token (at least eight characters) decodes to
 /// may start text: no ASCII control but tab and newline, no byte that is invalid
 /// UTF-8 whatever follows. A `false` means the whole token is not text.
 fn head_may_be_text(seg: &[u8]) -> bool {
-    let mut head = [0u8; 3];
-    let n = b64_decode(seg.get(..4).unwrap_or(seg), &mut head);
+    let mut head = [0u8; 6];
+    let n = b64_decode(seg.get(..8).unwrap_or(seg), &mut head);
     let head = &head[..n];
     if head
         .iter()
