@@ -523,7 +523,7 @@ pub(crate) fn holds_in(text: &str, needles: &Needles<'_>) -> bool {
     // Not encoded (no escape, and not both cases, which a base64 token of text
     // needs): the search above was the whole check.
     let (pct, both_cases) = pct_and_cases(text.as_bytes());
-    if !pct && !(both_cases && text.len() >= 8) {
+    if !(pct || (both_cases && text.len() >= 8)) {
         return false;
     }
     holds_in_layers(text, pct, needles)
