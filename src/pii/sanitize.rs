@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::wire;
 
-use super::url::{Needles, holds_in};
+use super::url::{Needles, holds_in, holds_in_bytes};
 use super::{DropReason, FilterReport, Policy, Pseudonymizer};
 use crate::currents::{
     Codec, DecodeError, DecodeOptions, EventType, FieldKind, OcfWriter, RECIPIENT_KEY_FIELD,
@@ -270,6 +270,32 @@ fn list_holds(span: &[u8], branch: Option<i64>, personal: &Needles<'_>) -> bool 
 /// Reads one varint from the front of a span the reader already walked.
 fn read_long(b: &[u8]) -> Option<(i64, usize)> {
     wire::read_long(b).ok()
+}
+
+/// Checks a string-like span (its encoding fits and the string is UTF-8, with a
+/// fast path for ASCII, which nearly every Currents string is) and gives its
+/// string bytes, `Ok(None)` for the null branch.
+fn checked_str(span: &[u8], shape: StrShape) -> Result<Option<&[u8]>, CorruptReason> {
+    let rest = match shape {
+        StrShape::Plain => span,
+        StrShape::Union(n) => {
+            let (idx, used) = read_long(span).ok_or(CorruptReason::BadEncoding)?;
+            if idx != n {
+                return Ok(None);
+            }
+            &span[used..]
+        }
+    };
+    let (len, used) = read_long(rest).ok_or(CorruptReason::BadEncoding)?;
+    let bytes = &rest[used..];
+    if usize::try_from(len).ok() != Some(bytes.len()) {
+        return Err(CorruptReason::BadEncoding);
+    }
+    if bytes.is_ascii() || std::str::from_utf8(bytes).is_ok() {
+        Ok(Some(bytes))
+    } else {
+        Err(CorruptReason::InvalidUtf8)
+    }
 }
 
 /// The string bytes of a string-like span, `Ok(None)` for the null branch.
@@ -604,8 +630,10 @@ fn sanitize_with(
                     Check::Str { i, shape } => {
                         let span = &data[f[i].clone()];
                         // Checked (encoding, UTF-8) and read in one step.
-                        let value = span_str(span, shape).map_err(|r| corrupt(i, r))?;
-                        if !personal.is_empty() && value.is_some_and(|v| holds_in(v, personal)) {
+                        let value = checked_str(span, shape).map_err(|r| corrupt(i, r))?;
+                        if !personal.is_empty()
+                            && value.is_some_and(|v| holds_in_bytes(v, personal))
+                        {
                             blanked[i] = true;
                             blanked_list.push(i);
                         }

@@ -330,7 +330,12 @@ impl<'a> Needles<'a> {
     /// Whether `hay` contains one of the values, ASCII case-insensitively.
     #[inline]
     fn found_in(&self, hay: &str) -> bool {
-        let b = hay.as_bytes();
+        self.found_in_bytes(hay.as_bytes())
+    }
+
+    /// [`Needles::found_in`] on bytes.
+    #[inline]
+    fn found_in_bytes(&self, b: &[u8]) -> bool {
         if b.len() < self.min_len {
             return false;
         }
@@ -514,19 +519,25 @@ pub fn holds_personal_value(text: &str, personal: &[&str]) -> bool {
 /// [`holds_personal_value`] with the values prepared once per record.
 #[inline]
 pub(crate) fn holds_in(text: &str, needles: &Needles<'_>) -> bool {
+    holds_in_bytes(text.as_bytes(), needles)
+}
+
+/// [`holds_in`] on the bytes of a string (not UTF-8: nothing to decode).
+#[inline]
+pub(crate) fn holds_in_bytes(text: &[u8], needles: &Needles<'_>) -> bool {
     if needles.is_empty() {
         return false;
     }
-    if needles.found_in(text) {
+    if needles.found_in_bytes(text) {
         return true;
     }
     // Not encoded (no escape, and not both cases, which a base64 token of text
     // needs): the search above was the whole check.
-    let (pct, both_cases) = pct_and_cases(text.as_bytes());
+    let (pct, both_cases) = pct_and_cases(text);
     if !(pct || (both_cases && text.len() >= 8)) {
         return false;
     }
-    holds_in_layers(text, pct, needles)
+    std::str::from_utf8(text).is_ok_and(|t| holds_in_layers(t, pct, needles))
 }
 
 /// The decoding layers of [`holds_in`], after the text itself was searched
@@ -1034,6 +1045,9 @@ fn head_may_be_text(seg: &[u8]) -> bool {
         .any(|&b| (b < 0x20 && b != b'\n' && b != b'\t') || b == 0x7f)
     {
         return false;
+    }
+    if head.is_ascii() {
+        return true;
     }
     // An error with a length is invalid whatever bytes follow; one without is a
     // sequence cut short by the end of the head.
