@@ -31,7 +31,7 @@ use dynopt::RecipientKey;
 use dynopt::currents::{
     DecodeError, DecodeOptions, Event, FieldDef, FieldKind, FieldValue, Reader,
 };
-use dynopt::pii::Policy;
+use dynopt::pii::{Policy, holds_personal_value};
 
 /// How a typed field appears in the output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,6 +94,25 @@ fn event_json(
     event: &Event<'_>,
     key: Option<Option<RecipientKey>>,
 ) -> String {
+    // The record's personal values: no printed value may hold one.
+    let mut personal: Vec<&str> = Vec::new();
+    for (def, value) in event.values() {
+        match value {
+            FieldValue::Pii(p)
+                if matches!(
+                    def.kind,
+                    FieldKind::RequiredPiiString | FieldKind::PiiString
+                ) && !matches!(def.name, "user_agent" | "gender" | "country" | "language") =>
+            {
+                personal.push(p.expose());
+                if let Some((local, _)) = p.expose().split_once('@') {
+                    personal.push(local);
+                }
+            }
+            FieldValue::Str(s) if tagged.contains(&def.name) => personal.push(s),
+            _ => {}
+        }
+    }
     let mut out = String::with_capacity(512);
     out.push_str("{\"event_type\":");
     push_json_str(&mut out, event.event_type().name());
@@ -109,9 +128,17 @@ fn event_json(
             out.push_str("null");
             continue;
         }
+        let holds = |s: &str| holds_personal_value(s, &personal);
         match (how, &value) {
             (Output::ScrubbedUrl, FieldValue::Pii(url)) => {
-                push_json_str(&mut out, &policy.url_scrubber().scrub(url.expose()));
+                push_json_str(
+                    &mut out,
+                    &policy.url_scrubber().scrub_with(url.expose(), &personal),
+                );
+            }
+            (_, FieldValue::Str(s)) if holds(s) => out.push_str("null"),
+            (_, FieldValue::StrList(items)) if items.iter().any(|s| holds(s)) => {
+                out.push_str("null");
             }
             (Output::ScrubbedUrl, _) => out.push_str("null"),
             _ => push_value(&mut out, &value),

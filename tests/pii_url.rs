@@ -154,7 +154,7 @@ proptest! {
             Some(s) => format!("dov={variant}.{s}"),
             None => format!("dov={variant}"),
         };
-        let kept = [dov, format!("utm_campaign={utm}"), "lid=1234567890".to_owned()];
+        let kept = [dov, format!("utm_campaign={utm}"), "lid=20240101".to_owned()]; // a date-length run; a phone-length one (`lid=1234567890`) is now removed
         let mut params: Vec<(u8, String, bool)> = kept.iter().enumerate().map(|(i, k)| (order[i], k.clone(), true)).collect();
         for (i, (p, name)) in plants.iter().enumerate() {
             params.push((order[3 + i], p.param(name), false));

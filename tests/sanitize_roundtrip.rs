@@ -25,8 +25,12 @@ fn all_shapes() -> Vec<fx::Shape> {
 /// See docs/design.md, *PII policy and filter*: the default policy keeps a field of a
 /// shape when the allowlist names it and the shape does not tag it `[PII]` (the lists
 /// are disjoint from the always-personal names, which the crate's unit tests check).
-fn kept_by_default(name: &str, pii_tag: bool, _et: EventType) -> bool {
-    dynopt::pii::DEFAULT_ALLOWLIST.contains(&name) && !pii_tag
+/// The allowlist applies per event type: an allowed name that this event type's
+/// typed event lacks (an older schema's field) is dropped.
+fn kept_by_default(name: &str, pii_tag: bool, et: EventType) -> bool {
+    dynopt::pii::DEFAULT_ALLOWLIST.contains(&name)
+        && !pii_tag
+        && et.fields().iter().any(|d| d.name == name)
 }
 
 fn str_of(v: &Avro) -> Option<&str> {

@@ -203,7 +203,8 @@ pub struct AttributionConfig {
     /// Which clicks are bots.
     pub bot_rules: BotRules,
     /// A capacity hint: exposures expected within one window (0: grow on
-    /// demand). Pre-sizing avoids reallocation while exposures are recorded.
+    /// demand), at most 2^26. Pre-sizing avoids reallocation while exposures are
+    /// recorded.
     pub expected_exposures: usize,
     /// How far ahead of the host's `now` (the largest seen) a click's `time`
     /// may be (default 5 minutes): a click further ahead is refused
@@ -279,15 +280,18 @@ impl AttributionConfig {
     }
 }
 
-/// Most exposures [`AttributionConfig::expected_exposures`] may announce.
-const MAX_EXPECTED_EXPOSURES: usize = 1 << 32;
+/// Most exposures [`AttributionConfig::expected_exposures`] may announce: 2^26
+/// (about 67 million, a table of about 2 GiB at 32 bytes per exposure). A hint is
+/// allocated up front, so a larger one would ask for more memory than any host
+/// should reserve on a guess; above this, let the table grow on demand.
+const MAX_EXPECTED_EXPOSURES: usize = 1 << 26;
 
 /// Which setting of an [`AttributionConfig`] is out of range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AttributionConfigError {
-    /// `expected_exposures` is above 2^32.
-    #[error("expected_exposures above 2^32")]
+    /// `expected_exposures` is above 2^26 (about 67 million).
+    #[error("expected_exposures above 2^26")]
     ExpectedExposures,
     /// A scope id or message variation id is empty.
     #[error("empty scope id")]

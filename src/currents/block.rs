@@ -123,17 +123,16 @@ impl<'b> Walk<'b> {
                 return None;
             }
             let e = DecodeError::new(DecodeErrorKind::RecordCountMismatch).with_detail(format!(
-                "{} bytes remain after the {} records the block claims",
-                self.cur.remaining(),
-                self.count
+                "{} bytes remain after the records the block claims",
+                self.cur.remaining()
             ));
             return Some(Err(self.locate(e, self.cur.pos)));
         }
         if at_end {
             self.done = true;
             let e = DecodeError::new(DecodeErrorKind::RecordCountMismatch).with_detail(format!(
-                "the block claims {} records but holds {}",
-                self.count, self.index
+                "the block holds {} records, fewer than it claims",
+                self.index
             ));
             return Some(Err(self.locate(e, self.cur.pos)));
         }

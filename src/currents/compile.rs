@@ -135,10 +135,17 @@ impl Plan {
                 .all(|(i, (op, def))| usize::from(op.slot) == i && canonical(def.kind, op))
             && names.iter().zip(fields_def).all(|(n, d)| n == d.name))
         .then_some(ops.len());
+        let live = ops
+            .iter()
+            .enumerate()
+            .filter(|(_, op)| !matches!(op.wire, Wire::Skip(n) if schema.zero_size[n as usize]))
+            .filter_map(|(i, op)| Some((u32::try_from(i).ok()?, *op)))
+            .collect();
         Ok((
             Plan {
                 event_type,
                 ops,
+                live,
                 unions,
                 field_nodes,
                 names,

@@ -24,14 +24,22 @@ pub(crate) enum Val<'a> {
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Code {
     Truncated,
-    Length { len: i64, remaining: usize },
+    /// A length is negative (`negative`) or exceeds the `remaining` bytes.
+    Length {
+        negative: bool,
+        remaining: usize,
+    },
     Utf8,
-    Bool(u8),
+    Bool,
     Varint,
-    IntRange(i64),
-    TimeRange(i64),
-    Union { idx: i64, n: usize },
-    Enum { idx: i64, n: usize },
+    IntRange,
+    TimeRange,
+    Union {
+        n: usize,
+    },
+    Enum {
+        n: usize,
+    },
     Depth,
     Key,
 }
@@ -41,25 +49,29 @@ impl Code {
         use DecodeErrorKind as K;
         match self {
             Code::Truncated => DecodeError::new(K::Truncated),
-            Code::Length { len, remaining } => {
-                DecodeError::new(K::LengthOutOfRange).with_detail(if len < 0 {
-                    format!("negative length {len}")
-                } else {
-                    format!("length {len} exceeds the {remaining} bytes remaining")
-                })
-            }
+            // Details name the kind and the limits, never a value read from
+            // the record (a misread length or index may be a personal number).
+            Code::Length {
+                negative,
+                remaining,
+            } => DecodeError::new(K::LengthOutOfRange).with_detail(if negative {
+                String::from("negative length")
+            } else {
+                format!("length exceeds the {remaining} bytes remaining")
+            }),
             Code::Utf8 => DecodeError::new(K::InvalidUtf8),
-            Code::Bool(b) => DecodeError::new(K::InvalidBool).with_detail(format!("byte {b:#04x}")),
+            Code::Bool => DecodeError::new(K::InvalidBool).with_detail("byte is neither 0 nor 1"),
             Code::Varint => DecodeError::new(K::IntOutOfRange)
                 .with_detail("varint longer than 10 bytes or beyond 64 bits"),
-            Code::IntRange(v) => DecodeError::new(K::IntOutOfRange)
-                .with_detail(format!("{v} is outside the int range")),
-            Code::TimeRange(v) => DecodeError::new(K::IntOutOfRange)
-                .with_detail(format!("{v} seconds is outside the time range")),
-            Code::Union { idx, n } => DecodeError::new(K::BadUnionIndex)
-                .with_detail(format!("branch {idx} of a {n}-branch union")),
-            Code::Enum { idx, n } => DecodeError::new(K::BadUnionIndex)
-                .with_detail(format!("symbol {idx} of a {n}-symbol enum")),
+            Code::IntRange => {
+                DecodeError::new(K::IntOutOfRange).with_detail("value is outside the int range")
+            }
+            Code::TimeRange => DecodeError::new(K::IntOutOfRange)
+                .with_detail("seconds value is outside the time range"),
+            Code::Union { n } => DecodeError::new(K::BadUnionIndex)
+                .with_detail(format!("branch index outside a {n}-branch union")),
+            Code::Enum { n } => DecodeError::new(K::BadUnionIndex)
+                .with_detail(format!("symbol index outside a {n}-symbol enum")),
             Code::Depth => DecodeError::new(K::TooDeep),
             Code::Key => DecodeError::new(K::InvalidRecipientKey),
         }
@@ -178,7 +190,7 @@ impl<'a> Cur<'a> {
         let v = self.long()?;
         if i32::try_from(v).is_err() {
             self.pos = start;
-            return Err(Code::IntRange(v));
+            return Err(Code::IntRange);
         }
         Ok(v)
     }
@@ -194,7 +206,7 @@ impl<'a> Cur<'a> {
                 self.pos += 1;
                 Ok(true)
             }
-            Some(&b) => Err(Code::Bool(b)),
+            Some(_) => Err(Code::Bool),
             None => Err(Code::Truncated),
         }
     }
@@ -209,7 +221,10 @@ impl<'a> Cur<'a> {
             Ok(n) if n <= remaining => Ok(n),
             _ => {
                 self.pos = start;
-                Err(Code::Length { len, remaining })
+                Err(Code::Length {
+                    negative: len < 0,
+                    remaining,
+                })
             }
         }
     }
@@ -268,10 +283,11 @@ impl<'a> Cur<'a> {
                 Ok(true)
             }
             Some(_) => {
+                // Read the varint only to report an overlong one as such.
                 let start = self.pos;
-                let idx = self.long()?;
+                self.long()?;
                 self.pos = start;
-                Err(Code::Union { idx, n: 2 })
+                Err(Code::Union { n: 2 })
             }
             None => Err(Code::Truncated),
         }
@@ -307,7 +323,7 @@ impl<'a> Cur<'a> {
             let Some(abs) = c.checked_neg() else {
                 self.pos = start;
                 return Err(Code::Length {
-                    len: c,
+                    negative: c < 0,
                     remaining: self.remaining(),
                 });
             };
@@ -323,7 +339,7 @@ impl<'a> Cur<'a> {
             _ => {
                 self.pos = start;
                 Err(Code::Length {
-                    len: count,
+                    negative: count < 0,
                     remaining,
                 })
             }
@@ -379,7 +395,7 @@ fn utf8_run(b: &[u8]) -> usize {
 }
 
 pub(crate) fn time_from(secs: i64) -> Result<DateTime<Utc>, Code> {
-    DateTime::from_timestamp(secs, 0).ok_or(Code::TimeRange(secs))
+    DateTime::from_timestamp(secs, 0).ok_or(Code::TimeRange)
 }
 
 #[cfg(test)]
@@ -425,7 +441,7 @@ mod tests {
         let mut b = Vec::new();
         encode_long(i64::from(i32::MAX) + 1, &mut b);
         let mut c = Cur::new(&b);
-        assert!(matches!(c.int(), Err(Code::IntRange(_))));
+        assert!(matches!(c.int(), Err(Code::IntRange)));
         assert_eq!(c.pos, 0, "failed reads do not advance");
     }
 
@@ -437,7 +453,7 @@ mod tests {
         assert!(matches!(
             Cur::new(&b).str(),
             Err(Code::Length {
-                len: 1_099_511_627_776,
+                negative: false,
                 remaining: 3
             })
         ));
@@ -445,7 +461,7 @@ mod tests {
         encode_long(2, &mut b);
         b.extend_from_slice(&[0xc3, 0x28]);
         assert!(matches!(Cur::new(&b).str(), Err(Code::Utf8)));
-        assert!(matches!(Cur::new(&[2]).boolean(), Err(Code::Bool(2))));
+        assert!(matches!(Cur::new(&[2]).boolean(), Err(Code::Bool)));
     }
 
     #[test]

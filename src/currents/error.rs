@@ -60,6 +60,10 @@ pub enum DecodeErrorKind {
     /// The input is larger than [`DecodeOptions::max_file_bytes`](super::DecodeOptions)
     /// (only [`decode_reader`](super::decode_reader)).
     FileTooLarge,
+    /// A whole-file API's output would exceed
+    /// [`DecodeOptions::max_output_bytes`](super::DecodeOptions); the events
+    /// decoded before stay. Use the streaming [`Reader`](super::Reader) for such files.
+    OutputTooLarge,
     /// Reading from the `std::io::Read` source failed (the I/O error's message).
     Io(String),
 }
@@ -90,6 +94,7 @@ impl fmt::Display for DecodeErrorKind {
             DecodeErrorKind::TooDeep => "values nested too deeply",
             DecodeErrorKind::InvalidRecipientKey => "invalid recipient key",
             DecodeErrorKind::FileTooLarge => "file too large",
+            DecodeErrorKind::OutputTooLarge => "decoded output exceeds the memory cap",
             DecodeErrorKind::Io(e) => return write!(f, "read error: {e}"),
         };
         f.write_str(s)

@@ -45,10 +45,12 @@ pub fn decode_file(bytes: &[u8], options: &DecodeOptions) -> FileOutcome {
     out.unknown_fields = reader.unknown_fields().to_vec();
     out.sanitized = reader.is_sanitized();
     let keys = &mut out.recipient_keys;
-    let (blocks, error) = each_keyed_event(&mut reader, &mut out.events, |events, ev, key| {
-        events.push(ev.into_owned());
-        keys.push(key);
-    });
+    let extra = 2 * std::mem::size_of::<Option<RecipientKey>>();
+    let (blocks, error) =
+        each_keyed_event(&mut reader, &mut out.events, extra, |events, ev, key| {
+            events.push(ev.into_owned());
+            keys.push(key);
+        });
     out.blocks = blocks;
     out.error = error;
     out
@@ -58,23 +60,42 @@ pub fn decode_file(bytes: &[u8], options: &DecodeOptions) -> FileOutcome {
 /// its recipient key, in file order, handed to `sink` with the output `out`,
 /// until the first error. Returns the number of blocks read without error and
 /// the error, if any; blocks are recycled.
+///
+/// Memory is bounded by [`DecodeOptions::max_output_bytes`]: `out` grows under
+/// the cap (each item costs its size, `extra` bytes of side tables and 64 bytes
+/// of allocation overhead; the blocks decoded so far bound the strings), and
+/// decoding stops with [`DecodeErrorKind::OutputTooLarge`] before it is exceeded.
 pub(crate) fn each_keyed_event<T>(
     reader: &mut Reader<'_>,
     out: &mut Vec<T>,
+    extra: usize,
     mut sink: impl FnMut(&mut Vec<T>, Event<'_>, Option<RecipientKey>),
 ) -> (u64, Option<DecodeError>) {
+    let cap = reader.options().max_output_bytes;
+    let per_item = std::mem::size_of::<T>()
+        .saturating_add(extra)
+        .saturating_add(64);
+    let mut strings = 0usize;
     let mut blocks = 0;
     while let Some(block) = reader.next_block() {
         let block = match block {
             Ok(b) => b,
             Err(e) => return (blocks, Some(e)),
         };
-        // A modest reservation: an event is ~800 bytes in memory while a
-        // record can be a few bytes, so the claimed count must not drive it.
-        out.reserve(usize::try_from(block.count()).unwrap_or(0).min(1024));
+        strings = strings.saturating_add(block.data().len());
         for r in block.keyed_events() {
             match r {
-                Ok((ev, key)) => sink(out, ev, key),
+                Ok((ev, key)) => {
+                    if out.len() == out.capacity() && !grow(out, per_item, strings, cap) {
+                        let e = DecodeError::new(DecodeErrorKind::OutputTooLarge)
+                            .at(block.offset())
+                            .with_detail(format!(
+                                "the decoded events would exceed max_output_bytes ({cap} bytes)"
+                            ));
+                        return (blocks, Some(e));
+                    }
+                    sink(out, ev, key);
+                }
                 Err(e) => return (blocks, Some(e)),
             }
         }
@@ -82,6 +103,19 @@ pub(crate) fn each_keyed_event<T>(
         reader.recycle(block);
     }
     (blocks, None)
+}
+
+/// Grows `out` (full) under the cap: doubling, or as far as the cap allows.
+/// Returns `false` when not one more item fits.
+fn grow<T>(out: &mut Vec<T>, per_item: usize, strings: usize, cap: usize) -> bool {
+    let budget = cap.saturating_sub(strings) / per_item.max(1);
+    let len = out.len();
+    let want = len.saturating_mul(2).max(64).min(budget);
+    if want <= len {
+        return false;
+    }
+    out.reserve_exact(want - len);
+    true
 }
 
 /// Reads at most [`DecodeOptions::max_file_bytes`] from `r`, then decodes like

@@ -51,19 +51,17 @@ impl<'f> FileCur<'f> {
         let remaining = self.bytes.len() - self.pos;
         let n = usize::try_from(len).map_err(|_| {
             self.err(DecodeErrorKind::LengthOutOfRange, start)
-                .with_detail(format!("negative length {len}"))
+                .with_detail("negative length")
         })?;
         if n > remaining {
             return Err(self
                 .err(DecodeErrorKind::LengthOutOfRange, start)
-                .with_detail(format!(
-                    "length {len} exceeds the {remaining} bytes remaining"
-                )));
+                .with_detail(format!("length exceeds the {remaining} bytes remaining")));
         }
         if n > limit {
             return Err(self
                 .err(DecodeErrorKind::BadHeader, start)
-                .with_detail(format!("length {len} exceeds the header limit of {limit}")));
+                .with_detail(format!("length exceeds the header limit of {limit}")));
         }
         self.take(n)
     }
@@ -125,9 +123,7 @@ pub(super) fn parse_header(
             .filter(|n| *n <= remaining / 2)
             .ok_or_else(|| {
                 c.err(DecodeErrorKind::BadHeader, start)
-                    .with_detail(format!(
-                        "metadata count {count} exceeds the bytes remaining"
-                    ))
+                    .with_detail("metadata count exceeds the bytes remaining")
             })?;
         for _ in 0..n {
             let kstart = c.pos;
@@ -170,7 +166,8 @@ pub(super) fn parse_header(
         .map_err(|_| DecodeError::new(DecodeErrorKind::BadSchema("not UTF-8".into())).at(4))?
         .to_owned();
     let sanitized = get(SANITIZED_KEY).is_some();
-    let top = parse_top(&schema_json, options.max_depth).map_err(|e| e.at(4))?;
+    let max_depth = options.effective_max_depth();
+    let top = parse_top(&schema_json, max_depth).map_err(|e| e.at(4))?;
     let short = top.name.rsplit('.').next().unwrap_or_default();
     let event_type = EventType::from_name(short)
         .or(options.fallback_event_type)
@@ -182,7 +179,7 @@ pub(super) fn parse_header(
     let record_name = top.name.clone();
     let namespace = top.namespace.clone();
     let (plan, writer_fields) =
-        Plan::compile(top, event_type, sanitized, options.max_depth).map_err(|e| e.at(4))?;
+        Plan::compile(top, event_type, sanitized, max_depth).map_err(|e| e.at(4))?;
     let unknown_fields = writer_fields
         .iter()
         .filter(|f| !f.known)

@@ -18,10 +18,22 @@ pub struct DecodeOptions {
     /// Cap on the header (metadata map including the writer schema). Default 4 MiB.
     pub max_header_bytes: usize,
     /// Cap on the nesting depth of schemas and values (records, arrays, maps,
-    /// unions). Default 64.
+    /// unions). Default 64; values above [`DecodeOptions::MAX_DEPTH`] are
+    /// clamped to it, so that recursive data cannot overflow the stack.
     pub max_depth: usize,
     /// Cap on the bytes [`decode_reader`](super::decode_reader) reads. Default 4 GiB.
     pub max_file_bytes: u64,
+    /// Cap on the memory the whole-file APIs ([`decode_file`](super::decode_file),
+    /// [`decode_reader`](super::decode_reader) and `Filter::clean_file`) may use
+    /// for their output: the events (their in-memory size plus 64 bytes of
+    /// allocation overhead, times the capacity of the list that holds them) plus
+    /// an upper bound of their strings (the bytes of the blocks decoded so far). Decoding stops with
+    /// [`DecodeErrorKind::OutputTooLarge`](super::DecodeErrorKind::OutputTooLarge)
+    /// before the cap is exceeded; the events decoded before stay. Default
+    /// 384 MiB (a real file of 100,000 events of about 1 KB needs about 190 MB). The streaming
+    /// path ([`Reader`](super::Reader), [`Block::events`](super::Block::events))
+    /// holds one block at a time and has no such cap.
+    pub max_output_bytes: usize,
     /// The event type to assume when the schema's record name is not one of the
     /// 11 email event types (for example from [`ObjectKey`](super::ObjectKey)).
     /// Default `None`: such files are refused with
@@ -37,7 +49,20 @@ impl Default for DecodeOptions {
             max_header_bytes: 4 << 20,
             max_depth: 64,
             max_file_bytes: 4 << 30,
+            max_output_bytes: 384 << 20,
             fallback_event_type: None,
         }
+    }
+}
+
+impl DecodeOptions {
+    /// The largest [`max_depth`](DecodeOptions::max_depth) that takes effect:
+    /// deeper settings are clamped to it (each level is a stack frame of the
+    /// value walk; 256 levels fit the smallest thread stacks with room to spare).
+    pub const MAX_DEPTH: usize = 256;
+
+    /// `max_depth`, clamped to [`DecodeOptions::MAX_DEPTH`].
+    pub(crate) fn effective_max_depth(&self) -> usize {
+        self.max_depth.min(Self::MAX_DEPTH)
     }
 }

@@ -42,6 +42,10 @@ pub(crate) struct Op {
 pub(crate) struct Plan {
     pub(crate) event_type: EventType,
     pub(crate) ops: Vec<Op>,
+    /// The operations that read or skip at least one byte, with their writer
+    /// field index: fields of zero-size types (`null`, empty records) cost
+    /// nothing per record.
+    pub(crate) live: Vec<(u32, Op)>,
     pub(crate) unions: Vec<Vec<Option<Wire>>>,
     pub(crate) field_nodes: Vec<NodeId>,
     pub(crate) names: Vec<String>,
@@ -69,13 +73,13 @@ impl Plan {
         if let Some(n) = self.prefix {
             return ev.decode_prefix(cur, n);
         }
-        for (i, op) in self.ops.iter().enumerate() {
+        for (i, op) in &self.live {
             let start = cur.pos;
             if let Err(code) = self.run(op, cur, ev, key) {
                 return Err(Fail {
                     code,
                     pos: start,
-                    field: Some(i),
+                    field: Some(*i as usize),
                 });
             }
         }
@@ -100,7 +104,6 @@ impl Plan {
             if !(0..i64::from(op.union_len)).contains(&idx) {
                 cur.pos = start;
                 return Err(Code::Union {
-                    idx,
                     n: op.union_len as usize,
                 });
             }
@@ -150,7 +153,7 @@ impl Plan {
                 }
             }
             // A union inside a union table cannot happen (tables hold direct wires).
-            Wire::Union(_) => return Err(Code::Union { idx: -1, n: 0 }),
+            Wire::Union(_) => return Err(Code::Union { n: 0 }),
         }
         Ok(())
     }
@@ -171,7 +174,7 @@ impl Plan {
                 let idx = cur.long()?;
                 if usize::try_from(idx).map_or(true, |i| i >= *n) {
                     cur.pos = start;
-                    return Err(Code::Enum { idx, n: *n });
+                    return Err(Code::Enum { n: *n });
                 }
                 Ok(())
             }
@@ -185,7 +188,7 @@ impl Plan {
                     Some(b) => self.skip(*b, cur, depth + 1),
                     None => {
                         cur.pos = start;
-                        Err(Code::Union { idx, n: bs.len() })
+                        Err(Code::Union { n: bs.len() })
                     }
                 }
             }
@@ -246,6 +249,10 @@ impl Plan {
         out.reserve(self.field_nodes.len());
         for (i, node) in self.field_nodes.iter().enumerate() {
             let start = cur.pos;
+            if self.schema.zero_size[*node as usize] {
+                out.push(start..start);
+                continue;
+            }
             if let Err(code) = self.skip(*node, cur, 0) {
                 return Err(Fail {
                     code,

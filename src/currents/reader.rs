@@ -57,6 +57,11 @@ impl<'f> Reader<'f> {
         })
     }
 
+    /// The options the reader was created with.
+    pub(crate) fn options(&self) -> &DecodeOptions {
+        &self.options
+    }
+
     /// The event type (from the schema's record name).
     pub fn event_type(&self) -> EventType {
         self.plan.event_type
@@ -89,6 +94,37 @@ impl<'f> Reader<'f> {
             .field_nodes
             .get(i)
             .map_or(TextShape::Other, |n| self.plan.schema.text_shape(*n))
+    }
+
+    /// Whether the value of writer field `i` in `span` (its bytes, as
+    /// [`Block::record_spans`](super::Block::record_spans) gives them) is a time the
+    /// typed decoder accepts: an `int` or `long` (bare or in a union) of seconds
+    /// within chrono's range, or any non-numeric branch. `sanitize` checks the
+    /// time fields it copies with it, so that its output decodes.
+    pub(crate) fn time_in_range(&self, i: usize, span: &[u8]) -> bool {
+        use super::schema::Node;
+        let Some(&node) = self.plan.field_nodes.get(i) else {
+            return true;
+        };
+        let nodes = &self.plan.schema.nodes;
+        let mut rest = span;
+        let mut node = node;
+        if let Some(Node::Union(branches)) = nodes.get(node as usize) {
+            let Ok((idx, used)) = crate::wire::read_long(rest) else {
+                return false;
+            };
+            match usize::try_from(idx).ok().and_then(|k| branches.get(k)) {
+                Some(&b) => node = b,
+                None => return false,
+            }
+            rest = &rest[used..];
+        }
+        match nodes.get(node as usize) {
+            Some(Node::Int | Node::Long) => crate::wire::read_long(rest)
+                .ok()
+                .is_some_and(|(v, _)| super::cursor::time_from(v).is_ok()),
+            _ => true,
+        }
     }
 
     /// The writer record's name as written (`Click`, or a full name).
@@ -163,21 +199,21 @@ impl<'f> Reader<'f> {
         if count < 0 {
             return Err(DecodeError::new(DecodeErrorKind::BadBlockCount)
                 .at(offset as u64)
-                .with_detail(format!("negative record count {count}")));
+                .with_detail("negative record count"));
         }
         let size_at = c.pos;
         let size = c.long()?;
         let size = usize::try_from(size).map_err(|_| {
             DecodeError::new(DecodeErrorKind::BadBlockSize)
                 .at(size_at as u64)
-                .with_detail(format!("negative block size {size}"))
+                .with_detail("negative block size")
         })?;
         let remaining = self.bytes.len() - c.pos;
         if size > self.options.max_block_bytes {
             return Err(DecodeError::new(DecodeErrorKind::BlockTooLarge)
                 .at(size_at as u64)
                 .with_detail(format!(
-                    "block size {size} exceeds the limit of {} bytes",
+                    "block size exceeds the limit of {} bytes",
                     self.options.max_block_bytes
                 )));
         }
@@ -185,7 +221,7 @@ impl<'f> Reader<'f> {
             return Err(DecodeError::new(DecodeErrorKind::Truncated)
                 .at(size_at as u64)
                 .with_detail(format!(
-                    "block size {size} exceeds the {remaining} bytes remaining"
+                    "block size exceeds the {remaining} bytes remaining"
                 )));
         }
         let data_at = c.pos;
@@ -210,7 +246,7 @@ impl<'f> Reader<'f> {
             return Err(DecodeError::new(DecodeErrorKind::BadBlockCount)
                 .at(offset as u64)
                 .with_detail(format!(
-                    "{count} records cannot fit in {} bytes",
+                    "the record count cannot fit in {} bytes",
                     data.len()
                 )));
         }

@@ -335,28 +335,45 @@ fn is_pii_doc(doc: &str) -> bool {
     doc.trim_start().starts_with("[PII]")
 }
 
-/// Looks for `connect.doc` (or `doc`) with a `[PII]` tag inside a field's type:
-/// the type object itself or the branches of a union.
+/// Looks for `connect.doc` (or `doc`) with a `[PII]` tag anywhere inside a
+/// field's type: the type object, the branches of a union, array items, map
+/// values and the fields of nested records (their `doc` and their types). A type
+/// nested deeper than the walk goes is treated as tagged.
 fn type_has_pii_tag(ty: &Value, depth: usize) -> bool {
-    if depth > 4 {
-        return false;
+    if depth > 64 {
+        return true;
     }
     match ty {
         Value::Object(o) => {
             ["connect.doc", "doc"]
                 .iter()
                 .any(|k| o.get(*k).and_then(Value::as_str).is_some_and(is_pii_doc))
-                || o.get("type")
-                    .is_some_and(|t| type_has_pii_tag(t, depth + 1))
+                || ["type", "items", "values"]
+                    .iter()
+                    .any(|k| o.get(*k).is_some_and(|t| type_has_pii_tag(t, depth + 1)))
+                || o.get("fields").and_then(Value::as_array).is_some_and(|fs| {
+                    fs.iter().any(|f| {
+                        f.get("doc").and_then(Value::as_str).is_some_and(is_pii_doc)
+                            || f.get("type")
+                                .is_some_and(|t| type_has_pii_tag(t, depth + 1))
+                    })
+                })
         }
         Value::Array(bs) => bs.iter().any(|b| type_has_pii_tag(b, depth + 1)),
-        _ => false,
+        Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => false,
     }
 }
 
 /// Parses the writer schema JSON; the top level must be a record.
 pub(crate) fn parse_top(json: &str, max_depth: usize) -> Result<TopRecord, DecodeError> {
-    let v: Value = serde_json::from_str(json).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    let v: Value = serde_json::from_str(json).map_err(|e| {
+        // The position only: serde_json's message may quote the input.
+        bad(format!(
+            "invalid JSON at line {} column {}",
+            e.line(),
+            e.column()
+        ))
+    })?;
     let o = v
         .as_object()
         .ok_or_else(|| bad("the top-level schema is not a record"))?;
@@ -388,6 +405,9 @@ pub(crate) fn parse_top(json: &str, max_depth: usize) -> Result<TopRecord, Decod
         .and_then(Value::as_array)
         .ok_or_else(|| bad("record without fields"))?;
     let mut fields = Vec::with_capacity(ids.len());
+    // Linear in the number of fields (a wide header must not be quadratic).
+    let mut seen: std::collections::HashSet<&str> =
+        std::collections::HashSet::with_capacity(ids.len());
     for (f, id) in json_fields.iter().zip(ids) {
         let fname = f
             .get("name")
@@ -396,10 +416,7 @@ pub(crate) fn parse_top(json: &str, max_depth: usize) -> Result<TopRecord, Decod
         let doc = f.get("doc").and_then(Value::as_str).map(str::to_owned);
         let ty = f.get("type").unwrap_or(&Value::Null);
         let pii_tag = doc.as_deref().is_some_and(is_pii_doc) || type_has_pii_tag(ty, 0);
-        if fields
-            .iter()
-            .any(|(w, _): &(WriterField, NodeId)| w.name == fname)
-        {
+        if !seen.insert(fname) {
             return Err(bad(format!("field `{fname}` appears twice")).with_field(fname));
         }
         fields.push((

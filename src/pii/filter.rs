@@ -4,6 +4,7 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 
+use super::url::{Needles, holds_in};
 use super::{CleanEvent, FilterReport, Policy, Pseudonymizer, RecipientKey, UrlScrubber};
 use crate::currents::{
     DecodeError, DecodeOptions, Event, EventType, RECIPIENT_KEY_FIELD, Reader, each_keyed_event,
@@ -41,12 +42,17 @@ fn slot_mask(name: &str) -> u64 {
 trait Take {
     type Clean;
     fn take(&self) -> Self::Clean;
+    /// Whether the value holds one of the record's personal values.
+    fn holds(&self, personal: &Needles<'_>) -> bool;
 }
 
 impl Take for Option<Cow<'_, str>> {
     type Clean = Option<String>;
     fn take(&self) -> Option<String> {
         self.as_deref().map(str::to_owned)
+    }
+    fn holds(&self, personal: &Needles<'_>) -> bool {
+        self.as_deref().is_some_and(|v| holds_in(v, personal))
     }
 }
 
@@ -56,6 +62,10 @@ impl Take for Option<Pii<Cow<'_, str>>> {
     fn take(&self) -> Option<String> {
         self.as_ref().map(|p| p.expose().clone().into_owned())
     }
+    fn holds(&self, personal: &Needles<'_>) -> bool {
+        self.as_ref()
+            .is_some_and(|v| holds_in(v.expose(), personal))
+    }
 }
 
 impl Take for Option<Vec<Cow<'_, str>>> {
@@ -63,6 +73,10 @@ impl Take for Option<Vec<Cow<'_, str>>> {
     fn take(&self) -> Option<Vec<String>> {
         self.as_ref()
             .map(|l| l.iter().map(|s| s.clone().into_owned()).collect())
+    }
+    fn holds(&self, personal: &Needles<'_>) -> bool {
+        self.as_ref()
+            .is_some_and(|l| l.iter().any(|v| holds_in(v, personal)))
     }
 }
 
@@ -72,6 +86,9 @@ macro_rules! take_copy {
             type Clean = Option<$t>;
             fn take(&self) -> Option<$t> {
                 *self
+            }
+            fn holds(&self, _: &Needles<'_>) -> bool {
+                false
             }
         }
     )*};
@@ -83,24 +100,24 @@ take_copy!(bool, i64, DateTime<Utc>);
 /// `url` is scrubbed on the way. Required fields are set by `CleanEvent::new`
 /// and personal fields have no place in a clean event.
 macro_rules! copy_field {
-    (Url, Kept, $doc:literal, $c:ident, $e:ident, $m:ident, $scrubber:ident, $name:ident) => {
+    (Url, Kept, $doc:literal, $c:ident, $e:ident, $m:ident, $scrubber:ident, $p:ident, $name:ident) => {
         if $m & bit(Slot::$name) != 0 {
             $c.$name = $e
                 .$name
                 .as_ref()
-                .map(|u| match $scrubber.scrub(u.expose()) {
+                .map(|u| match $scrubber.scrub_needles(u.expose(), $p) {
                     Cow::Borrowed(s) => s.to_owned(),
                     Cow::Owned(s) => s,
                 });
         }
     };
-    ($kind:ident, Kept, $doc:literal, $c:ident, $e:ident, $m:ident, $scrubber:ident, $name:ident) => {
-        if $m & bit(Slot::$name) != 0 {
+    ($kind:ident, Kept, $doc:literal, $c:ident, $e:ident, $m:ident, $scrubber:ident, $p:ident, $name:ident) => {
+        if $m & bit(Slot::$name) != 0 && ($p.is_empty() || !Take::holds(&$e.$name, $p)) {
             $c.$name = Take::take(&$e.$name);
         }
     };
-    ($kind:ident, Quasi, $doc:literal, $c:ident, $e:ident, $m:ident, $scrubber:ident, $name:ident) => {
-        if $m & bit(Slot::$name) != 0 {
+    ($kind:ident, Quasi, $doc:literal, $c:ident, $e:ident, $m:ident, $scrubber:ident, $p:ident, $name:ident) => {
+        if $m & bit(Slot::$name) != 0 && ($p.is_empty() || !Take::holds(&$e.$name, $p)) {
             $c.$name = Take::take(&$e.$name);
         }
     };
@@ -113,20 +130,113 @@ macro_rules! copy_fields {
         $(#[$meta:meta])*
         $ty:ident = $full:literal { $($field:ident),* $(,)? } + { $($announced:ident),* $(,)? }
     )* ) => {
-        /// Copies the fields of `event` that `m` keeps into `c`.
+        /// Copies the fields of `event` that `m` keeps into `c`; a kept value
+        /// holding one of `p` (the record's personal values) is not copied.
         #[inline(always)]
-        fn copy_fields(event: &Event<'_>, c: &mut CleanEvent, m: u64, scrubber: &UrlScrubber) {
+        fn copy_fields(
+            event: &Event<'_>,
+            c: &mut CleanEvent,
+            m: u64,
+            scrubber: &UrlScrubber,
+            p: &Needles<'_>,
+        ) {
             match event {
                 $( Event::$ty(e) => {
-                    $( field!($field, copy_field, c, e, m, scrubber, $field); )*
-                    $( field!($announced, copy_field, c, e, m, scrubber, $announced); )*
+                    $( field!($field, copy_field, c, e, m, scrubber, p, $field); )*
+                    $( field!($announced, copy_field, c, e, m, scrubber, p, $announced); )*
+                } )*
+            }
+        }
+
+        /// Collects the record's personal values into `out`: its personal
+        /// identifiers and free text (not the low-entropy `gender`, `country`,
+        /// `language`), the local part of its address, and the string values of
+        /// the carried fields in `tagged` (tagged `[PII]` in the file).
+        fn personal_values<'e>(event: &'e Event<'_>, tagged: u64, out: &mut Personal<'e>) {
+            match event {
+                $( Event::$ty(e) => {
+                    $( field!($field, push_personal, e, tagged, out, $field); )*
+                    $( field!($announced, push_personal, e, tagged, out, $announced); )*
                 } )*
             }
         }
     };
 }
 
+/// Pushes one field's value to the record's personal values (see `personal_values`).
+macro_rules! push_personal {
+    (RequiredPiiString, Personal, $doc:literal, $e:ident, $t:ident, $out:ident, $name:ident) => {
+        $out.push(stringify!($name), $e.$name.expose());
+    };
+    (PiiString, Personal, $doc:literal, $e:ident, $t:ident, $out:ident, $name:ident) => {
+        if let Some(v) = &$e.$name {
+            $out.push(stringify!($name), v.expose());
+        }
+    };
+    (String, $class:ident, $doc:literal, $e:ident, $t:ident, $out:ident, $name:ident) => {
+        if $t != 0
+            && $t & bit(Slot::$name) != 0
+            && let Some(v) = &$e.$name
+        {
+            $out.push("", v);
+        }
+    };
+    (PiiString, Quasi, $doc:literal, $e:ident, $t:ident, $out:ident, $name:ident) => {
+        if $t != 0
+            && $t & bit(Slot::$name) != 0
+            && let Some(v) = &$e.$name
+        {
+            $out.push("", v.expose());
+        }
+    };
+    ($kind:ident, $class:ident, $doc:literal, $e:ident, $t:ident, $out:ident, $name:ident) => {};
+}
+
 for_each_event!(copy_fields !);
+
+/// The personal values of one record, on the stack (no allocation per record).
+pub(crate) struct Personal<'e> {
+    vals: [&'e str; 40],
+    n: usize,
+}
+
+impl<'e> Personal<'e> {
+    pub(crate) fn new() -> Self {
+        Personal {
+            vals: [""; 40],
+            n: 0,
+        }
+    }
+
+    /// Adds the value of field `name` (the local part of an address too); empty,
+    /// short and `[REDACTED]` values are not worth searching for.
+    pub(crate) fn push(&mut self, name: &str, v: &'e str) {
+        if matches!(name, "gender" | "country" | "language") {
+            return;
+        }
+        if name == "email_address"
+            && let Some((local, _)) = v.split_once('@')
+        {
+            self.push_one(local);
+        }
+        self.push_one(v);
+    }
+
+    fn push_one(&mut self, v: &'e str) {
+        if v.len() < 5 || v == super::REDACTED {
+            return;
+        }
+        if let Some(slot) = self.vals.get_mut(self.n) {
+            *slot = v;
+            self.n += 1;
+        }
+    }
+
+    /// The values collected.
+    pub(crate) fn as_slice(&self) -> &[&'e str] {
+        &self.vals[..self.n]
+    }
+}
 
 /// The filter from raw typed events (from the decoder, holding PII) to
 /// [`CleanEvent`]s (owned, no personal field, `url` scrubbed, `recipient_key` set
@@ -219,7 +329,11 @@ impl Filter {
         report: &mut FilterReport,
     ) -> FileFilter<'_> {
         let mut mask = self.mask;
+        let mut tagged_mask = 0;
         for (name, tagged) in writer_fields {
+            if tagged {
+                tagged_mask |= slot_mask(name);
+            }
             if let Err(reason) = self.policy.verdict(event_type, name, tagged) {
                 report.record(event_type, name, reason);
                 mask &= !slot_mask(name);
@@ -229,6 +343,7 @@ impl Filter {
             filter: self,
             event_type,
             mask,
+            tagged: tagged_mask,
         }
     }
 
@@ -239,6 +354,7 @@ impl Filter {
             filter: self,
             event_type,
             mask: self.mask,
+            tagged: 0,
         }
     }
 }
@@ -249,6 +365,9 @@ pub struct FileFilter<'a> {
     filter: &'a Filter,
     event_type: EventType,
     mask: u64,
+    /// Carried fields the file tags `[PII]`: their values are personal values
+    /// of the record.
+    tagged: u64,
 }
 
 impl FileFilter<'_> {
@@ -278,7 +397,15 @@ impl FileFilter<'_> {
                 .as_ref()
                 .and_then(|p| p.key_for(event.user_id().expose()))
         });
-        copy_fields(event, &mut c, self.mask, self.filter.policy.url_scrubber());
+        let mut personal = Personal::new();
+        personal_values(event, self.tagged, &mut personal);
+        copy_fields(
+            event,
+            &mut c,
+            self.mask,
+            self.filter.policy.url_scrubber(),
+            &Needles::new(personal.as_slice()),
+        );
         c
     }
 }
@@ -363,7 +490,7 @@ impl Filter {
         out.event_type = Some(reader.event_type());
         out.sanitized = reader.is_sanitized();
         let file = self.for_reader(&reader, &mut out.report);
-        let (_, error) = each_keyed_event(&mut reader, &mut out.events, |events, event, key| {
+        let (_, error) = each_keyed_event(&mut reader, &mut out.events, 0, |events, event, key| {
             events.push(file.clean_keyed(&event, key));
         });
         out.error = error;

@@ -29,7 +29,9 @@ pub use sanitize::{
     CorruptReason, SanitizeError, SanitizeOptions, SanitizeOutcome, SanitizeSummary, sanitize,
     sanitize_to,
 };
-pub use url::{DEFAULT_IDENTIFIER_PARAMS, PHONE_MIN_DIGITS, UrlScrubber, scrub_url};
+pub use url::{
+    DEFAULT_IDENTIFIER_PARAMS, PHONE_MIN_DIGITS, UrlScrubber, holds_personal_value, scrub_url,
+};
 
 use crate::fields::{FieldClass, count_of, names_of};
 

@@ -32,6 +32,8 @@ pub const REQUIRED_FIELDS: &[&str] = &["id", "time"];
 /// assert_eq!(p.verdict(EventType::Click, "favourite_colour", false), Err(DropReason::Unknown));
 /// assert_eq!(p.verdict(EventType::Click, "campaign_name", false), Err(DropReason::NotAllowed));
 /// assert_eq!(p.verdict(EventType::Click, "url", false), Ok(()));
+/// // Allowed names apply per event type: a Send has no `url`.
+/// assert_eq!(p.verdict(EventType::Send, "url", false), Err(DropReason::Unknown));
 /// # Ok::<(), PolicyError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,7 +73,8 @@ pub enum DropReason {
     /// The writer schema tags the field `[PII]` (in `doc` or `connect.doc`).
     Tagged,
     /// Neither the policy nor the typed event of this event type knows the field
-    /// (custom attributes, future fields, ...).
+    /// (custom attributes, future fields, ...), or the policy allows the name but
+    /// this event type's published schemas do not have it.
     Unknown,
     /// A known field the policy does not allow (for example `user_agent` by default).
     NotAllowed,
@@ -150,7 +153,16 @@ impl Policy {
         } else if pii_tag {
             Err(DropReason::Tagged)
         } else if self.allows(name) {
-            Ok(())
+            // The list applies per event type: a name the crate knows is copied
+            // only on the event types whose published schemas have it (which
+            // also fixes its type: the decoder refuses another). A name the
+            // crate does not know is the host's own choice.
+            let known_elsewhere = crate::fields::CATALOGUE.iter().any(|(n, _)| *n == name);
+            if known_elsewhere && !event_type.fields().iter().any(|f| f.name == name) {
+                Err(DropReason::Unknown)
+            } else {
+                Ok(())
+            }
         } else if event_type.fields().iter().any(|f| f.name == name) {
             Err(DropReason::NotAllowed)
         } else {

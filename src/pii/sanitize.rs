@@ -7,10 +7,11 @@ use serde_json::Value;
 
 use crate::wire;
 
+use super::url::{Needles, holds_in, holds_in_bytes};
 use super::{DropReason, FilterReport, Policy, Pseudonymizer};
 use crate::currents::{
-    Codec, DecodeError, DecodeOptions, EventType, OcfWriter, RECIPIENT_KEY_FIELD, Reader,
-    SANITIZED_KEY, SANITIZED_VERSION, TextShape, WriterField,
+    Codec, DecodeError, DecodeOptions, EventType, FieldKind, OcfWriter, RECIPIENT_KEY_FIELD,
+    Reader, SANITIZED_KEY, SANITIZED_VERSION, TextShape, WriterField,
 };
 
 /// What [`sanitize`] keeps and adds.
@@ -130,6 +131,10 @@ pub enum CorruptReason {
     InvalidUtf8,
     /// A value's encoding does not fit its span.
     BadEncoding,
+    /// A time is outside the range the decoder reads (its output would not decode).
+    TimeOutOfRange,
+    /// A kept `recipient_key` is neither null nor 32 lowercase hex characters.
+    InvalidRecipientKey,
 }
 
 impl fmt::Display for CorruptReason {
@@ -137,6 +142,10 @@ impl fmt::Display for CorruptReason {
         f.write_str(match self {
             CorruptReason::InvalidUtf8 => "string is not valid UTF-8",
             CorruptReason::BadEncoding => "value encoding does not fit the field",
+            CorruptReason::TimeOutOfRange => "time outside the decodable range",
+            CorruptReason::InvalidRecipientKey => {
+                "recipient key is not 32 lowercase hex characters"
+            }
         })
     }
 }
@@ -177,13 +186,85 @@ enum Op {
     Url { i: usize, shape: StrShape },
 }
 
-/// A kept value checked before it is copied (the span walk does not check UTF-8).
+/// A kept value checked before it is copied (the span walk does not check UTF-8
+/// or time ranges).
 #[derive(Clone, Copy, Debug)]
 enum Check {
     /// Writer field `i` is a string.
     Str { i: usize, shape: StrShape },
     /// Writer field `i` is an array of strings.
     StrList { i: usize, branch: Option<i64> },
+    /// Writer field `i` is a time (`time`, `send_time`): within chrono's range.
+    Time { i: usize },
+    /// Writer field `i` is a kept `recipient_key`: null or 32 lowercase hex.
+    Key { i: usize, shape: StrShape },
+}
+
+/// How a kept text field is written when it holds one of the record's personal
+/// values: the same branch, empty.
+#[derive(Clone, Copy, Debug)]
+enum Blank {
+    Str(StrShape),
+    List(Option<i64>),
+}
+
+impl Blank {
+    fn write(self, out: &mut Vec<u8>) {
+        let branch = match self {
+            Blank::Str(StrShape::Plain) | Blank::List(None) => None,
+            Blank::Str(StrShape::Union(b)) | Blank::List(Some(b)) => Some(b),
+        };
+        if let Some(b) = branch {
+            wire::write_long(b, out);
+        }
+        // An empty string and an empty array both encode as a single 0.
+        wire::write_long(0, out);
+    }
+}
+
+/// Whether an array-of-strings span holds one of `personal` (a malformed span
+/// is left to [`check_str_list`]).
+fn list_holds(span: &[u8], branch: Option<i64>, personal: &Needles<'_>) -> bool {
+    let mut rest = span;
+    if let Some(n) = branch {
+        let Some((idx, used)) = read_long(rest) else {
+            return false;
+        };
+        if idx != n {
+            return false;
+        }
+        rest = &rest[used..];
+    }
+    loop {
+        let Some((count, used)) = read_long(rest) else {
+            return false;
+        };
+        rest = &rest[used..];
+        if count == 0 {
+            return false;
+        }
+        if count < 0 {
+            let Some((_, used)) = read_long(rest) else {
+                return false;
+            };
+            rest = &rest[used..];
+        }
+        for _ in 0..count.unsigned_abs() {
+            let Some((len, used)) = read_long(rest) else {
+                return false;
+            };
+            let Ok(len) = usize::try_from(len) else {
+                return false;
+            };
+            let Some(body) = rest.get(used..used.saturating_add(len)) else {
+                return false;
+            };
+            if std::str::from_utf8(body).is_ok_and(|t| holds_in(t, personal)) {
+                return true;
+            }
+            rest = &rest[used + len..];
+        }
+    }
 }
 
 /// Reads one varint from the front of a span the reader already walked.
@@ -191,15 +272,16 @@ fn read_long(b: &[u8]) -> Option<(i64, usize)> {
     wire::read_long(b).ok()
 }
 
-/// Checks a string-like span: its encoding fits and the string is UTF-8 (with a
-/// fast path for ASCII, which nearly every Currents string is).
-fn check_str(span: &[u8], shape: StrShape) -> Result<(), CorruptReason> {
+/// Checks a string-like span (its encoding fits and the string is UTF-8, with a
+/// fast path for ASCII, which nearly every Currents string is) and gives its
+/// string bytes, `Ok(None)` for the null branch.
+fn checked_str(span: &[u8], shape: StrShape) -> Result<Option<&[u8]>, CorruptReason> {
     let rest = match shape {
         StrShape::Plain => span,
         StrShape::Union(n) => {
             let (idx, used) = read_long(span).ok_or(CorruptReason::BadEncoding)?;
             if idx != n {
-                return Ok(());
+                return Ok(None);
             }
             &span[used..]
         }
@@ -210,7 +292,7 @@ fn check_str(span: &[u8], shape: StrShape) -> Result<(), CorruptReason> {
         return Err(CorruptReason::BadEncoding);
     }
     if bytes.is_ascii() || std::str::from_utf8(bytes).is_ok() {
-        Ok(())
+        Ok(Some(bytes))
     } else {
         Err(CorruptReason::InvalidUtf8)
     }
@@ -233,7 +315,8 @@ fn span_str(span: &[u8], shape: StrShape) -> Result<Option<&str>, CorruptReason>
     if usize::try_from(len).ok() != Some(bytes.len()) {
         return Err(CorruptReason::BadEncoding);
     }
-    std::str::from_utf8(bytes)
+    // `simdutf8`: the standard library's verdict, faster.
+    simdutf8::basic::from_utf8(bytes)
         .map(Some)
         .map_err(|_| CorruptReason::InvalidUtf8)
 }
@@ -276,6 +359,10 @@ fn check_str_list(span: &[u8], branch: Option<i64>) -> Result<(), CorruptReason>
 struct Plan {
     ops: Vec<Op>,
     checks: Vec<Check>,
+    /// How each kept text field is blanked (by writer index).
+    blanks: Vec<Option<Blank>>,
+    /// Dropped personal or tagged text fields: the record's personal values.
+    personal: Vec<(usize, Option<StrShape>, Option<Option<i64>>)>,
     /// Writer index and shape of `user_id`, for the pseudonymizer.
     user_id: Option<(usize, StrShape)>,
     add_key: bool,
@@ -296,6 +383,15 @@ fn plan(reader: &Reader<'_>, options: &SanitizeOptions) -> Result<Plan, Sanitize
     let mut report = FilterReport::new();
     let mut user_id = None;
     let mut had_key = false;
+    let mut blanks = vec![None; fields.len()];
+    let mut personal = Vec::new();
+    // A `dynopt.sanitized` marker is honoured only on a file without personal
+    // fields: a forged marker on a Braze file must not carry a chosen
+    // `recipient_key` through (it is dropped, and recomputed with a pseudonymizer).
+    let honour_key = sanitized_input
+        && !fields
+            .iter()
+            .any(|f| f.pii_tag || super::ALWAYS_PERSONAL.contains(&f.name.as_str()));
     for (i, f) in fields.iter().enumerate() {
         let (str_shape, list_shape) = match reader.text_shape(i) {
             TextShape::Str(branch) => (Some(StrShape::from_branch(branch)), None),
@@ -305,12 +401,23 @@ fn plan(reader: &Reader<'_>, options: &SanitizeOptions) -> Result<Plan, Sanitize
         if f.name == "user_id" {
             user_id = str_shape.map(|s| (i, s));
         }
-        let verdict = if sanitized_input && f.name == RECIPIENT_KEY_FIELD {
+        let verdict = if f.name == RECIPIENT_KEY_FIELD && honour_key {
             had_key = true;
             Ok(())
+        } else if f.name == RECIPIENT_KEY_FIELD && sanitized_input {
+            Err(DropReason::Personal)
         } else {
             options.policy.verdict(et, &f.name, f.pii_tag)
         };
+        let personal_field = f.pii_tag
+            || (super::ALWAYS_PERSONAL.contains(&f.name.as_str())
+                && !matches!(f.name.as_str(), "gender" | "country" | "language"));
+        if verdict.is_err() && personal_field && (str_shape.is_some() || list_shape.is_some()) {
+            personal.push((i, str_shape, list_shape));
+        }
+        let is_time = et.fields().iter().any(|d| {
+            d.name == f.name && matches!(d.kind, FieldKind::Time | FieldKind::RequiredTime)
+        });
         let op = match verdict {
             Ok(()) if f.name == "url" => match str_shape {
                 Some(shape) => Some(Op::Url { i, shape }),
@@ -321,10 +428,19 @@ fn plan(reader: &Reader<'_>, options: &SanitizeOptions) -> Result<Plan, Sanitize
                 }
             },
             Ok(()) => {
-                if let Some(shape) = str_shape {
+                if f.name == RECIPIENT_KEY_FIELD {
+                    match str_shape {
+                        Some(shape) => checks.push(Check::Key { i, shape }),
+                        None => return Err(SanitizeError::Schema("recipient_key is not a string")),
+                    }
+                } else if let Some(shape) = str_shape {
                     checks.push(Check::Str { i, shape });
+                    blanks[i] = Some(Blank::Str(shape));
                 } else if let Some(branch) = list_shape {
                     checks.push(Check::StrList { i, branch });
+                    blanks[i] = Some(Blank::List(branch));
+                } else if is_time {
+                    checks.push(Check::Time { i });
                 }
                 Some(Op::Copy { first: i, last: i })
             }
@@ -354,6 +470,8 @@ fn plan(reader: &Reader<'_>, options: &SanitizeOptions) -> Result<Plan, Sanitize
     Ok(Plan {
         ops,
         checks,
+        blanks,
+        personal,
         user_id,
         add_key,
         schema_json,
@@ -467,6 +585,9 @@ fn sanitize_with(
         .map_err(|_| SanitizeError::Schema("the schema without the dropped fields is not valid"))?;
     emit(&chunk)?;
     let mut records_out = Vec::new();
+    // Kept fields of the current record that hold a personal value (reused).
+    let mut blanked = vec![false; reader.writer_fields().len()];
+    let mut blanked_list: Vec<usize> = Vec::new();
     let (mut records, mut blocks) = (0u64, 0u64);
     while let Some(block) = reader.next_block() {
         let block = block?;
@@ -485,26 +606,84 @@ fn sanitize_with(
                     .map_or_else(String::new, |w| w.name.clone()),
                 reason,
             };
+            // The record's personal values, on the stack.
+            let mut personal = super::filter::Personal::new();
+            for (i, shape, _) in &plan.personal {
+                if let Some(shape) = shape
+                    && let Ok(Some(v)) = span_str(&data[f[*i].clone()], *shape)
+                {
+                    let name = reader
+                        .writer_fields()
+                        .get(*i)
+                        .map_or("", |w| w.name.as_str());
+                    personal.push(name, v);
+                }
+            }
+            let personal = Needles::new(personal.as_slice());
+            let personal = &personal;
+            for &i in &blanked_list {
+                blanked[i] = false;
+            }
+            blanked_list.clear();
             for check in &plan.checks {
                 match *check {
                     Check::Str { i, shape } => {
-                        check_str(&data[f[i].clone()], shape).map_err(|r| corrupt(i, r))?;
+                        let span = &data[f[i].clone()];
+                        // Checked (encoding, UTF-8) and read in one step.
+                        let value = checked_str(span, shape).map_err(|r| corrupt(i, r))?;
+                        if !personal.is_empty()
+                            && value.is_some_and(|v| holds_in_bytes(v, personal))
+                        {
+                            blanked[i] = true;
+                            blanked_list.push(i);
+                        }
                     }
                     Check::StrList { i, branch } => {
-                        check_str_list(&data[f[i].clone()], branch).map_err(|r| corrupt(i, r))?;
+                        let span = &data[f[i].clone()];
+                        check_str_list(span, branch).map_err(|r| corrupt(i, r))?;
+                        if !personal.is_empty() && list_holds(span, branch, personal) {
+                            blanked[i] = true;
+                            blanked_list.push(i);
+                        }
+                    }
+                    Check::Time { i } => {
+                        if !reader.time_in_range(i, &data[f[i].clone()]) {
+                            return Err(corrupt(i, CorruptReason::TimeOutOfRange));
+                        }
+                    }
+                    Check::Key { i, shape } => {
+                        let ok = match span_str(&data[f[i].clone()], shape) {
+                            Ok(None) => true,
+                            Ok(Some(k)) => {
+                                k.len() == 32
+                                    && k.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+                            }
+                            Err(_) => false,
+                        };
+                        if !ok {
+                            return Err(corrupt(i, CorruptReason::InvalidRecipientKey));
+                        }
                     }
                 }
             }
             for op in &plan.ops {
                 match *op {
-                    Op::Copy { first, last } => {
+                    Op::Copy { first, last } if blanked_list.is_empty() => {
                         records_out.extend_from_slice(&data[f[first].start..f[last].end]);
+                    }
+                    Op::Copy { first, last } => {
+                        for j in first..=last {
+                            match plan.blanks[j] {
+                                Some(blank) if blanked[j] => blank.write(&mut records_out),
+                                _ => records_out.extend_from_slice(&data[f[j].clone()]),
+                            }
+                        }
                     }
                     Op::Url { i, shape } => {
                         let bytes = &data[f[i].clone()];
                         match span_str(bytes, shape).map_err(|r| corrupt(i, r))? {
                             None => records_out.extend_from_slice(bytes),
-                            Some(url) => match scrubber.scrub(url) {
+                            Some(url) => match scrubber.scrub_needles(url, personal) {
                                 Cow::Borrowed(_) => records_out.extend_from_slice(bytes),
                                 Cow::Owned(clean) => {
                                     if let StrShape::Union(b) = shape {
