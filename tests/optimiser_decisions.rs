@@ -61,7 +61,7 @@ fn deliver(e: &mut Experiment, pending: &mut Vec<Update>, now: DateTime<Utc>) {
     });
 }
 
-/// Issue 10, failure 1: five wordings near 2.5–3% with 100k exposures; a
+/// A wording added mid-send: five wordings near 2.5–3% with 100k exposures; a
 /// sixth (better or worse) is added. Before its minimum evidence its share
 /// stays at most 1/K + 0.05, it never leads, and no winner is declared at
 /// or right after the add.
@@ -130,7 +130,7 @@ fn a_wording_added_mid_send_earns_its_share() {
     assert_eq!(graduated, runs, "every added variant leaves learning mode");
 }
 
-/// Issue 10, failure 2: a future-dated update does not move the clock, so
+/// A future-dated click: a future-dated update does not move the clock, so
 /// recent exposures still count as unmatured.
 #[test]
 fn a_future_dated_update_does_not_switch_off_delay_awareness() {
@@ -281,7 +281,7 @@ fn movement(before: &Experiment, after: &Experiment, panel: &[RecipientKey]) -> 
     (moved, tv)
 }
 
-/// Issue 10, failure 5: only the moved share of the audience changes
+/// Minimal movement: only the moved share of the audience changes
 /// wording, for hand-set shifts, adds, retires and real recomputes.
 #[test]
 fn only_the_moved_share_of_the_audience_changes_wording() {
@@ -495,7 +495,7 @@ fn report_as_of_the_end_of_the_send() {
     assert!(kept.delay_observations > 0);
 }
 
-/// Issue 10, failure 4: a re-render after an allocation recompute shows the
+/// Re-renders: a re-render after an allocation recompute shows the
 /// variant attribution recorded, and the click is credited to it.
 #[test]
 fn serve_is_consistent_across_renders_and_recomputes() {
