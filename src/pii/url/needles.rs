@@ -1,0 +1,176 @@
+//! The record's own personal values, searched for in every kept text.
+
+use std::borrow::Cow;
+
+use super::text::{DECODE_ROUNDS, base64_text, has_escape, next_layer, pct_and_cases};
+
+/// The record's personal values worth searching for, with a filter of the byte
+/// triples that start them: one strided pass over a text finds them all, ASCII
+/// case-insensitively, without allocating.
+///
+/// Every value is at least `min_len` bytes long, so any occurrence covers a
+/// triple of bytes starting at a multiple of `min_len - 2`; only those triples
+/// are looked up in the filter (built from the triples of each value's first
+/// `min_len` bytes), and only a hit is checked byte for byte.
+pub(crate) struct Needles<'a> {
+    vals: &'a [&'a str],
+    /// A bit per [`triple_hash`] of the triples in the first `min_len` bytes of
+    /// the values.
+    triples: [u64; TRIPLE_WORDS],
+    min_len: usize,
+}
+
+/// The size of the triple filter, in 64-bit words.
+pub(super) const TRIPLE_WORDS: usize = 64;
+
+/// The filter slot of a byte triple: from the low five bits of each byte, so
+/// that the two ASCII cases of a letter share a slot.
+pub(super) fn triple_hash(a: u8, b: u8, c: u8) -> usize {
+    let x = (u32::from(a & 31) << 10) | (u32::from(b & 31) << 5) | u32::from(c & 31);
+    // 4096 slots: the top twelve bits of a multiplicative hash.
+    (x.wrapping_mul(0x9E37_79B1) >> 20) as usize
+}
+
+impl<'a> Needles<'a> {
+    pub(crate) fn new(vals: &'a [&'a str]) -> Self {
+        let min_len = vals
+            .iter()
+            .map(|v| v.len())
+            .filter(|&n| n >= MIN_PERSONAL_LEN)
+            .min()
+            .unwrap_or(usize::MAX);
+        let mut triples = [0u64; TRIPLE_WORDS];
+        for v in vals {
+            if v.len() >= MIN_PERSONAL_LEN
+                && let Some(head) = v.as_bytes().get(..min_len)
+            {
+                for w in head.windows(3) {
+                    let h = triple_hash(w[0], w[1], w[2]);
+                    triples[h >> 6] |= 1 << (h & 63);
+                }
+            }
+        }
+        Needles {
+            vals,
+            triples,
+            min_len,
+        }
+    }
+
+    /// Whether there is any value to search for.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.min_len == usize::MAX
+    }
+
+    /// Whether `hay` contains one of the values, ASCII case-insensitively.
+    #[inline]
+    pub(super) fn found_in(&self, hay: &str) -> bool {
+        self.found_in_bytes(hay.as_bytes())
+    }
+
+    /// [`Needles::found_in`] on bytes.
+    #[inline]
+    pub(super) fn found_in_bytes(&self, b: &[u8]) -> bool {
+        if b.len() < self.min_len {
+            return false;
+        }
+        // `min_len` is at least `MIN_PERSONAL_LEN` here, so the step is at least 3.
+        let step = self.min_len - 2;
+        let mut p = 0;
+        while p + 2 < b.len() {
+            let h = triple_hash(b[p], b[p + 1], b[p + 2]);
+            if self.triples[h >> 6] & (1 << (h & 63)) != 0 && self.found_around(b, p, step) {
+                return true;
+            }
+            p += step;
+        }
+        false
+    }
+
+    /// Whether a value starts at one of the `step` positions whose first
+    /// `min_len` bytes cover the triple at `p`.
+    #[inline(never)]
+    pub(super) fn found_around(&self, b: &[u8], p: usize, step: usize) -> bool {
+        (p.saturating_sub(step - 1)..=p).any(|i| {
+            let rest = &b[i..];
+            self.vals.iter().any(|n| {
+                let n = n.as_bytes();
+                n.len() >= MIN_PERSONAL_LEN
+                    && rest.len() >= n.len()
+                    && rest[0].eq_ignore_ascii_case(&n[0])
+                    && rest[..n.len()].eq_ignore_ascii_case(n)
+            })
+        })
+    }
+}
+
+/// Whether `text`, in any decoded form the URL scrubber reads (percent-decoding,
+/// base64, JWT segments; up to the decoding bound), contains one of `personal`
+/// (a record's personal values; values shorter than five bytes are ignored), or
+/// is still encoded at the bound. The filter and [`sanitize`](super::sanitize)
+/// drop a kept string field of a record for which this holds.
+///
+/// ```
+/// use dynopt::pii::holds_personal_value;
+/// assert!(holds_personal_value("promo-U12345", &["u12345"]));
+/// assert!(holds_personal_value("amFuZUBleGFtcGxlLmNvbQ", &["jane@example.com"]));
+/// assert!(!holds_personal_value("spring-sale", &["u12345"]));
+/// ```
+pub fn holds_personal_value(text: &str, personal: &[&str]) -> bool {
+    holds_in(text, &Needles::new(personal))
+}
+
+/// [`holds_personal_value`] with the values prepared once per record.
+#[inline]
+pub(crate) fn holds_in(text: &str, needles: &Needles<'_>) -> bool {
+    holds_in_bytes(text.as_bytes(), needles)
+}
+
+/// [`holds_in`] on the bytes of a string (not UTF-8: nothing to decode).
+#[inline]
+pub(crate) fn holds_in_bytes(text: &[u8], needles: &Needles<'_>) -> bool {
+    if needles.is_empty() {
+        return false;
+    }
+    if needles.found_in_bytes(text) {
+        return true;
+    }
+    // Not encoded (no escape, and not both cases, which a base64 token of text
+    // needs): the search above was the whole check.
+    let (pct, both_cases) = pct_and_cases(text);
+    if !(pct || (both_cases && text.len() >= 8)) {
+        return false;
+    }
+    std::str::from_utf8(text).is_ok_and(|t| holds_in_layers(t, pct, needles))
+}
+
+/// The decoding layers of [`holds_in`], after the text itself was searched
+/// (`pct`: whether it holds a `%`).
+#[inline(never)]
+pub(super) fn holds_in_layers(text: &str, pct: bool, needles: &Needles<'_>) -> bool {
+    let mut layer: Cow<'_, str> = Cow::Borrowed(text);
+    for round in 0..=DECODE_ROUNDS {
+        let next = if round == 0 {
+            // `next_layer` without searching the text for an escape again.
+            if pct && has_escape(text) {
+                next_layer(text)
+            } else {
+                base64_text(text)
+            }
+        } else if needles.found_in(&layer) {
+            return true;
+        } else {
+            next_layer(&layer)
+        };
+        match next {
+            None => return false,
+            Some(_) if round == DECODE_ROUNDS => return true,
+            Some(next) => layer = Cow::Owned(next),
+        }
+    }
+    true
+}
+
+/// Personal values shorter than this are not searched for (they would match
+/// ordinary text).
+pub(super) const MIN_PERSONAL_LEN: usize = 5;

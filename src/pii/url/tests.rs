@@ -1,0 +1,124 @@
+//! Unit tests of the URL scrubber.
+
+use super::*;
+
+#[test]
+fn removes_emails_phones_and_identifiers() {
+    let cases = [
+        (
+            "https://a.example/p?email=jane@example.com&utm_source=braze",
+            "https://a.example/p?utm_source=braze",
+        ),
+        (
+            "https://a.example/p?x=jane%40example.com&y=1",
+            "https://a.example/p?y=1",
+        ),
+        (
+            "https://a.example/p?x=jane%2540example.com&y=1",
+            "https://a.example/p?y=1",
+        ),
+        (
+            "https://a.example/p?ref=call+%2B1+(555)+123-4567",
+            "https://a.example/p",
+        ),
+        (
+            "https://a.example/p?token=abc&t=1&uid=9",
+            "https://a.example/p",
+        ),
+        (
+            "https://a.example/p?User_Email=a&AuthToken=b&q=shoes",
+            "https://a.example/p?q=shoes",
+        ),
+        (
+            "https://a.example/p?dov=b.1767225600&utm_campaign=20240101&lid=ab123456",
+            "https://a.example/p?dov=b.1767225600&utm_campaign=20240101&lid=ab123456",
+        ),
+        (
+            // A phone-length run in a kept parameter is removed (it was kept before).
+            "https://a.example/p?utm_campaign=20240101&lid=1234567890",
+            "https://a.example/p?utm_campaign=20240101",
+        ),
+        (
+            "https://a.example/p?utm_content=jane@x.io",
+            "https://a.example/p",
+        ),
+        (
+            "https://jane:pw@a.example/u/jane%40example.com/x",
+            "https://a.example/u/redacted/x",
+        ),
+        ("mailto:jane@example.com", "mailto:redacted"),
+        ("tel:+15551234567", "tel:redacted"),
+        (
+            "https://a.example/#/r?email=jane@x.io&tab=2",
+            "https://a.example/#/r?tab=2",
+        ),
+        ("https://a.example/#access_token=abc", "https://a.example/"),
+        ("https://a.example/#jane@example.com", "https://a.example/"),
+        (
+            "https://a.example/a b?q=é",
+            "https://a.example/a%20b?q=%C3%A9",
+        ),
+        ("https://a.example/?q=100%", "https://a.example/?q=100%25"),
+        ("https://a.example/?&&q=1&&", "https://a.example/?q=1"),
+    ];
+    for (input, want) in cases {
+        assert_eq!(scrub_url(input), want, "{input}");
+    }
+}
+
+#[test]
+fn borrows_when_clean() {
+    let u = "https://a.example/p?utm_source=x&dov=a#top";
+    assert!(matches!(scrub_url(u), Cow::Borrowed(_)));
+    assert!(matches!(scrub_url("https://a.example/p"), Cow::Borrowed(_)));
+}
+
+#[test]
+fn configurable_names() {
+    let s = UrlScrubber::default()
+        .with_variant_tag("v")
+        .with_identifier("Member")
+        .with_kept("order");
+    assert_eq!(
+        s.scrub("https://a.example/?v=1.1767225600&member=x&order=12345678&dov=2.1767225600"),
+        "https://a.example/?v=1.1767225600&order=12345678"
+    );
+}
+
+proptest::proptest! {
+    /// The check-only fast path never skips a change the building path makes.
+    #[test]
+    fn clean_check_agrees_with_rebuild(
+        s in "(https?://)?[a-z@:%0-9.A-F]{0,10}(/[a-z@%0-9+.A-F-]{0,8}){0,3}(\\?[a-z0-9@%+=&._A-F-]{0,40})?(#[a-z0-9=&?]{0,6})?"
+    ) {
+        let sc = UrlScrubber::default();
+        if sc.is_clean(&s, &Needles::new(&[]), 0) {
+            proptest::prop_assert_eq!(sc.rebuild(&s, &Needles::new(&[]), 0), s.clone());
+        }
+        let needles = ["abcde1"];
+        if sc.is_clean(&s, &Needles::new(&needles), 0) {
+            proptest::prop_assert_eq!(sc.rebuild(&s, &Needles::new(&needles), 0), s);
+        }
+    }
+}
+
+#[test]
+fn phone_runs() {
+    for yes in [
+        "5551234",
+        "+1 555 123 4567",
+        "(555) 123-4567",
+        "555.123.4567",
+    ] {
+        assert!(has_phone_run(yes), "{yes}");
+    }
+    for no in [
+        "123456",
+        "12 34 56",
+        "a1b2c3d4e5f6g7",
+        "1---234567",
+        "12-34-56",
+    ] {
+        assert!(!has_phone_run(no), "{no}");
+    }
+}
