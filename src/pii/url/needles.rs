@@ -107,7 +107,7 @@ impl<'a> Needles<'a> {
 /// Whether `text`, in any decoded form the URL scrubber reads (percent-decoding,
 /// base64, JWT segments; up to the decoding bound), contains one of `personal`
 /// (a record's personal values; values shorter than five bytes are ignored), or
-/// is still encoded at the bound. The filter and [`sanitize`](super::sanitize)
+/// is still encoded at the bound. The filter and [`sanitize`](crate::pii::sanitize)
 /// drop a kept string field of a record for which this holds.
 ///
 /// ```
