@@ -731,7 +731,8 @@ fn decode(s: &str) -> Cow<'_, str> {
     let mut cur: Cow<'_, str> = Cow::Borrowed(s);
     for _ in 0..DECODE_ROUNDS {
         let b = cur.as_bytes();
-        if !b.contains(&b'%') || !(0..b.len()).any(|i| is_escape(b, i)) {
+        // `+` is a space in a query string, whether or not escapes follow.
+        if !b.contains(&b'+') && (!b.contains(&b'%') || !(0..b.len()).any(|i| is_escape(b, i))) {
             break;
         }
         let next = String::from_utf8_lossy(&percent_decode(b)).into_owned();
