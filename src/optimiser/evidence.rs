@@ -112,14 +112,7 @@ impl Experiment {
 
     fn refresh_variant_simple(&mut self, idx: usize) {
         let (a0, b0) = if self.state.variants[idx].added_running {
-            let means: Vec<f64> = self
-                .state
-                .variants
-                .iter()
-                .filter(|v| !v.added_running && !v.retired)
-                .map(|v| v.alpha / (v.alpha + v.beta))
-                .collect();
-            self.eb_prior(&means)
+            self.pooled_prior()
         } else {
             (self.state.config.prior_alpha, self.state.config.prior_beta)
         };

@@ -370,15 +370,8 @@ impl Experiment {
             .checked_add(1)
             .ok_or(OptimiserError::TooManyVariants)?;
         let running = self.state.variants.iter().any(|v| v.exposures > 0);
-        let means: Vec<f64> = self
-            .state
-            .variants
-            .iter()
-            .filter(|v| !v.added_running && !v.retired)
-            .map(|v| v.alpha / (v.alpha + v.beta))
-            .collect();
         let (alpha, beta) = if running {
-            self.eb_prior(&means)
+            self.pooled_prior()
         } else {
             (self.state.config.prior_alpha, self.state.config.prior_beta)
         };
@@ -412,6 +405,18 @@ impl Experiment {
         self.apply_control_share();
         self.shares_changed(None);
         Ok(id)
+    }
+
+    /// [`eb_prior`](Self::eb_prior) of the current posterior means.
+    pub(super) fn pooled_prior(&self) -> (f64, f64) {
+        let means: Vec<f64> = self
+            .state
+            .variants
+            .iter()
+            .filter(|v| !v.added_running && !v.retired)
+            .map(|v| v.alpha / (v.alpha + v.beta))
+            .collect();
+        self.eb_prior(&means)
     }
 
     /// The empirical-Bayes prior of the variants added while running, from
