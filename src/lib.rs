@@ -31,7 +31,7 @@
 //! ```
 //!
 //! Four modules, one job each, data flowing one way:
-//! - [`currents`]: Braze Currents email events and Avro Object Container File
+//! - [`currents`]: Braze Currents email and conversion events and Avro Object Container File
 //!   decoding ([`currents::Reader`], [`currents::decode_file`], [`currents::ObjectKey`]);
 //! - [`pii`]: the allowlist [`pii::Policy`], the [`pii::Filter`] to clean events,
 //!   URL scrubbing, the [`pii::Pseudonymizer`] and the sanitising rewrite [`pii::sanitize`];

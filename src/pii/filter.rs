@@ -512,8 +512,10 @@ mod tests {
         // Every non-PII typed field of every event type has a slot.
         for et in EventType::ALL {
             for f in et.fields() {
-                let personal =
-                    matches!(f.kind, FieldKind::RequiredPiiString | FieldKind::PiiString);
+                let personal = matches!(
+                    f.kind,
+                    FieldKind::RequiredPiiString | FieldKind::PiiString | FieldKind::Attributes
+                );
                 if !personal && !matches!(f.name, "id" | "time") {
                     assert!(slot_mask(f.name) != 0, "{et}: {}", f.name);
                 }

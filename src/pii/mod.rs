@@ -56,17 +56,14 @@ pub fn default_allows(field: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::currents::{EventType, FieldKind};
+    use crate::currents::EventType;
 
     #[test]
     fn allowlist_and_pii_wrapping_agree() {
         // Every typed field outside the default allowlist must be wrapped (or be the url).
         for et in EventType::ALL {
             for f in et.fields() {
-                let wrapped = matches!(
-                    f.kind,
-                    FieldKind::RequiredPiiString | FieldKind::PiiString | FieldKind::Url
-                );
+                let wrapped = f.kind.is_wrapped();
                 assert_eq!(
                     !default_allows(f.name) || f.name == "url",
                     wrapped,
