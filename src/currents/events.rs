@@ -226,6 +226,12 @@ macro_rules! events {
                 match self { $( Event::$ty(e) => plan.decode(cur, e, key), )* }
             }
 
+            /// Stores `v` into the field at `slot` (its index in the event
+            /// type's fields); a value of another kind than the slot's is ignored.
+            pub(crate) fn set_slot(&mut self, slot: usize, v: Val<'a>) {
+                match self { $( Event::$ty(e) => Typed::set(e, slot, v), )* }
+            }
+
             /// The Braze user id (personal data, wrapped).
             pub fn user_id(&self) -> &Pii<Cow<'a, str>> {
                 match self { $( Event::$ty(e) => &e.user_id, )* }

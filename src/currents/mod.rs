@@ -26,6 +26,10 @@
 //! [`DecodeOptions::fallback_event_type`], for example from the `event_type=`
 //! segment of the file's [`ObjectKey`].
 //!
+//! Braze's Custom HTTP connector sends the same events as JSON; its limits and
+//! errors are [`HttpOptions`], [`HttpError`] and [`HttpEventError`], and
+//! `pii::Filter::clean_http` decodes a body straight into clean events.
+//!
 //! ```
 //! use dynopt::currents::{
 //!     decode_file, encode_long, encode_opt_str, encode_str, Codec, DecodeOptions, Event,
@@ -75,6 +79,7 @@ mod error;
 mod events;
 mod file;
 mod header;
+mod http;
 mod key;
 mod kind;
 mod options;
@@ -92,6 +97,8 @@ pub use events::{
 };
 pub(crate) use file::each_keyed_event;
 pub use file::{FileOutcome, decode_file, decode_reader};
+pub use http::{HttpError, HttpEventError, HttpEventErrorKind, HttpOptions};
+pub(crate) use http::{HttpItem, decode_event, parse_body};
 pub use key::{ObjectKey, ObjectKeyError};
 pub use kind::{FieldDef, FieldKind, FieldValue};
 pub use options::DecodeOptions;

@@ -14,6 +14,7 @@
 
 mod clean;
 mod filter;
+mod http;
 mod policy;
 mod pseudonym;
 mod sanitize;
@@ -23,6 +24,7 @@ pub use crate::currents::{RECIPIENT_KEY_FIELD, SANITIZED_VERSION};
 pub use crate::vocab::{InvalidRecipientKey, Pii, RecipientKey};
 pub use clean::CleanEvent;
 pub use filter::{CleanFile, FileFilter, Filter};
+pub use http::HttpOutcome;
 pub use policy::{DropReason, FilterReport, Policy, PolicyError, REQUIRED_FIELDS};
 pub use pseudonym::{InvalidHostKey, Pseudonymizer, REDACTED};
 pub use sanitize::{
