@@ -481,3 +481,46 @@ fn every_version_planted_and_inspected() {
         assert!(!text.contains(probe), "inspect shows {probe}");
     }
 }
+
+/// The command-line tools read a bare `Conversion` file's type from its path.
+#[test]
+fn the_tools_take_a_bare_conversions_type_from_its_path() {
+    let dir = cli::TempDir::new("conversions-bare");
+    let et = EventType::ExperimentStepConversion;
+    let bytes = one_record_file("Conversion", "", &fields_of(&newest(et)));
+    let sub = format!("event_type={}/date=2026-02-24-09/0", et.name());
+    std::fs::create_dir_all(dir.0.join(&sub)).expect("temp dir");
+    let input = dir.write(&format!("{sub}/x+0+1.avro"), &bytes);
+    let output = dir.0.join("clean.avro");
+    let status = Command::new(cli::example_bin("sanitize"))
+        .arg(&input)
+        .arg(&output)
+        .output()
+        .expect("sanitize runs");
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let clean = std::fs::read(&output).expect("written");
+    let out = decode_file(&clean, &DecodeOptions::default());
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_eq!(out.event_type, Some(et));
+    let inspected = Command::new(cli::example_bin("inspect"))
+        .arg(&input)
+        .output()
+        .expect("inspect runs");
+    assert!(inspected.status.success());
+    let line = String::from_utf8(inspected.stdout).expect("UTF-8");
+    assert!(
+        line.starts_with(&format!("{{\"event_type\":\"{}\"", et.name())),
+        "{line}"
+    );
+    // Without the path's help the file is refused, with a typed message.
+    let plain = dir.write("plain.avro", &bytes);
+    let refused = Command::new(cli::example_bin("inspect"))
+        .arg(&plain)
+        .output()
+        .expect("inspect runs");
+    assert_eq!(refused.status.code(), Some(1));
+}

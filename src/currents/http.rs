@@ -228,6 +228,17 @@ fn integer(n: &Number) -> Result<i64, HttpEventErrorKind> {
     }
 }
 
+/// Maps an integer error to `wrong`, keeping `OutOfRange`.
+fn keep_range(wrong: HttpEventErrorKind) -> impl Fn(HttpEventErrorKind) -> HttpEventErrorKind {
+    move |k| match k {
+        HttpEventErrorKind::OutOfRange => k,
+        HttpEventErrorKind::NotAnObject
+        | HttpEventErrorKind::Missing
+        | HttpEventErrorKind::WrongKind(_)
+        | HttpEventErrorKind::TooDeep => wrong,
+    }
+}
+
 /// The typed value of field `def` from a JSON value; `Ok(None)` for null (and
 /// for the custom attribute arrays, which are checked and not kept: they are
 /// personal and never leave).
@@ -238,12 +249,9 @@ fn value_of<'v>(def: &FieldDef, v: &'v Value) -> Result<Option<Val<'v>>, HttpEve
         (_, Value::Null) => return Ok(None),
         (Target::Str, Value::String(s)) => Val::Str(s),
         (Target::Bool, Value::Bool(b)) => Val::Bool(*b),
-        (Target::Long, Value::Number(n)) => Val::Long(integer(n).map_err(|_| wrong)?),
+        (Target::Long, Value::Number(n)) => Val::Long(integer(n).map_err(keep_range(wrong))?),
         (Target::Time, Value::Number(n)) => {
-            let secs = integer(n).map_err(|k| match k {
-                HttpEventErrorKind::OutOfRange => k,
-                _ => wrong,
-            })?;
+            let secs = integer(n).map_err(keep_range(wrong))?;
             Val::Time(time_from(secs).map_err(|_| HttpEventErrorKind::OutOfRange)?)
         }
         (Target::List, Value::Array(items)) => Val::List(
@@ -416,4 +424,45 @@ pub(crate) fn decode_event<'v>(
         }
     }
     Ok(HttpItem::Event(Box::new(out)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_from_json_numbers() {
+        let n = |s: &str| serde_json::from_str::<Number>(s).expect("a number");
+        assert_eq!(integer(&n("42")), Ok(42));
+        assert_eq!(integer(&n("-7")), Ok(-7));
+        assert_eq!(integer(&n("1767225600.0")), Ok(1_767_225_600));
+        assert_eq!(integer(&n("1e3")), Ok(1000));
+        assert_eq!(
+            integer(&n("18446744073709551615")),
+            Err(HttpEventErrorKind::OutOfRange)
+        );
+        assert_eq!(integer(&n("1e300")), Err(HttpEventErrorKind::OutOfRange));
+        assert!(matches!(
+            integer(&n("0.5")),
+            Err(HttpEventErrorKind::WrongKind(_))
+        ));
+    }
+
+    #[test]
+    fn an_int_field_keeps_out_of_range() {
+        let def = FieldDef {
+            name: "attempt_count",
+            kind: FieldKind::Int,
+        };
+        let big: Value = serde_json::from_str("1e300").expect("json");
+        assert_eq!(
+            value_of(&def, &big).err(),
+            Some(HttpEventErrorKind::OutOfRange)
+        );
+        let frac: Value = serde_json::from_str("1.5").expect("json");
+        assert_eq!(
+            value_of(&def, &frac).err(),
+            Some(HttpEventErrorKind::WrongKind(FieldKind::Int))
+        );
+    }
 }
