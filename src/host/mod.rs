@@ -10,7 +10,7 @@
 //! - [`Allocation`]: the immutable, versioned allocation serving replicas
 //!   read without a lock;
 //! - [`ExposureRecord`], [`JournalEntry`], [`Sequencer`], [`Journal`],
-//!   [`decode_segment`]: the exposure journal.
+//!   [`decode_segment`], [`SegmentReader`]: the exposure journal.
 //!
 //! The lower-level [`Optimiser`] and [`Attribution`] stay public for hosts
 //! that want them. See docs/design.md, *The host facade and its state*.
@@ -19,7 +19,7 @@
 //!
 //! Attribution gives every click to exactly one experiment, so two
 //! experiments on one campaign scope stay refused
-//! ([`AddExperimentError::OverlappingScope`](crate::attribution::AddExperimentError::OverlappingScope)).
+//! ([`AddExperimentError::OverlappingScope`]).
 //! To test subject and body together, make one experiment whose variants
 //! have parts ([`VariantDef::part`]): each variant is one combination, and
 //! the click is credited to the combination the recipient saw. Separate
@@ -39,7 +39,8 @@ use rand::Rng;
 pub use allocation::Allocation;
 pub use def::{ExperimentDef, VariantDef};
 pub use journal::{
-    ExposureRecord, Journal, JournalEntry, MAX_EXPERIMENT_ID, Segment, Sequencer, decode_segment,
+    ExposureRecord, Journal, JournalEntry, MAX_EXPERIMENT_ID, Segment, SegmentReader, Sequencer,
+    decode_segment,
 };
 pub use state::STATE_FORMAT_VERSION;
 
@@ -423,12 +424,19 @@ impl Host {
     /// Applies an exposure from a journal (a replica's, or this host's own
     /// on replay), exactly once: an entry whose sequence number is at or
     /// below the last applied for its replica is skipped.
+    ///
+    /// An entry for an unknown experiment or variant is refused and changes
+    /// nothing (its sequence number is not marked applied).
     pub fn apply(&mut self, entry: &JournalEntry) -> Result<Applied, HostError> {
         let last = self.applied.get(&entry.replica).copied().unwrap_or(0);
         if entry.seq <= last {
             return Ok(Applied::Skipped);
         }
         let r = &entry.record;
+        self.optimiser
+            .experiment(&r.experiment)
+            .ok_or_else(|| HostError::UnknownExperiment(r.experiment.clone()))?
+            .posterior(r.variant)?;
         let outcome =
             self.attribution
                 .record_exposure(&r.experiment, r.recipient_key, r.variant, r.at)?;
@@ -440,12 +448,23 @@ impl Host {
         })
     }
 
-    /// Applies every entry of a journal segment ([`decode_segment`]) in
-    /// order; returns how many were new exposures, re-renders and skipped.
+    /// Applies every entry of a decoded journal segment ([`decode_segment`])
+    /// in order; returns how many were new exposures, re-renders and skipped.
     pub fn replay(&mut self, segment: &Segment) -> Result<(u64, u64, u64), HostError> {
+        self.replay_entries(segment.entries.iter().cloned())
+    }
+
+    /// Applies journal entries in order (for example a [`SegmentReader`]
+    /// over a segment's bytes, which holds one entry at a time); returns how
+    /// many were new exposures, re-renders and skipped. Stops at the first
+    /// refused entry.
+    pub fn replay_entries(
+        &mut self,
+        entries: impl IntoIterator<Item = JournalEntry>,
+    ) -> Result<(u64, u64, u64), HostError> {
         let mut counts = (0, 0, 0);
-        for e in &segment.entries {
-            match self.apply(e)? {
+        for e in entries {
+            match self.apply(&e)? {
                 Applied::New => counts.0 += 1,
                 Applied::Repeat => counts.1 += 1,
                 Applied::Skipped => counts.2 += 1,

@@ -441,3 +441,34 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn unknown_variants_from_a_journal_change_nothing() {
+    let mut h = host();
+    let before = h.to_json();
+    let mut e = JournalEntry {
+        replica: 3,
+        seq: 1,
+        record: ExposureRecord {
+            experiment: id(),
+            recipient_key: key(1),
+            variant: VariantId(77),
+            at: t0(),
+            allocation_version: 1,
+        },
+    };
+    assert!(matches!(h.apply(&e), Err(HostError::Optimiser(_))));
+    e.record.experiment = ExperimentId::new("other");
+    assert!(matches!(h.apply(&e), Err(HostError::UnknownExperiment(_))));
+    assert_eq!(h.to_json(), before);
+    // A streamed segment replays like a decoded one.
+    e.record.experiment = id();
+    e.record.variant = VariantId(1);
+    let mut seg = Vec::new();
+    e.encode(&mut seg);
+    assert_eq!(
+        h.replay_entries(SegmentReader::new(&seg)).expect("applies"),
+        (1, 0, 0)
+    );
+    assert_eq!(h.replay(&decode_segment(&seg)).expect("applies"), (0, 0, 1));
+}
