@@ -40,6 +40,10 @@ pub(crate) struct ExperimentAllocation {
 /// [`version`](Self::version), so the probability each exposure was
 /// assigned with is known exactly ([`share`](Self::share) of that version).
 ///
+/// It carries each experiment's assignment key (derived from the salt):
+/// anyone holding it can compute every recipient's variant, so publish it
+/// where only the serving replicas read it, as the salt itself.
+///
 /// A replica cannot see earlier exposures: a re-render served from a newer
 /// version may show another variant than the first render; the learner
 /// counts the first exposure only (attribution keeps the first variant).
