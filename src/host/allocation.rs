@@ -38,7 +38,8 @@ pub(crate) struct ExperimentAllocation {
 /// gives the same variant as the learner's [`Host::serve`](super::Host::serve)
 /// for a recipient not yet exposed, and an [`ExposureRecord`] carrying
 /// [`version`](Self::version), so the probability each exposure was
-/// assigned with is known exactly ([`share`](Self::share) of that version).
+/// assigned with is known exactly ([`share`](Self::share) of that version;
+/// the learner keeps it as [`Host::propensity`](super::Host::propensity)).
 ///
 /// It carries each experiment's assignment key (derived from the salt):
 /// anyone holding it can compute every recipient's variant, so publish it

@@ -191,9 +191,19 @@ pub struct Host {
     /// This host's own replica id (its [`serve`](Self::serve) entries).
     replica: u32,
     allocation_version: u64,
+    /// The shares of every experiment at each of the last
+    /// [`MAX_VERSIONS`] allocation versions (the exposures' propensities).
+    versions: BTreeMap<u64, Shares>,
     filter: Filter,
     decode: DecodeOptions,
 }
+
+/// Per experiment, the active variants' shares.
+pub(crate) type Shares = BTreeMap<ExperimentId, Vec<(VariantId, f64)>>;
+
+/// How many allocation versions' shares a host keeps (about two weeks of
+/// recomputes every five minutes).
+pub const MAX_VERSIONS: usize = 4096;
 
 impl Default for Host {
     fn default() -> Self {
@@ -214,6 +224,7 @@ impl Host {
             applied: BTreeMap::new(),
             replica: 0,
             allocation_version: 1,
+            versions: BTreeMap::new(),
             filter: Filter::new(Policy::new()),
             decode: DecodeOptions::default(),
         }
@@ -268,7 +279,7 @@ impl Host {
             exp.set_control(Some(VariantId(c as u32)))?;
         }
         self.defs.insert(id, def);
-        self.allocation_version += 1;
+        self.bump_version();
         Ok(())
     }
 
@@ -288,7 +299,7 @@ impl Host {
             .ok_or_else(|| HostError::UnknownExperiment(experiment.clone()))?;
         let id = exp.add_variant(variant.label.clone())?;
         def.variants.push(variant);
-        self.allocation_version += 1;
+        self.bump_version();
         Ok(id)
     }
 
@@ -302,7 +313,7 @@ impl Host {
             .experiment_mut(experiment)
             .ok_or_else(|| HostError::UnknownExperiment(experiment.clone()))?
             .retire_variant(variant)?;
-        self.allocation_version += 1;
+        self.bump_version();
         Ok(())
     }
 
@@ -334,6 +345,47 @@ impl Host {
     /// The current allocation version.
     pub fn allocation_version(&self) -> u64 {
         self.allocation_version
+    }
+
+    /// A new allocation version, with the shares it serves recorded.
+    fn bump_version(&mut self) {
+        self.allocation_version += 1;
+        let shares: Shares = self
+            .optimiser
+            .experiments()
+            .map(|e| (e.id().clone(), e.allocation()))
+            .collect();
+        self.versions.insert(self.allocation_version, shares);
+        while self.versions.len() > MAX_VERSIONS {
+            self.versions.pop_first();
+        }
+    }
+
+    /// The shares `experiment` served at allocation version `version` (for
+    /// the last [`MAX_VERSIONS`] versions): every exposure's exact
+    /// assignment probability, for off-policy evaluation.
+    pub fn shares_at(
+        &self,
+        experiment: &ExperimentId,
+        version: u64,
+    ) -> Option<&[(VariantId, f64)]> {
+        self.versions
+            .get(&version)?
+            .get(experiment)
+            .map(Vec::as_slice)
+    }
+
+    /// The probability the exposure's variant had of being assigned under
+    /// the allocation it was served from (0 for a variant that allocation
+    /// did not serve), when that version is still kept.
+    pub fn propensity(&self, record: &ExposureRecord) -> Option<f64> {
+        let shares = self.shares_at(&record.experiment, record.allocation_version)?;
+        Some(
+            shares
+                .iter()
+                .find(|(v, _)| *v == record.variant)
+                .map_or(0.0, |(_, s)| *s),
+        )
     }
 
     /// The last journal sequence number applied (or served) per replica.
@@ -542,7 +594,7 @@ impl Host {
         self.optimiser.recompute_all(now, rng);
         self.attribution.expire(now);
         self.forget_processed(now);
-        self.allocation_version += 1;
+        self.bump_version();
     }
 
     /// Reports on every experiment at `now`.

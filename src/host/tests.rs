@@ -472,3 +472,46 @@ fn unknown_variants_from_a_journal_change_nothing() {
     );
     assert_eq!(h.replay(&decode_segment(&seg)).expect("applies"), (0, 0, 1));
 }
+
+#[test]
+fn every_exposure_has_its_exact_propensity() {
+    let mut h = busy_host(300);
+    let alloc = h.publish();
+    let (_, rec) = alloc.serve(&id(), key(5_000), t0()).expect("serves");
+    let p = h.propensity(&rec).expect("version kept");
+    assert_eq!(Some(p), alloc.share(&id(), rec.variant));
+    assert!(p > 0.0 && p < 1.0);
+    // The learner moves on; the old version's shares stay known, also after a restore.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    h.recompute(t0() + Duration::hours(3), &mut rng);
+    let (_, own) = h
+        .serve(&id(), key(5_001), t0() + Duration::hours(3))
+        .expect("serves");
+    assert_eq!(own.record.allocation_version, rec.allocation_version + 1);
+    let r = Host::restore(&h.snapshot()).expect("restores");
+    assert_eq!(r.propensity(&rec), Some(p));
+    assert_eq!(
+        r.shares_at(&id(), own.record.allocation_version),
+        h.shares_at(&id(), own.record.allocation_version)
+    );
+    assert_eq!(r.shares_at(&id(), 10_000), None);
+}
+
+#[test]
+fn version_history_is_bounded() {
+    let mut h = Host::new();
+    let mut def = ExperimentDef::new("subject", Scope::campaign("c1"), Mode::ExposureJoin, 3)
+        .variant("a")
+        .variant("b");
+    def.optimiser.mc_draws = 100;
+    h.add_experiment(def).expect("valid");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let first = h.allocation_version();
+    for i in 0..MAX_VERSIONS + 10 {
+        h.recompute(t0() + Duration::minutes(i as i64), &mut rng);
+    }
+    assert!(h.shares_at(&id(), first).is_none());
+    assert!(h.shares_at(&id(), h.allocation_version()).is_some());
+    let r = Host::restore(&h.snapshot()).expect("restores");
+    assert_eq!(r.to_json(), h.to_json());
+}
