@@ -214,9 +214,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn allocation_is_send_and_sync() {
+    fn host_types_are_send_and_sync() {
         fn check<T: Send + Sync>() {}
         check::<Allocation>();
         check::<std::sync::Arc<Allocation>>();
+        check::<super::super::Host>();
+        check::<super::super::Sequencer>();
     }
 }
