@@ -26,7 +26,6 @@
 //! experiments remain possible on separate message variations or Canvas steps.
 
 mod allocation;
-mod checksum;
 mod def;
 mod journal;
 mod state;
