@@ -539,7 +539,15 @@ impl Host {
                 ..IngestReport::default()
             };
         }
-        let clean = self.filter.clean_file(bytes, &self.decode);
+        // A schema that does not name its event type (a bare `Conversion`)
+        // takes the key's `event_type=` segment.
+        let clean = if self.decode.fallback_event_type.is_none() && key.event_type.is_some() {
+            let mut decode = self.decode.clone();
+            decode.fallback_event_type = key.event_type;
+            self.filter.clean_file(bytes, &decode)
+        } else {
+            self.filter.clean_file(bytes, &self.decode)
+        };
         let mut report = self.ingest_events(&clean.events, now);
         report.filter = Some(clean.report);
         if clean.error.is_none() {
