@@ -30,14 +30,18 @@ mod table;
 mod tag;
 
 pub use config::{
-    AttributionConfig, AttributionConfigError, BotRules, DEFAULT_SCANNER_USER_AGENTS, Mode, Scope,
+    AttributionConfig, AttributionConfigError, BotRules, DEFAULT_SCANNER_USER_AGENTS,
+    MissingMachineOpen, Mode, Scope,
 };
 pub use engine::{AddExperimentError, Attribution, Exposure, ExposureError, Handled, MergeError};
 pub use experiment::MAX_TRACKED_VARIANTS;
-pub use report::{Accounting, ClickBucket, ClickBuckets, ExperimentReport, VariantCounts};
+pub use report::{
+    Accounting, ClickBucket, ClickBuckets, ExperimentReport, OutcomeAccounts, OutcomeBucket,
+    OutcomeBuckets, VariantCounts,
+};
 pub use snapshot::AttributionSnapshot;
 
 pub use crate::snapshot::{JsonPosition, RestoreError};
 pub use tag::{DEFAULT_TAG_PARAM, Tag, TagError, parse_tag};
 
-pub use crate::vocab::{ExperimentId, Update, VariantId};
+pub use crate::vocab::{ExperimentId, Guardrail, Reward, Update, VariantId};
