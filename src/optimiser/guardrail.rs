@@ -15,7 +15,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::config::{GuardrailAction, GuardrailRule};
+use super::config::{GuardrailAction, GuardrailRule, OptimiserError};
 use super::experiment::{Counts, Experiment};
 use crate::vocab::{Guardrail, VariantId};
 
@@ -321,6 +321,11 @@ impl Experiment {
             .map(|fb| pick(&fb.cells))
             .chain(self.state.coarse.values().map(|cells| pick(cells)))
             .collect()
+    }
+
+    /// The guardrail verdict of `variant` as of the last allocation recompute.
+    pub fn guardrail_status(&self, variant: VariantId) -> Result<GuardrailStatus, OptimiserError> {
+        Ok(self.state.variants[self.position(variant)?].guardrail)
     }
 
     /// The reference of the guardrail comparison (`None`: the others pooled).
