@@ -328,3 +328,103 @@ fn a_capped_wording_keeps_the_minimum_share_and_a_retired_one_goes() {
         .count();
     assert!(served_bad < 2_000 / 10, "{served_bad}");
 }
+
+/// A Braze file of one event type with the given records
+/// `(id, user id, time, machine_open)`, as Braze writes it.
+fn braze_file(kind: &str, records: &[(&str, &str, i64, Option<&str>)]) -> Vec<u8> {
+    use dynopt::currents::{Codec, OcfWriter, encode_long, encode_opt_str, encode_str};
+    let machine = if kind == "Open" {
+        r#",{"name":"machine_open","type":["null","string"],"default":null}"#
+    } else {
+        ""
+    };
+    let schema = format!(
+        r#"{{"type":"record","name":"{kind}","namespace":"dataexport.S3.inner.users.messages.email",
+        "fields":[{{"name":"id","type":"string"}},{{"name":"user_id","type":"string","doc":"[PII] Braze user ID"}},
+        {{"name":"time","type":"int"}},{{"name":"campaign_id","type":["null","string"],"default":null}},
+        {{"name":"email_address","type":"string","doc":"[PII] email"}}{machine}]}}"#
+    );
+    let writer = OcfWriter::new(&schema, Codec::Deflate, &[], [7; 16]);
+    let (mut file, mut body) = (Vec::new(), Vec::new());
+    writer.header(&mut file);
+    for (id, user, time, m) in records {
+        encode_str(id, &mut body);
+        encode_str(user, &mut body);
+        encode_long(*time, &mut body);
+        encode_opt_str(Some("cmp-1"), &mut body);
+        encode_str("someone@example.com", &mut body);
+        if kind == "Open" {
+            encode_opt_str(*m, &mut body);
+        }
+    }
+    writer.write_block(records.len() as u64, &body, &mut file);
+    file
+}
+
+/// Opens with machine opens, and unsubscribes, from Currents bytes through
+/// the filter, attribution and the optimiser.
+#[test]
+fn opens_and_unsubscribes_from_currents_bytes_reach_the_optimiser() {
+    use dynopt::attribution::{Attribution, AttributionConfig, Mode, Scope};
+    use dynopt::currents::DecodeOptions;
+    use dynopt::pii::{Filter, Policy, Pseudonymizer};
+    let secret = b"e2e";
+    let id = ExperimentId::new("subject");
+    let mut ac = AttributionConfig::new(Scope::campaign("cmp-1"), Mode::ExposureJoin);
+    ac.reward = Reward::Open;
+    ac.guardrails = vec![Guardrail::Unsubscribe];
+    let mut attr = Attribution::new();
+    attr.add_experiment(id.clone(), ac).unwrap();
+    let mut oc = OptimiserConfig::with_reward(Reward::Open);
+    oc.guardrails = vec![GuardrailRule::new(Guardrail::Unsubscribe)];
+    let mut opt = dynopt::optimiser::Optimiser::new();
+    let e = opt.add_experiment(id.clone(), oc).unwrap();
+    let a = e.add_variant("a").unwrap();
+    let b = e.add_variant("b").unwrap();
+    let p = Pseudonymizer::keyed(secret);
+    let t = t0().timestamp();
+    let users: Vec<String> = (0..6).map(|i| format!("user-{i}")).collect();
+    for (i, u) in users.iter().enumerate() {
+        let v = if i % 2 == 0 { a } else { b };
+        attr.record_exposure(&id, p.key_for(u).unwrap(), v, t0())
+            .unwrap();
+    }
+    let opens = braze_file(
+        "Open",
+        &[
+            ("o1", &users[0], t + 60, Some("false")),
+            ("o2", &users[0], t + 70, Some("false")),
+            ("o3", &users[1], t + 60, Some("true")),
+            ("o4", &users[2], t + 80, None),
+            ("o5", &users[3], t + 90, Some("weird")),
+            ("o6", "someone-else", t + 90, Some("false")),
+        ],
+    );
+    let unsubs = braze_file("Unsubscribe", &[("u1", &users[1], t + 600, None)]);
+    let filter = Filter::new(Policy::new()).with_pseudonymizer(p);
+    let now = t0() + Duration::hours(1);
+    for bytes in [&opens, &unsubs] {
+        let clean = filter.clean_file(bytes, &DecodeOptions::default());
+        assert!(clean.error.is_none(), "{:?}", clean.error);
+        attr.handle_events(&clean.events, now);
+    }
+    let mut updates = Vec::new();
+    attr.drain_updates(&mut updates);
+    for u in &updates {
+        opt.apply(u).unwrap();
+    }
+    let acc = attr.report();
+    let o = &acc.outcomes.opens;
+    assert_eq!(
+        (o.attributed, o.duplicate, o.machine, o.unattributable),
+        (2, 1, 2, 1)
+    );
+    assert_eq!(acc.outcomes.unsubscribes.attributed, 1);
+    let mut rng = Pcg64::seed_from_u64(5);
+    let e = opt.experiment_mut(&id).unwrap();
+    e.recompute_allocation(now, &mut rng);
+    let r = e.report(now, &mut rng);
+    assert_eq!(r.variants[0].rewards, 2); // users 0 and 2 (absent field: human)
+    assert_eq!(r.variants[1].rewards, 0); // machine and unknown values never count
+    assert_eq!(r.variants[1].guardrails[0].events, 1);
+}

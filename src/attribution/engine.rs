@@ -356,9 +356,14 @@ impl Attribution {
     /// time is the recorded exposure (join mode), else the tag's serve time,
     /// else the event's `send_time`; without any, the window cannot be checked.
     ///
-    /// Opens count as human or machine opens (`machine_open == "true"`), and a
-    /// human open of an exposed recipient marks a unique open for the
-    /// variant. Other events are counted per type. Nothing is dropped silently.
+    /// Opens (human or machine, see
+    /// [`MissingMachineOpen`](super::MissingMachineOpen)), conversions and
+    /// guardrail events (unsubscribes, spam complaints, hard bounces) are
+    /// joined with the recipient's exposure and land in exactly one
+    /// [`OutcomeBucket`]; the first of each kind per exposure counts for the
+    /// variant and queues an update when the experiment uses it
+    /// ([`Update::Open`], [`Update::Conversion`], [`Update::Guardrail`]).
+    /// Other events are counted per type. Nothing is dropped silently.
     pub fn handle_event(&mut self, event: &CleanEvent, now: DateTime<Utc>) -> Handled {
         self.advance(now);
         let scope = self.scope_of(event);
