@@ -110,7 +110,9 @@ pub struct OptimiserConfig {
 pub enum GuardrailAction {
     /// Its share is capped at the minimum share (`min_share`, at most `1/K`;
     /// none when `min_share` is 0) at every recompute while the verdict
-    /// stands; it cannot lead or be declared winner (the default).
+    /// stands; it cannot lead or be declared winner (the default). The cap
+    /// holds until the probability of exceeding the margin falls below one
+    /// half.
     #[default]
     Cap,
     /// It is retired for good.

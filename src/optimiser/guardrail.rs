@@ -350,10 +350,18 @@ impl Experiment {
                 if Some(i) == control || active < 2 {
                     return GuardrailStatus::Ok;
                 }
+                let capped = matches!(vs[i].guardrail, GuardrailStatus::Capped(_));
                 rules.iter().fold(GuardrailStatus::Ok, |acc, rule| {
                     let s =
                         ratio_posterior(self.guard_strata(i, rule.metric).into_iter(), rule.margin);
-                    acc.worst(verdict(rule, &s, reference))
+                    let v = match verdict(rule, &s, reference) {
+                        // A cap holds until the evidence clears the wording
+                        // (P below one half), so that it does not flap while
+                        // the probability hovers around the threshold.
+                        GuardrailStatus::Watch(r) if capped => GuardrailStatus::Capped(r),
+                        other => other,
+                    };
+                    acc.worst(v)
                 })
             })
             .collect()

@@ -132,8 +132,14 @@ impl Experiment {
         let nv = vs.len();
         let draws = self.state.config.mc_draws as usize;
         let samplers: Vec<Sampler> = post.iter().map(|&p| Sampler::new(p)).collect();
-        let eligible: Vec<bool> = vs.iter().map(|v| !v.retired).collect();
-        let active: Vec<usize> = (0..nv).filter(|&i| eligible[i]).collect();
+        // A wording a guardrail caps cannot be best: it is left out of the
+        // argmax (its draws still give its interval), unless all are capped.
+        let any_uncapped = vs.iter().any(|v| !v.retired && !v.guardrail.acts());
+        let eligible: Vec<bool> = vs
+            .iter()
+            .map(|v| !(v.retired || (any_uncapped && v.guardrail.acts())))
+            .collect();
+        let active: Vec<usize> = (0..nv).filter(|&i| !vs[i].retired).collect();
         let mut cols: Vec<Vec<f64>> = vec![Vec::with_capacity(draws); nv];
         let mut maxes = Vec::with_capacity(draws);
         let tally = argmax_tally(
