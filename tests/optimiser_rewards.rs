@@ -322,6 +322,49 @@ fn a_capped_wording_keeps_the_minimum_share_and_a_retired_one_goes() {
     assert!(g.ci_low < 0.06 && 0.06 < g.ci_high, "{g:?}");
     assert!(r.variants[0].guardrails[0].ratio.is_none());
     assert!(r.variants[0].guardrail_status.is_ok());
+    // The verdict survives a snapshot.
+    let back = Experiment::restore(OptimiserSnapshot::from_json(&e.snapshot().to_json()).unwrap())
+        .unwrap();
+    assert_eq!(back, e);
+    assert_eq!(back.guardrail_status(bad).unwrap().label(), "capped");
+    // With the retire action the same evidence retires it for good.
+    let mut config = e.config().clone();
+    config.guardrails[0].action = GuardrailAction::Retire;
+    let mut retiring = {
+        let mut x = Experiment::new(id.clone(), config).unwrap();
+        let c2 = x.add_variant("control").unwrap();
+        let b2 = x.add_variant("bad").unwrap();
+        let _ = x.add_variant("ok").unwrap();
+        x.set_control(Some(c2)).unwrap();
+        for (v, spam) in [(c2, 5), (b2, 60)] {
+            for k in 0..1_000 {
+                x.apply(&exposure(&id, v, t0())).unwrap();
+                if k < spam {
+                    x.apply(&Update::Guardrail {
+                        experiment: id.clone(),
+                        variant: v,
+                        guardrail: Guardrail::SpamComplaint,
+                        exposed_at: Some(t0()),
+                        at: t0() + Duration::minutes(5),
+                    })
+                    .unwrap();
+                }
+            }
+        }
+        x
+    };
+    retiring.recompute_allocation(now, &mut rng);
+    assert!(
+        retiring
+            .variants()
+            .any(|(v, _, retired)| v == bad && retired)
+    );
+    assert!(
+        retiring
+            .variants()
+            .any(|(v, _, retired)| v == c && !retired)
+    );
+    assert_eq!(retiring.guardrail_status(bad).unwrap().label(), "retired");
     // Draws serve the capped wording only through the minimum share.
     let served_bad = (0..2_000)
         .filter(|_| e.draw(&mut rng).unwrap() == bad)
