@@ -92,6 +92,9 @@ pub enum Handled {
     /// A guardrail event (unsubscribe, spam complaint, hard bounce) and the
     /// bucket it landed in.
     Guardrail(Guardrail, OutcomeBucket),
+    /// A conversion event (campaign, Canvas or Canvas experiment step) and
+    /// the bucket it landed in.
+    Conversion(OutcomeBucket),
     /// Any other event type: counted per type.
     Counted(EventType),
 }
