@@ -91,6 +91,7 @@ mod experiment;
 mod guardrail;
 mod layout;
 mod monte_carlo;
+pub mod offpolicy;
 mod report;
 mod serve;
 mod state;
