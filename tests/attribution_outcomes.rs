@@ -360,3 +360,136 @@ fn merged_shards_equal_one_instance() {
     s1.merge(s2).expect("same experiments");
     assert_eq!(s1.report(), one.report());
 }
+
+fn conversion(id: &str, at: i64, k: Option<RecipientKey>, index: Option<i64>) -> CleanEvent {
+    let mut e = event(EventType::CampaignConversion, id, at, k);
+    e.conversion_behavior_index = index;
+    e
+}
+
+fn conv_bucket(a: &mut Attribution, e: &CleanEvent, now: i64) -> OutcomeBucket {
+    match a.handle_event(e, t(now)) {
+        Handled::Conversion(b) => b,
+        other => panic!("not a conversion: {other:?}"),
+    }
+}
+
+#[test]
+fn conversions_count_by_behaviour_within_their_own_window() {
+    let day = 86_400;
+    let (mut a, id) = setup(|c| {
+        c.reward = Reward::Conversion {
+            behavior_index: Some(0),
+        };
+        c.window = TimeDelta::hours(1);
+        c.conversion_window = Some(TimeDelta::days(3));
+    });
+    for k in 1..=4u8 {
+        a.record_exposure(&id, key(k), VariantId(u32::from(k % 2)), t(0))
+            .expect("known");
+    }
+    // Two days after the exposure: past the click window, inside the conversion window.
+    assert_eq!(
+        conv_bucket(
+            &mut a,
+            &conversion("c1", 2 * day, Some(key(1)), Some(0)),
+            2 * day + 60
+        ),
+        OutcomeBucket::Attributed
+    );
+    assert_eq!(
+        conv_bucket(
+            &mut a,
+            &conversion("c2", 2 * day, Some(key(1)), Some(0)),
+            2 * day + 60
+        ),
+        OutcomeBucket::Duplicate
+    );
+    assert_eq!(
+        conv_bucket(
+            &mut a,
+            &conversion("c3", 2 * day, Some(key(2)), Some(1)),
+            2 * day + 60
+        ),
+        OutcomeBucket::OtherBehavior
+    );
+    assert_eq!(
+        conv_bucket(
+            &mut a,
+            &conversion("c4", 2 * day, Some(key(2)), None),
+            2 * day + 60
+        ),
+        OutcomeBucket::OtherBehavior
+    );
+    assert_eq!(
+        conv_bucket(
+            &mut a,
+            &conversion("c5", 2 * day, None, Some(0)),
+            2 * day + 60
+        ),
+        OutcomeBucket::Unattributable
+    );
+    assert_eq!(
+        conv_bucket(
+            &mut a,
+            &conversion("c6", 2 * day, Some(key(9)), Some(0)),
+            2 * day + 60
+        ),
+        OutcomeBucket::Unattributable
+    );
+    assert_eq!(
+        conv_bucket(
+            &mut a,
+            &conversion("c7", -60, Some(key(3)), Some(0)),
+            2 * day + 60
+        ),
+        OutcomeBucket::Late,
+        "arrived more than the allowed lateness after it happened"
+    );
+    assert_eq!(
+        conv_bucket(
+            &mut a,
+            &conversion("c8", 3 * day + 60, Some(key(4)), Some(0)),
+            3 * day + 120
+        ),
+        OutcomeBucket::Late,
+        "more than the conversion window after the exposure"
+    );
+    let mut outside = conversion("c9", 2 * day, Some(key(3)), Some(0));
+    outside.campaign_id = Some("another".into());
+    assert_eq!(
+        conv_bucket(&mut a, &outside, 3 * day + 120),
+        OutcomeBucket::Outside
+    );
+    let mut ups = Vec::new();
+    a.drain_updates(&mut ups);
+    let conv: Vec<&Update> = ups
+        .iter()
+        .filter(|u| matches!(u, Update::Conversion { .. }))
+        .collect();
+    assert_eq!(conv.len(), 1);
+    assert!(matches!(
+        conv[0],
+        Update::Conversion { variant: VariantId(1), exposed_at: Some(e), converted_at, .. }
+            if *e == t(0) && *converted_at == t(2 * day)
+    ));
+    let r = a.report();
+    assert_eq!(r.outcomes.conversions.total(), 9);
+    assert_eq!(r.experiments[&id].outcomes.conversions.total(), 8);
+    assert_eq!(r.experiments[&id].variants[1].conversions, 1);
+}
+
+#[test]
+fn click_experiments_count_any_conversion_and_queue_none() {
+    let (mut a, id) = setup(|_| {});
+    a.record_exposure(&id, key(1), VariantId(0), t(0))
+        .expect("known");
+    assert_eq!(
+        conv_bucket(&mut a, &conversion("c1", 600, Some(key(1)), Some(3)), 700),
+        OutcomeBucket::Attributed
+    );
+    let mut ups = Vec::new();
+    a.drain_updates(&mut ups);
+    assert_eq!(ups.len(), 1, "the exposure only: {ups:?}");
+    assert_eq!(a.report().experiments[&id].variants[0].conversions, 1);
+}

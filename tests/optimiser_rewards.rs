@@ -471,3 +471,84 @@ fn opens_and_unsubscribes_from_currents_bytes_reach_the_optimiser() {
     assert_eq!(r.variants[1].rewards, 0); // machine and unknown values never count
     assert_eq!(r.variants[1].guardrails[0].events, 1);
 }
+
+/// Conversions from a Braze `users.campaigns.Conversion` file, sanitized,
+/// through attribution (the primary conversion only) to the optimiser.
+#[test]
+fn conversions_from_currents_bytes_reach_the_optimiser() {
+    use dynopt::attribution::{Attribution, AttributionConfig, Mode, Scope};
+    use dynopt::currents::{
+        Codec, DecodeOptions, OcfWriter, encode_long, encode_opt_long, encode_opt_str, encode_str,
+    };
+    use dynopt::pii::{Filter, Policy, Pseudonymizer, SanitizeOptions, sanitize};
+    let secret = b"conv";
+    let id = ExperimentId::new("body");
+    let reward = Reward::Conversion {
+        behavior_index: Some(0),
+    };
+    let mut ac = AttributionConfig::new(Scope::campaign("cmp-9"), Mode::ExposureJoin);
+    ac.reward = reward;
+    ac.conversion_window = Some(chrono::TimeDelta::days(3));
+    let mut attr = Attribution::new();
+    attr.add_experiment(id.clone(), ac).unwrap();
+    let mut opt = dynopt::optimiser::Optimiser::new();
+    let e = opt
+        .add_experiment(id.clone(), OptimiserConfig::with_reward(reward))
+        .unwrap();
+    let a = e.add_variant("a").unwrap();
+    let b = e.add_variant("b").unwrap();
+    let p = Pseudonymizer::keyed(secret);
+    for (i, v) in [(0, a), (1, b), (2, a)] {
+        attr.record_exposure(&id, p.key_for(&format!("u{i}")).unwrap(), v, t0())
+            .unwrap();
+    }
+    let schema = r#"{"type":"record","name":"Conversion","namespace":"dataexport.S3.inner.users.campaigns",
+      "fields":[{"name":"id","type":"string"},{"name":"user_id","type":"string","doc":"[PII] Braze user ID"},
+      {"name":"time","type":"int"},{"name":"campaign_id","type":["null","string"],"default":null},
+      {"name":"conversion_behavior_index","type":["null","int"],"default":null}]}"#;
+    let writer = OcfWriter::new(schema, Codec::Deflate, &[], [3; 16]);
+    let (mut file, mut body) = (Vec::new(), Vec::new());
+    writer.header(&mut file);
+    let day = 86_400;
+    let records = [
+        ("c1", "u0", day + 7_200, Some(0)),
+        ("c2", "u0", day + 7_300, Some(0)), // the same user again: a duplicate
+        ("c3", "u1", day + 7_200, Some(1)), // another behaviour
+        ("c4", "u2", 2 * day, Some(0)),
+        ("c5", "stranger", day + 7_200, Some(0)), // never exposed
+    ];
+    for (cid, user, dt, index) in records {
+        encode_str(cid, &mut body);
+        encode_str(user, &mut body);
+        encode_long(t0().timestamp() + dt, &mut body);
+        encode_opt_str(Some("cmp-9"), &mut body);
+        encode_opt_long(index, &mut body);
+    }
+    writer.write_block(records.len() as u64, &body, &mut file);
+    let sanitized = sanitize(&file, &SanitizeOptions::new().with_pseudonymizer(p)).unwrap();
+    let clean = Filter::new(Policy::new()).clean_file(&sanitized.bytes, &DecodeOptions::default());
+    assert!(clean.error.is_none(), "{:?}", clean.error);
+    // Every event arrives within the allowed lateness (a day) of its time.
+    let now = t0() + Duration::days(2) + Duration::minutes(1);
+    attr.handle_events(&clean.events, now);
+    let mut updates = Vec::new();
+    attr.drain_updates(&mut updates);
+    for u in &updates {
+        opt.apply(u).unwrap();
+    }
+    let c = &attr.report().outcomes.conversions;
+    assert_eq!(
+        (
+            c.attributed,
+            c.duplicate,
+            c.other_behavior,
+            c.unattributable
+        ),
+        (2, 1, 1, 1)
+    );
+    let mut rng = Pcg64::seed_from_u64(2);
+    let r = opt.experiment(&id).unwrap().report(now, &mut rng);
+    assert_eq!((r.variants[0].rewards, r.variants[1].rewards), (2, 0));
+    assert_eq!(r.variants[0].conversions, 2);
+    assert_eq!(r.delay_observations, 2);
+}

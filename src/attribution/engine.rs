@@ -405,6 +405,16 @@ impl Attribution {
                 self.global.outcomes.opens.add(b);
                 Handled::Open { machine }
             }
+            EventType::CampaignConversion
+            | EventType::CanvasConversion
+            | EventType::ExperimentStepConversion => {
+                let kind = OutcomeEvent::Conversion {
+                    behavior_index: event.conversion_behavior_index,
+                };
+                let b = self.outcome(event, scope, kind);
+                self.global.outcomes.conversions.add(b);
+                Handled::Conversion(b)
+            }
             EventType::Unsubscribe => self.guardrail(event, scope, Guardrail::Unsubscribe),
             EventType::MarkAsSpam => self.guardrail(event, scope, Guardrail::SpamComplaint),
             EventType::Bounce => self.guardrail(event, scope, Guardrail::HardBounce),

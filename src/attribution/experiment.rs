@@ -78,8 +78,6 @@ pub(crate) enum OutcomeEvent {
         machine: bool,
     },
     /// A conversion, with its behaviour index when the event has one.
-    // Constructed once the conversion event types decode.
-    #[allow(dead_code)]
     Conversion {
         /// `conversion_behavior_index`.
         behavior_index: Option<i64>,
