@@ -196,7 +196,7 @@ fn small_campaign_reconciles_table_buckets_and_chart() {
     // The opens and guardrail table: one row per wording, with a status.
     let guard_rows: Vec<&str> = stdout
         .lines()
-        .skip_while(|l| !l.starts_with("opens and guardrails:"))
+        .skip_while(|l| !l.starts_with("opens, conversions and guardrails:"))
         .filter(|l| l.starts_with("  v") && !l.starts_with("  variant"))
         .collect();
     assert_eq!(guard_rows.len(), 4, "{stdout}");
@@ -306,6 +306,8 @@ fn small_campaign_reconciles_table_buckets_and_chart() {
         svg.contains(">v0 (control)</text>"),
         "the legend marks the control"
     );
+    // The conversion stream: one count per variant, as many as the table's.
+    assert_eq!(svg.matches("class=\"conversions\"").count(), 4);
     let posteriors = svg.matches("class=\"posterior\"").count();
     assert_eq!(posteriors, 4);
     // The posterior axis ticks fall on round rates: evenly spaced, with a step of
@@ -377,7 +379,13 @@ fn check_currents_files(dir: &Path, stdout: &str) {
     for (parsed, key) in &keyed {
         let kind = parsed.event_type.expect("an event type");
         assert!(
-            [EventType::Click, EventType::Open, EventType::Unsubscribe].contains(&kind),
+            [
+                EventType::Click,
+                EventType::Open,
+                EventType::Unsubscribe,
+                EventType::CampaignConversion
+            ]
+            .contains(&kind),
             "{key:?}"
         );
         assert!(parsed.queue_hour.is_some(), "{key:?}");
@@ -415,6 +423,10 @@ fn check_currents_files(dir: &Path, stdout: &str) {
     assert_eq!(
         records.get(&EventType::Unsubscribe).copied(),
         Some(total_of("unsubscribe buckets:"))
+    );
+    assert_eq!(
+        records.get(&EventType::CampaignConversion).copied(),
+        Some(total_of("conversion buckets:"))
     );
     keyed.retain(|(parsed, _)| parsed.event_type == Some(EventType::Click));
 

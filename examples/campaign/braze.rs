@@ -1,5 +1,5 @@
-//! The customer side's view of Braze: Currents Click, Open and Unsubscribe
-//! files with the newest published schemas, written byte for byte as Braze
+//! The customer side's view of Braze: Currents Click, Open, Unsubscribe and
+//! campaign Conversion files with the newest published schemas, written byte for byte as Braze
 //! writes them (Avro Object Container Files, personal data included).
 
 use dynopt::currents::{
@@ -12,9 +12,7 @@ use dynopt::pii::ALWAYS_PERSONAL;
 /// fields as the crate knows them (`EventType::published_fields`), with Braze's
 /// Avro types and its `[PII]` tags on the personal fields.
 pub(crate) fn schema(kind: EventType) -> String {
-    let fields: Vec<String> = kind
-        .published_fields()
-        .iter()
+    let fields: Vec<String> = written_fields(kind)
         .map(|f| {
             let name = f.name;
             let doc = if ALWAYS_PERSONAL.contains(&name) {
@@ -36,11 +34,20 @@ pub(crate) fn schema(kind: EventType) -> String {
             format!(r#"{{"name":"{name}","type":{ty},"doc":"{doc}"}}"#)
         })
         .collect();
-    let name = kind.name().rsplit('.').next().unwrap_or("Click");
+    let (name, ns) = (kind.record_name(), kind.namespace());
     format!(
-        r#"{{"type":"record","name":"{name}","namespace":"dataexport.S3.inner.users.messages.email","doc":"Email {name}","fields":[{}]}}"#,
+        r#"{{"type":"record","name":"{name}","namespace":"dataexport.S3.inner.{ns}","doc":"{name} events","fields":[{}]}}"#,
         fields.join(",")
     )
+}
+
+/// The fields this simulated Braze writes for `kind`: the newest published
+/// ones, without the custom attribute maps of conversions (left out, as a
+/// workspace without custom attributes exports them).
+fn written_fields(kind: EventType) -> impl Iterator<Item = &'static dynopt::currents::FieldDef> {
+    kind.published_fields()
+        .iter()
+        .filter(|f| f.kind != FieldKind::Attributes)
 }
 
 /// One event as Braze records it (a click, an open or an unsubscribe).
@@ -85,6 +92,8 @@ fn event_value<'c>(c: &'c EventRecord, name: &str) -> Option<Value<'c>> {
         "email_address" => Value::Str(&c.email_address),
         "url" => Value::Str(&c.url),
         "machine_open" => Value::Str(c.machine_open?),
+        "conversion_behavior_index" => Value::Long(0),
+        "conversion_behavior" => Value::Str(r#"{"type":"purchase","window":259200}"#),
         "send_id" => Value::Str(&c.send_id),
         "user_agent" => Value::Str(&c.user_agent),
         "ip_pool" => Value::Str("marketing-pool"),
@@ -113,7 +122,7 @@ enum Value<'c> {
 }
 
 fn encode_event(c: &EventRecord, out: &mut Vec<u8>) {
-    for f in c.kind.published_fields() {
+    for f in written_fields(c.kind) {
         let value = event_value(c, f.name);
         if f.kind.is_required() {
             match value {

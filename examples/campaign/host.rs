@@ -85,9 +85,11 @@ impl Host {
             Scope::campaign(scope.campaign_id).with_variation(scope.message_variation_id),
             Mode::ExposureJoin,
         );
-        // Opens and unsubscribes join the exposures too; unsubscribes go to
-        // the optimiser's guardrail.
+        // Opens, conversions and unsubscribes join the exposures too;
+        // unsubscribes go to the optimiser's guardrail.
         attribution_config.guardrails = vec![Guardrail::Unsubscribe];
+        // Purchases (the campaign's conversion events) count for three days.
+        attribution_config.conversion_window = Some(chrono::TimeDelta::days(3));
         attribution
             .add_experiment(experiment.clone(), attribution_config)
             .map_err(|e| e.to_string())?;

@@ -11,8 +11,8 @@
 //!
 //! Two parties, as in production:
 //! - the **customer side** (holds personal data) serves Connected Content calls
-//!   through the host, receives Braze Currents Click, Open and Unsubscribe files
-//!   every 5 minutes (real
+//!   through the host, receives Braze Currents Click, Open, Unsubscribe and
+//!   Conversion files every 5 minutes (real
 //!   Avro bytes with user ids, emails and emails inside URLs) and runs
 //!   `dynopt::pii::sanitize` with the shared pseudonym key;
 //! - the **optimising side** decodes the PII-free files straight into clean
@@ -25,7 +25,7 @@
 //!
 //! - `host.rs`: the library calls a host service makes (copy it into a service);
 //! - `sim.rs`: the hidden truth and what Braze produces from it;
-//! - `braze.rs`: Braze-shaped Currents Click, Open and Unsubscribe files;
+//! - `braze.rs`: Braze-shaped Currents Click, Open, Unsubscribe and Conversion files;
 //! - `report.rs` and `svg.rs`: what is printed and the chart;
 //! - this file: the arguments and the loop that ties them together.
 
@@ -54,15 +54,17 @@ usage: campaign [--recipients N] [--variants K] [--seed S] [--out DIR]
 
 Simulates a throttled 6-hour send in which every recipient's subject line is
 chosen by Thompson sampling (allocation recomputed every 5 minutes), with
-Braze-shaped Currents Click, Open and Unsubscribe files every 5 minutes (delayed
-clicks, redelivered duplicates, bot clicks, 41% machine opens, personal data) that
+Braze-shaped Currents Click, Open, Unsubscribe and Conversion files every 5
+minutes (delayed clicks, redelivered duplicates, bot clicks, 41% machine opens,
+purchases by 15% of clickers, personal data) that
 the customer side sanitizes and the optimising side decodes and attributes, then a
 3-day click tail. The best-clicking wording baits: three times the others'
 unsubscribe rate, which the unsubscribe guardrail catches and caps. Prints one
 progress line per batch, the final table (with each wording's uplift over the
 control, variant 0, the brand's own copy kept at a fixed 10% share), the
-sample-ratio-mismatch check, the opens and guardrail table (human and machine
-opens, unsubscribe rates and the guardrail status), the winner, the clicks
+sample-ratio-mismatch check, the opens, conversions and guardrails table (human
+and machine opens, converters, unsubscribe rates and the guardrail status), the
+winner, the clicks
 gained over an even split and the attribution buckets.
 
 options:

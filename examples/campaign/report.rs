@@ -273,7 +273,7 @@ impl Printer {
             self.records
         );
         println!(
-            "currents: {} files ({} click records, {} open and unsubscribe records; {} bytes from Braze, {} bytes after sanitize); fields dropped by sanitize: {}",
+            "currents: {} files ({} click records, {} open, unsubscribe and conversion records; {} bytes from Braze, {} bytes after sanitize); fields dropped by sanitize: {}",
             self.files,
             self.records,
             self.other_records,
@@ -290,16 +290,17 @@ impl Printer {
         let exp_acc = accounting.experiments.get(host.experiment());
         println!();
         println!(
-            "opens and guardrails: unique human opens (machine opens never count), unique machine openers, unsubscribes with the rate's 95% interval and the ratio to the control's (rule: at most 1.5x, P > 0.99, 2,000 exposures a side)"
+            "opens, conversions and guardrails: unique human opens (machine opens never count), unique machine openers, unique converters within 3 days, unsubscribes with the rate's 95% interval and the ratio to the control's (rule: at most 1.5x, P > 0.99, 2,000 exposures a side)"
         );
         println!(
-            "  {:<8} {:>7} {:>7} {:>8} {:>7} {:>8} {:>7} {:>7} {:>17} {:>6} {:>13}  status",
+            "  {:<8} {:>7} {:>7} {:>8} {:>7} {:>8} {:>6} {:>7} {:>7} {:>17} {:>6} {:>13}  status",
             "variant",
             "true op",
             "true un",
             "opens",
             "rate",
             "machine",
+            "conv.",
             "unsubs",
             "rate",
             "95% interval",
@@ -308,8 +309,13 @@ impl Printer {
         );
         for (i, (id, _)) in self.labels.iter().enumerate() {
             let counts = exp_acc.and_then(|e| e.variants.iter().find(|v| v.variant == *id));
-            let (opens, machine, unsubs) = counts.map_or((0, 0, 0), |v| {
-                (v.unique_opens, v.machine_opens, v.unsubscribes)
+            let (opens, machine, conversions, unsubs) = counts.map_or((0, 0, 0, 0), |v| {
+                (
+                    v.unique_opens,
+                    v.machine_opens,
+                    v.conversions,
+                    v.unsubscribes,
+                )
             });
             let served = sim.served()[i].max(1) as f64;
             let vr = report.variants.iter().find(|v| v.id == *id);
@@ -326,13 +332,14 @@ impl Printer {
             };
             let status = vr.map_or("–".to_string(), |v| v.guardrail_status.to_string());
             println!(
-                "  {:<8} {:>6.1}% {:>6.2}% {:>8} {:>6.2}% {:>8} {:>7} {:>6.3}% {:>17} {:>6} {:>13}  {}",
+                "  {:<8} {:>6.1}% {:>6.2}% {:>8} {:>6.2}% {:>8} {:>6} {:>7} {:>6.3}% {:>17} {:>6} {:>13}  {}",
                 format!("v{id}"),
                 sim.open_rates()[i] * 100.0,
                 sim.unsubscribe_rates()[i] * 100.0,
                 opens,
                 100.0 * opens as f64 / served,
                 machine,
+                conversions,
                 unsubs,
                 100.0 * unsubs as f64 / served,
                 interval,
@@ -362,6 +369,7 @@ impl Printer {
                 fmt(&e.outcomes.opens),
                 100.0 * machine_share
             );
+            println!("conversion buckets: {}", fmt(&e.outcomes.conversions));
             println!("unsubscribe buckets: {}", fmt(&e.outcomes.unsubscribes));
         }
     }
@@ -414,6 +422,17 @@ impl Printer {
                 })
             })
             .collect();
+        let accounting = host.accounting();
+        let exp_acc = accounting.experiments.get(host.experiment());
+        let conversions: Vec<u64> = self
+            .labels
+            .iter()
+            .map(|(id, _)| {
+                exp_acc
+                    .and_then(|e| e.variants.iter().find(|v| v.variant == *id))
+                    .map_or(0, |v| v.conversions)
+            })
+            .collect();
         let chart = svg::render(
             &names,
             control,
@@ -421,6 +440,7 @@ impl Printer {
             &posteriors,
             send_hours,
             &marks,
+            &conversions,
         );
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;

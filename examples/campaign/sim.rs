@@ -39,6 +39,9 @@ pub(crate) const UNSUBSCRIBE_RATE: f64 = 0.002;
 /// all opens, as Litmus measured in December 2021.
 pub(crate) const MACHINE_OPENERS: f64 = 0.41 / 0.59 * 0.20;
 
+/// The share of clickers who then convert (the primary conversion event).
+pub(crate) const CONVERSION_PER_CLICK: f64 = 0.15;
+
 /// The serve times of batch `b` (starting at `t`) of a send of `n` recipients
 /// throttled evenly over `SEND_BATCHES` batches.
 pub(crate) fn throttled_batch(n: u64, b: i64, t: i64) -> impl Iterator<Item = i64> {
@@ -196,6 +199,22 @@ impl Sim {
             let when = serve + self.click_delay();
             let c = self.click(r, bid, variant, serve, when, false);
             self.pending.push(c);
+            // A share of the clickers buy (the campaign's primary conversion
+            // event), hours to days after the click.
+            let rng = &mut self.outcome_rng;
+            if rng.random::<f64>() < CONVERSION_PER_CLICK {
+                let z = standard_normal(rng);
+                let delay = (21_600f64.ln() + 1.2 * z).exp().clamp(60.0, 6.0 * 86_400.0) as i64;
+                let conv = self.event(
+                    EventType::CampaignConversion,
+                    r,
+                    bid,
+                    serve,
+                    when + delay,
+                    None,
+                );
+                self.pending.push(conv);
+            }
             if self.rng.random::<f64>() < 0.25 {
                 let again = when + 10 + (self.rng.random::<f64>() * 7_200.0) as i64;
                 let c = self.click(r, bid, variant, serve, again, false);
@@ -232,7 +251,7 @@ impl Sim {
         Ok(())
     }
 
-    /// An open or unsubscribe record of `recipient`, served at `served`.
+    /// An open, unsubscribe or conversion record of `recipient`, served at `served`.
     fn event(
         &mut self,
         kind: EventType,
@@ -275,7 +294,12 @@ impl Sim {
             }
         }
         let mut files = Vec::new();
-        for kind in [EventType::Click, EventType::Open, EventType::Unsubscribe] {
+        for kind in [
+            EventType::Click,
+            EventType::Open,
+            EventType::Unsubscribe,
+            EventType::CampaignConversion,
+        ] {
             let of_kind: Vec<EventRecord> =
                 due.iter().filter(|c| c.kind == kind).cloned().collect();
             if of_kind.is_empty() {

@@ -53,6 +53,7 @@ pub(crate) fn render(
     posteriors: &[Posterior],
     send_hours: f64,
     guardrails: &[GuardrailMark],
+    conversions: &[u64],
 ) -> String {
     let (w, h) = (900.0, 360.0);
     let (left, right, top, bottom) = (60.0, 160.0, 40.0, 40.0);
@@ -137,6 +138,21 @@ pub(crate) fn render(
             top + 14.0,
             g.status,
             g.metric
+        );
+    }
+    // The conversion stream: unique converters per variant, under the legend.
+    let cy = top + 18.0 * names.len() as f64 + 24.0;
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="{cy:.1}" font-size="11">conversions (3 days):</text>"#,
+        w - right + 15.0
+    );
+    for (i, (name, n)) in names.iter().zip(conversions).enumerate() {
+        let _ = writeln!(
+            s,
+            r#"<text class="conversions" data-variant="{name}" data-value="{n}" x="{:.1}" y="{:.1}" font-size="11">{name}: {n}</text>"#,
+            w - right + 15.0,
+            cy + 14.0 * (i as f64 + 1.0)
         );
     }
     let labels: Vec<&str> = points.iter().map(|p| p.label.as_str()).collect();
