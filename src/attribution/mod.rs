@@ -12,8 +12,12 @@
 //!   message variation), [`Mode`] (URL tag or exposure join), window,
 //!   allowed lateness and [`BotRules`], checked by
 //!   [`AttributionConfig::validate`];
-//! - [`Accounting`]: where every click went ([`ClickBuckets`]) and
+//! - [`Accounting`]: where every click went ([`ClickBuckets`]), where every
+//!   open, conversion and guardrail event went ([`OutcomeAccounts`]) and
 //!   per-variant outcomes;
+//! - [`Reward`], [`Guardrail`] and [`MissingMachineOpen`]: what the experiment
+//!   learns from, which guardrail events it emits, how opens without
+//!   `machine_open` count;
 //! - [`AttributionSnapshot`]: the serde state, with a format version
 //!   (restore errors are the crate's shared [`RestoreError`]);
 //! - [`Tag`] and [`parse_tag`]: the `dov=<variant>[.<serve seconds>]` link tag.
