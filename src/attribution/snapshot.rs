@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::config::AttributionConfig;
 use super::engine::{Attribution, Global};
 use super::experiment::{Counters, MAX_TRACKED_VARIANTS, VariantStats};
-use super::report::ClickBuckets;
+use super::report::{ClickBuckets, OutcomeAccounts};
 use super::table::{Density, KeyTable, Rec};
 use crate::currents::EventType;
 use crate::snapshot::{self as shared, RestoreError};
@@ -55,6 +55,8 @@ pub struct AttributionSnapshot {
     events: Vec<(EventType, u64)>,
     experiments: Vec<ExperimentSnapshot>,
     pending: Vec<Update>,
+    #[serde(default, skip_serializing_if = "OutcomeAccounts::is_empty")]
+    outcomes: OutcomeAccounts,
 }
 
 impl AttributionSnapshot {
@@ -180,11 +182,8 @@ impl Attribution {
             let c = &es.counters;
             check_counts(buckets(&c.clicks))?;
             check_counts([c.exposures, c.repeat_exposures, c.opens, c.machine_opens])?;
-            check_counts(
-                es.stats
-                    .iter()
-                    .flat_map(|s| [s.exposures, s.clicks, s.unique_opens]),
-            )?;
+            check_counts(c.outcomes.all().iter().flat_map(|b| b.counts()))?;
+            check_counts(es.stats.iter().flat_map(|s| s.all()))?;
             exp.variants = es.variants;
             exp.stats = es.stats;
             exp.counters = es.counters;
@@ -194,12 +193,14 @@ impl Attribution {
         }
         check_counts(buckets(&snapshot.clicks))?;
         check_counts([snapshot.opens, snapshot.machine_opens])?;
+        check_counts(snapshot.outcomes.all().iter().flat_map(|b| b.counts()))?;
         check_counts(snapshot.events.iter().map(|(_, v)| *v))?;
         a.watermark = snapshot.watermark;
         a.global = Global {
             clicks: snapshot.clicks,
             opens: snapshot.opens,
             machine_opens: snapshot.machine_opens,
+            outcomes: snapshot.outcomes,
             events: {
                 let mut m = BTreeMap::new();
                 for (k, v) in snapshot.events {
@@ -302,6 +303,7 @@ impl Attribution {
                 })
                 .collect(),
             pending: self.pending.iter().cloned().collect(),
+            outcomes: self.global.outcomes,
         }
     }
 

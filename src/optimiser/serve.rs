@@ -70,13 +70,22 @@ impl Experiment {
             return Ok(self.state.variants[ci].id);
         }
         let others = samplers.len() - usize::from(control.is_some() && samplers.len() > 1);
-        let eligible = |i: usize| samplers.len() == 1 || Some(i) != control;
+        // A wording a guardrail caps only gets the minimum share's uniform
+        // draws, unless every other one is capped too.
+        let vs = &self.state.variants;
+        let any_uncapped = samplers
+            .iter()
+            .any(|(i, _)| Some(*i) != control && !vs[*i].guardrail.acts());
+        let eligible = |i: usize| {
+            samplers.len() == 1 || (Some(i) != control && !(any_uncapped && vs[i].guardrail.acts()))
+        };
         if c.min_share > 0.0 {
             let m = c.min_share.min(1.0 / others as f64);
             let u = rng.random::<f64>();
             if u < m * others as f64 {
                 let pick = ((u / m) as usize).min(others - 1);
-                if let Some(&(i, _)) = samplers.iter().filter(|(i, _)| eligible(*i)).nth(pick) {
+                let not_control = |i: usize| samplers.len() == 1 || Some(i) != control;
+                if let Some(&(i, _)) = samplers.iter().filter(|(i, _)| not_control(*i)).nth(pick) {
                     return Ok(self.state.variants[i].id);
                 }
             }
