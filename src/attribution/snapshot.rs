@@ -118,6 +118,36 @@ fn dump(t: &KeyTable) -> Vec<SnapRec> {
     v
 }
 
+/// One stored record, checked: known flag bits, a known variant (exposure
+/// and clicker tables) or a bare marker (seen ids).
+fn checked(
+    key: [u8; 16],
+    bits: u32,
+    time: u32,
+    variants: usize,
+    flags_allowed: bool,
+) -> Result<Rec, RestoreError> {
+    let Some(rec) = Rec::from_bits(key, bits, time) else {
+        return Err(RestoreError::Corrupt("invalid entry flags"));
+    };
+    if flags_allowed {
+        if rec.variant() as usize >= variants {
+            return Err(RestoreError::Corrupt("entry refers to an unknown variant"));
+        }
+    } else if !rec.is_marker() {
+        return Err(RestoreError::Corrupt("invalid seen-id entry"));
+    }
+    Ok(rec)
+}
+
+/// Inserts a checked record; a key seen before is corrupt.
+fn insert_unique(t: &mut KeyTable, rec: Rec) -> Result<(), RestoreError> {
+    match t.get_or_insert(rec) {
+        Some(_) => Err(RestoreError::Corrupt("duplicate key")),
+        None => Ok(()),
+    }
+}
+
 fn load(
     recs: Vec<SnapRec>,
     variants: usize,
@@ -126,20 +156,7 @@ fn load(
 ) -> Result<KeyTable, RestoreError> {
     let mut t = KeyTable::new(density);
     for (k, bits, time) in recs {
-        let Some(rec) = Rec::from_bits(k.0, bits, time) else {
-            return Err(RestoreError::Corrupt("invalid entry flags"));
-        };
-        if flags_allowed {
-            if rec.variant() as usize >= variants {
-                return Err(RestoreError::Corrupt("entry refers to an unknown variant"));
-            }
-        } else if !rec.is_marker() {
-            return Err(RestoreError::Corrupt("invalid seen-id entry"));
-        }
-        if t.get(&k.0).is_some() {
-            return Err(RestoreError::Corrupt("duplicate key"));
-        }
-        t.insert_new(rec);
+        insert_unique(&mut t, checked(k.0, bits, time, variants, flags_allowed)?)?;
     }
     Ok(t)
 }
@@ -254,19 +271,10 @@ fn unpack(
         key.copy_from_slice(&chunk[..16]);
         let word =
             |i: usize| u32::from_le_bytes([chunk[i], chunk[i + 1], chunk[i + 2], chunk[i + 3]]);
-        let Some(rec) = Rec::from_bits(key, word(16), word(20)) else {
-            return Err(RestoreError::Corrupt("invalid entry flags"));
-        };
-        if flags_allowed {
-            if rec.variant() as usize >= variants {
-                return Err(RestoreError::Corrupt("entry refers to an unknown variant"));
-            }
-        } else if !rec.is_marker() {
-            return Err(RestoreError::Corrupt("invalid seen-id entry"));
-        }
-        if t.get_or_insert(rec).is_some() {
-            return Err(RestoreError::Corrupt("duplicate key"));
-        }
+        insert_unique(
+            &mut t,
+            checked(key, word(16), word(20), variants, flags_allowed)?,
+        )?;
     }
     Ok(t)
 }
