@@ -102,13 +102,14 @@ take_copy!(bool, i64, DateTime<Utc>);
 macro_rules! copy_field {
     (Url, Kept, $doc:literal, $c:ident, $e:ident, $m:ident, $scrubber:ident, $p:ident, $name:ident) => {
         if $m & bit(Slot::$name) != 0 {
-            $c.$name = $e
-                .$name
-                .as_ref()
-                .map(|u| match $scrubber.scrub_needles(u.expose(), $p) {
-                    Cow::Borrowed(s) => s.to_owned(),
-                    Cow::Owned(s) => s,
-                });
+            $c.$name = $e.$name.as_ref().map(|u| {
+                // Built straight into the kept value (the same text as
+                // `scrub_with`, without checking it clean first).
+                let u = u.expose();
+                let mut s = String::with_capacity(u.len());
+                $scrubber.scrub_into(u, $p, &mut s);
+                s
+            });
         }
     };
     ($kind:ident, Kept, $doc:literal, $c:ident, $e:ident, $m:ident, $scrubber:ident, $p:ident, $name:ident) => {

@@ -1,6 +1,5 @@
 //! The sanitising rewrite: a Braze Currents Avro file in, a PII-free Avro file out.
 
-use std::borrow::Cow;
 use std::fmt;
 
 use serde_json::Value;
@@ -597,6 +596,8 @@ fn sanitize_with(
     // Kept fields of the current record that hold a personal value (reused).
     let mut blanked = vec![false; reader.writer_fields().len()];
     let mut blanked_list: Vec<usize> = Vec::new();
+    // The scrubbed URL of the current record, reused across records.
+    let mut url_buf = String::new();
     let (mut records, mut blocks) = (0u64, 0u64);
     while let Some(block) = reader.next_block() {
         let block = block?;
@@ -692,15 +693,19 @@ fn sanitize_with(
                         let bytes = &data[f[i].clone()];
                         match span_str(bytes, shape).map_err(|r| corrupt(i, r))? {
                             None => records_out.extend_from_slice(bytes),
-                            Some(url) => match scrubber.scrub_needles(url, personal) {
-                                Cow::Borrowed(_) => records_out.extend_from_slice(bytes),
-                                Cow::Owned(clean) => {
+                            Some(url) => {
+                                // One pass into a reused buffer; unchanged URLs
+                                // are copied as they were encoded.
+                                scrubber.scrub_into(url, personal, &mut url_buf);
+                                if url_buf == url {
+                                    records_out.extend_from_slice(bytes);
+                                } else {
                                     if let StrShape::Union(b) = shape {
                                         wire::write_long(b, &mut records_out);
                                     }
-                                    wire::write_bytes(clean.as_bytes(), &mut records_out);
+                                    wire::write_bytes(url_buf.as_bytes(), &mut records_out);
                                 }
-                            },
+                            }
                         }
                     }
                 }
