@@ -1,10 +1,11 @@
 //! The filter from raw typed events to clean events.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 use chrono::{DateTime, Utc};
 
-use super::url::{Needles, holds_in};
+use super::url::{LayerMemo, Needles, holds_in};
 use super::{CleanEvent, FilterReport, Policy, Pseudonymizer, RecipientKey, UrlScrubber};
 use crate::currents::{
     DecodeError, DecodeOptions, Event, EventType, RECIPIENT_KEY_FIELD, Reader, each_keyed_event,
@@ -403,6 +404,18 @@ impl FileFilter<'_> {
         key: Option<RecipientKey>,
         extra: &[(&str, &str)],
     ) -> CleanEvent {
+        self.clean_memo(event, key, extra, None)
+    }
+
+    /// [`clean_with`](Self::clean_with), remembering in `memo` the kept texts
+    /// of the file that have no decoding layer (one memo per file).
+    fn clean_memo(
+        &self,
+        event: &Event<'_>,
+        key: Option<RecipientKey>,
+        extra: &[(&str, &str)],
+        memo: Option<&RefCell<LayerMemo>>,
+    ) -> CleanEvent {
         let mut c = CleanEvent::new(event.event_type(), event.id(), event.time());
         c.recipient_key = key.or_else(|| {
             self.filter
@@ -415,12 +428,16 @@ impl FileFilter<'_> {
         for (name, v) in extra {
             personal.push(name, v);
         }
+        let needles = match memo {
+            Some(m) => Needles::with_memo(personal.as_slice(), m),
+            None => Needles::new(personal.as_slice()),
+        };
         copy_fields(
             event,
             &mut c,
             self.mask,
             self.filter.policy.url_scrubber(),
-            &Needles::new(personal.as_slice()),
+            &needles,
         );
         c
     }
@@ -506,8 +523,9 @@ impl Filter {
         out.event_type = Some(reader.event_type());
         out.sanitized = reader.is_sanitized();
         let file = self.for_reader(&reader, &mut out.report);
+        let memo = RefCell::new(LayerMemo::default());
         let (_, error) = each_keyed_event(&mut reader, &mut out.events, 0, |events, event, key| {
-            events.push(file.clean_keyed(&event, key));
+            events.push(file.clean_memo(&event, key, &[], Some(&memo)));
         });
         out.error = error;
         out

@@ -598,6 +598,8 @@ fn sanitize_with(
     let mut blanked_list: Vec<usize> = Vec::new();
     // The scrubbed URL of the current record, reused across records.
     let mut url_buf = String::new();
+    // Kept texts of this file without a decoding layer (repeated names, agents).
+    let memo = std::cell::RefCell::new(super::url::LayerMemo::default());
     let (mut records, mut blocks) = (0u64, 0u64);
     while let Some(block) = reader.next_block() {
         let block = block?;
@@ -629,7 +631,7 @@ fn sanitize_with(
                     personal.push(name, v);
                 }
             }
-            let personal = Needles::new(personal.as_slice());
+            let personal = Needles::with_memo(personal.as_slice(), &memo);
             let personal = &personal;
             for &i in &blanked_list {
                 blanked[i] = false;

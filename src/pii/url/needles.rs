@@ -1,6 +1,9 @@
 //! The record's own personal values, searched for in every kept text.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::text::{DECODE_ROUNDS, base64_text, has_escape, next_layer, pct_and_cases};
 
@@ -14,6 +17,9 @@ use super::text::{DECODE_ROUNDS, base64_text, has_escape, next_layer, pct_and_ca
 /// `min_len` bytes), and only a hit is checked byte for byte.
 pub(crate) struct Needles<'a> {
     vals: &'a [&'a str],
+    /// Texts of this file already found to have no decoding layer (see
+    /// [`LayerMemo`]), when the caller keeps one.
+    memo: Option<&'a RefCell<LayerMemo>>,
     /// A bit per [`triple_hash`] of the triples in the first `min_len` bytes of
     /// the values.
     triples: [u64; TRIPLE_WORDS],
@@ -52,8 +58,19 @@ impl<'a> Needles<'a> {
         }
         Needles {
             vals,
+            memo: None,
             triples,
             min_len,
+        }
+    }
+
+    /// [`Needles::new`] that remembers, in `memo`, the texts that have no
+    /// decoding layer (campaign names, user agents and other values that repeat
+    /// through a file), so that only their plain search is repeated.
+    pub(crate) fn with_memo(vals: &'a [&'a str], memo: &'a RefCell<LayerMemo>) -> Self {
+        Needles {
+            memo: Some(memo),
+            ..Needles::new(vals)
         }
     }
 
@@ -123,12 +140,19 @@ pub fn holds_personal_value(text: &str, personal: &[&str]) -> bool {
 /// [`holds_personal_value`] with the values prepared once per record.
 #[inline]
 pub(crate) fn holds_in(text: &str, needles: &Needles<'_>) -> bool {
-    holds_in_bytes(text.as_bytes(), needles)
+    holds_core(text.as_bytes(), Some(text), needles)
 }
 
 /// [`holds_in`] on the bytes of a string (not UTF-8: nothing to decode).
 #[inline]
 pub(crate) fn holds_in_bytes(text: &[u8], needles: &Needles<'_>) -> bool {
+    holds_core(text, None, needles)
+}
+
+/// [`holds_in_bytes`]; `known` is `text` as a string when the caller has it
+/// (no second UTF-8 check).
+#[inline(always)]
+fn holds_core(text: &[u8], known: Option<&str>, needles: &Needles<'_>) -> bool {
     if needles.is_empty() {
         return false;
     }
@@ -141,23 +165,38 @@ pub(crate) fn holds_in_bytes(text: &[u8], needles: &Needles<'_>) -> bool {
     if !(pct || (both_cases && text.len() >= 8)) {
         return false;
     }
-    std::str::from_utf8(text).is_ok_and(|t| holds_in_layers(t, pct, needles))
+    if let Some(memo) = needles.memo
+        && memo.borrow().knows(text)
+    {
+        return false;
+    }
+    let Some(t) = known.or_else(|| std::str::from_utf8(text).ok()) else {
+        return false;
+    };
+    // `next_layer` without searching the text for an escape again.
+    let first = if pct && has_escape(t) {
+        next_layer(t)
+    } else {
+        base64_text(t)
+    };
+    match first {
+        None => {
+            if let Some(memo) = needles.memo {
+                memo.borrow_mut().remember(text);
+            }
+            false
+        }
+        Some(first) => holds_in_layers(first, needles),
+    }
 }
 
-/// The decoding layers of [`holds_in`], after the text itself was searched
-/// (`pct`: whether it holds a `%`).
+/// The decoding layers of [`holds_in`] from the first one (`first`), after the
+/// text itself was searched.
 #[inline(never)]
-pub(super) fn holds_in_layers(text: &str, pct: bool, needles: &Needles<'_>) -> bool {
-    let mut layer: Cow<'_, str> = Cow::Borrowed(text);
-    for round in 0..=DECODE_ROUNDS {
-        let next = if round == 0 {
-            // `next_layer` without searching the text for an escape again.
-            if pct && has_escape(text) {
-                next_layer(text)
-            } else {
-                base64_text(text)
-            }
-        } else if needles.found_in(&layer) {
+fn holds_in_layers(first: String, needles: &Needles<'_>) -> bool {
+    let mut layer: Cow<'_, str> = Cow::Owned(first);
+    for round in 1..=DECODE_ROUNDS {
+        let next = if needles.found_in(&layer) {
             return true;
         } else {
             next_layer(&layer)
@@ -174,3 +213,55 @@ pub(super) fn holds_in_layers(text: &str, pct: bool, needles: &Needles<'_>) -> b
 /// Personal values shorter than this are not searched for (they would match
 /// ordinary text).
 pub(super) const MIN_PERSONAL_LEN: usize = 5;
+
+/// Texts of one file that have no decoding layer (no escape, no base64 token of
+/// text): for them [`holds_in`] is the plain search alone. Kept for one call of
+/// `clean_file` or `sanitize` and dropped with it; bounded in entries and in
+/// text length.
+#[derive(Default)]
+pub(crate) struct LayerMemo {
+    texts: HashSet<Box<[u8]>, BuildHasherDefault<WordHasher>>,
+}
+
+impl LayerMemo {
+    /// At most this many texts are remembered.
+    const MAX_TEXTS: usize = 4096;
+    /// Longer texts are not remembered.
+    const MAX_LEN: usize = 512;
+
+    fn knows(&self, text: &[u8]) -> bool {
+        !self.texts.is_empty() && self.texts.contains(text)
+    }
+
+    fn remember(&mut self, text: &[u8]) {
+        if self.texts.len() < Self::MAX_TEXTS && text.len() <= Self::MAX_LEN {
+            self.texts.insert(text.into());
+        }
+    }
+}
+
+/// A multiplicative hash reading eight bytes at a time (the memo's keys are
+/// compared in full, so collisions cost time only).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct WordHasher(u64);
+
+impl Hasher for WordHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut h = self.0;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            h = (h ^ u64::from_le_bytes(w)).wrapping_mul(K).rotate_left(29);
+        }
+        let mut w = [0u8; 8];
+        let rest = chunks.remainder();
+        w[..rest.len()].copy_from_slice(rest);
+        h = (h ^ u64::from_le_bytes(w) ^ bytes.len() as u64).wrapping_mul(K);
+        self.0 = h ^ (h >> 32);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
