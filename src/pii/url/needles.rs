@@ -1,8 +1,7 @@
 //! The record's own personal values, searched for in every kept text.
 
-use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::text::{DECODE_ROUNDS, base64_text, has_escape, next_layer, pct_and_cases};
@@ -166,61 +165,83 @@ fn holds_core(text: &[u8], known: Option<&str>, needles: &Needles<'_>) -> bool {
         return false;
     }
     if let Some(memo) = needles.memo
-        && memo.borrow().knows(text)
+        && let Some(found) = memo.borrow().lookup(text, needles)
     {
-        return false;
+        return found;
     }
     let Some(t) = known.or_else(|| std::str::from_utf8(text).ok()) else {
         return false;
     };
-    // `next_layer` without searching the text for an escape again.
-    let first = if pct && has_escape(t) {
-        next_layer(t)
-    } else {
-        base64_text(t)
-    };
-    match first {
-        None => {
-            if let Some(memo) = needles.memo {
-                memo.borrow_mut().remember(text);
-            }
-            false
-        }
-        Some(first) => holds_in_layers(first, needles),
+    let layers = Layers::of(t, pct);
+    let found = layers.holds(needles);
+    if let Some(memo) = needles.memo {
+        memo.borrow_mut().remember(text, layers);
     }
+    found
 }
 
-/// The decoding layers of [`holds_in`] from the first one (`first`), after the
-/// text itself was searched.
-#[inline(never)]
-fn holds_in_layers(first: String, needles: &Needles<'_>) -> bool {
-    let mut layer: Cow<'_, str> = Cow::Owned(first);
-    for round in 1..=DECODE_ROUNDS {
-        let next = if needles.found_in(&layer) {
-            return true;
+/// The decoding layers of a text (percent-decoding, base64, JWT segments), which
+/// do not depend on the record: the first up to the decoding bound, and whether
+/// the last one could still be decoded (then the text counts as personal).
+struct Layers {
+    layers: Vec<String>,
+    encoded_at_bound: bool,
+}
+
+impl Layers {
+    /// The layers of `t` (`pct`: whether it holds a `%`).
+    #[inline(never)]
+    fn of(t: &str, pct: bool) -> Layers {
+        // `next_layer` without searching the text for an escape again.
+        let first = if pct && has_escape(t) {
+            next_layer(t)
         } else {
-            next_layer(&layer)
+            base64_text(t)
         };
-        match next {
-            None => return false,
-            Some(_) if round == DECODE_ROUNDS => return true,
-            Some(next) => layer = Cow::Owned(next),
+        let mut layers = Vec::new();
+        let Some(first) = first else {
+            return Layers {
+                layers,
+                encoded_at_bound: false,
+            };
+        };
+        layers.push(first);
+        for round in 1..=DECODE_ROUNDS {
+            let Some(next) = layers.last().and_then(|l| next_layer(l)) else {
+                break;
+            };
+            if round == DECODE_ROUNDS {
+                return Layers {
+                    layers,
+                    encoded_at_bound: true,
+                };
+            }
+            layers.push(next);
+        }
+        Layers {
+            layers,
+            encoded_at_bound: false,
         }
     }
-    true
+
+    /// Whether a layer holds one of `needles`, or the text is still encoded at
+    /// the bound.
+    fn holds(&self, needles: &Needles<'_>) -> bool {
+        self.encoded_at_bound || self.layers.iter().any(|l| needles.found_in(l))
+    }
 }
 
 /// Personal values shorter than this are not searched for (they would match
 /// ordinary text).
 pub(super) const MIN_PERSONAL_LEN: usize = 5;
 
-/// Texts of one file that have no decoding layer (no escape, no base64 token of
-/// text): for them [`holds_in`] is the plain search alone. Kept for one call of
-/// `clean_file` or `sanitize` and dropped with it; bounded in entries and in
-/// text length.
+/// The decoding layers of texts of one file (campaign and canvas names, user
+/// agents and other values that repeat through it), so that each record only
+/// searches them for its own values. Kept for one call of `clean_file` or
+/// `sanitize` and dropped with it; bounded in entries and in text length.
 #[derive(Default)]
 pub(crate) struct LayerMemo {
-    texts: HashSet<Box<[u8]>, BuildHasherDefault<WordHasher>>,
+    texts: HashMap<Box<[u8]>, Layers, BuildHasherDefault<WordHasher>>,
 }
 
 impl LayerMemo {
@@ -229,13 +250,17 @@ impl LayerMemo {
     /// Longer texts are not remembered.
     const MAX_LEN: usize = 512;
 
-    fn knows(&self, text: &[u8]) -> bool {
-        !self.texts.is_empty() && self.texts.contains(text)
+    /// The verdict for `text` when its layers are known.
+    fn lookup(&self, text: &[u8], needles: &Needles<'_>) -> Option<bool> {
+        if self.texts.is_empty() {
+            return None;
+        }
+        self.texts.get(text).map(|l| l.holds(needles))
     }
 
-    fn remember(&mut self, text: &[u8]) {
+    fn remember(&mut self, text: &[u8], layers: Layers) {
         if self.texts.len() < Self::MAX_TEXTS && text.len() <= Self::MAX_LEN {
-            self.texts.insert(text.into());
+            self.texts.insert(text.into(), layers);
         }
     }
 }
