@@ -67,6 +67,7 @@ fn click_file_with(records: usize, codec: GenCodec, non_ascii_names: f64) -> Fil
         &GenOptions {
             block_bytes: BLOCK_BYTES,
             non_ascii_names,
+            realistic: true,
             ..GenOptions::new(records, SEED, codec)
         },
     );

@@ -39,6 +39,8 @@ fn click_file(codec: GenCodec) -> Vec<u8> {
         &shape,
         &GenOptions {
             block_bytes: BLOCK_BYTES,
+            non_ascii_names: 0.05,
+            realistic: true,
             ..GenOptions::new(RECORDS, SEED, codec)
         },
     )

@@ -1,10 +1,11 @@
 //! The filter from raw typed events to clean events.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 use chrono::{DateTime, Utc};
 
-use super::url::{Needles, holds_in};
+use super::url::{LayerMemo, Needles, holds_in};
 use super::{CleanEvent, FilterReport, Policy, Pseudonymizer, RecipientKey, UrlScrubber};
 use crate::currents::{
     DecodeError, DecodeOptions, Event, EventType, RECIPIENT_KEY_FIELD, Reader, each_keyed_event,
@@ -102,13 +103,14 @@ take_copy!(bool, i64, DateTime<Utc>);
 macro_rules! copy_field {
     (Url, Kept, $doc:literal, $c:ident, $e:ident, $m:ident, $scrubber:ident, $p:ident, $name:ident) => {
         if $m & bit(Slot::$name) != 0 {
-            $c.$name = $e
-                .$name
-                .as_ref()
-                .map(|u| match $scrubber.scrub_needles(u.expose(), $p) {
-                    Cow::Borrowed(s) => s.to_owned(),
-                    Cow::Owned(s) => s,
-                });
+            $c.$name = $e.$name.as_ref().map(|u| {
+                // Built straight into the kept value (the same text as
+                // `scrub_with`, without checking it clean first).
+                let u = u.expose();
+                let mut s = String::with_capacity(u.len());
+                $scrubber.scrub_into(u, $p, &mut s);
+                s
+            });
         }
     };
     ($kind:ident, Kept, $doc:literal, $c:ident, $e:ident, $m:ident, $scrubber:ident, $p:ident, $name:ident) => {
@@ -402,6 +404,18 @@ impl FileFilter<'_> {
         key: Option<RecipientKey>,
         extra: &[(&str, &str)],
     ) -> CleanEvent {
+        self.clean_memo(event, key, extra, None)
+    }
+
+    /// [`clean_with`](Self::clean_with), remembering in `memo` the kept texts
+    /// of the file that have no decoding layer (one memo per file).
+    fn clean_memo(
+        &self,
+        event: &Event<'_>,
+        key: Option<RecipientKey>,
+        extra: &[(&str, &str)],
+        memo: Option<&RefCell<LayerMemo>>,
+    ) -> CleanEvent {
         let mut c = CleanEvent::new(event.event_type(), event.id(), event.time());
         c.recipient_key = key.or_else(|| {
             self.filter
@@ -414,12 +428,16 @@ impl FileFilter<'_> {
         for (name, v) in extra {
             personal.push(name, v);
         }
+        let needles = match memo {
+            Some(m) => Needles::with_memo(personal.as_slice(), m),
+            None => Needles::new(personal.as_slice()),
+        };
         copy_fields(
             event,
             &mut c,
             self.mask,
             self.filter.policy.url_scrubber(),
-            &Needles::new(personal.as_slice()),
+            &needles,
         );
         c
     }
@@ -505,8 +523,9 @@ impl Filter {
         out.event_type = Some(reader.event_type());
         out.sanitized = reader.is_sanitized();
         let file = self.for_reader(&reader, &mut out.report);
+        let memo = RefCell::new(LayerMemo::default());
         let (_, error) = each_keyed_event(&mut reader, &mut out.events, 0, |events, event, key| {
-            events.push(file.clean_keyed(&event, key));
+            events.push(file.clean_memo(&event, key, &[], Some(&memo)));
         });
         out.error = error;
         out

@@ -1,6 +1,5 @@
 //! The sanitising rewrite: a Braze Currents Avro file in, a PII-free Avro file out.
 
-use std::borrow::Cow;
 use std::fmt;
 
 use serde_json::Value;
@@ -597,6 +596,10 @@ fn sanitize_with(
     // Kept fields of the current record that hold a personal value (reused).
     let mut blanked = vec![false; reader.writer_fields().len()];
     let mut blanked_list: Vec<usize> = Vec::new();
+    // The scrubbed URL of the current record, reused across records.
+    let mut url_buf = String::new();
+    // Kept texts of this file without a decoding layer (repeated names, agents).
+    let memo = std::cell::RefCell::new(super::url::LayerMemo::default());
     let (mut records, mut blocks) = (0u64, 0u64);
     while let Some(block) = reader.next_block() {
         let block = block?;
@@ -628,7 +631,7 @@ fn sanitize_with(
                     personal.push(name, v);
                 }
             }
-            let personal = Needles::new(personal.as_slice());
+            let personal = Needles::with_memo(personal.as_slice(), &memo);
             let personal = &personal;
             for &i in &blanked_list {
                 blanked[i] = false;
@@ -692,15 +695,19 @@ fn sanitize_with(
                         let bytes = &data[f[i].clone()];
                         match span_str(bytes, shape).map_err(|r| corrupt(i, r))? {
                             None => records_out.extend_from_slice(bytes),
-                            Some(url) => match scrubber.scrub_needles(url, personal) {
-                                Cow::Borrowed(_) => records_out.extend_from_slice(bytes),
-                                Cow::Owned(clean) => {
+                            Some(url) => {
+                                // One pass into a reused buffer; unchanged URLs
+                                // are copied as they were encoded.
+                                scrubber.scrub_into(url, personal, &mut url_buf);
+                                if url_buf == url {
+                                    records_out.extend_from_slice(bytes);
+                                } else {
                                     if let StrShape::Union(b) = shape {
                                         wire::write_long(b, &mut records_out);
                                     }
-                                    wire::write_bytes(clean.as_bytes(), &mut records_out);
+                                    wire::write_bytes(url_buf.as_bytes(), &mut records_out);
                                 }
-                            },
+                            }
                         }
                     }
                 }

@@ -7,7 +7,7 @@ mod params;
 mod text;
 
 pub use needles::holds_personal_value;
-pub(crate) use needles::{Needles, holds_in, holds_in_bytes};
+pub(crate) use needles::{LayerMemo, Needles, holds_in, holds_in_bytes};
 use params::*;
 pub use text::PHONE_MIN_DIGITS;
 pub(crate) use text::has_ip;
@@ -313,11 +313,6 @@ impl UrlScrubber {
         self.scrub_at(url, &Needles::new(personal), 0)
     }
 
-    /// [`UrlScrubber::scrub_with`] with the values prepared once per record.
-    pub(crate) fn scrub_needles<'u>(&self, url: &'u str, needles: &Needles<'_>) -> Cow<'u, str> {
-        self.scrub_at(url, needles, 0)
-    }
-
     fn scrub_at<'u>(&self, url: &'u str, needles: &Needles<'_>, depth: usize) -> Cow<'u, str> {
         if self.is_clean(url, needles, depth) {
             return Cow::Borrowed(url);
@@ -330,29 +325,43 @@ impl UrlScrubber {
         }
     }
 
+    /// The scrubbed URL of a record whose personal values are `needles`, written
+    /// into `out` (cleared first): the same text as [`UrlScrubber::scrub_with`]
+    /// gives, built in one pass without the clean check first (for callers that
+    /// copy the result anyway, or that compare it with the input themselves).
+    pub(crate) fn scrub_into(&self, url: &str, needles: &Needles<'_>, out: &mut String) {
+        out.clear();
+        self.rebuild_into(url, needles, 0, out);
+    }
+
     /// The scrubbed URL, built part by part.
     fn rebuild(&self, url: &str, needles: &Needles<'_>, depth: usize) -> String {
         let mut out = String::with_capacity(url.len());
-        let (before_fragment, fragment) = match url.find('#') {
+        self.rebuild_into(url, needles, depth, &mut out);
+        out
+    }
+
+    /// [`UrlScrubber::rebuild`], appended to `out`.
+    fn rebuild_into(&self, url: &str, needles: &Needles<'_>, depth: usize, out: &mut String) {
+        let (before_fragment, fragment) = match find_byte(url, b'#') {
             Some(i) => (&url[..i], Some(&url[i + 1..])),
             None => (url, None),
         };
-        let (base, query) = match before_fragment.find('?') {
+        let (base, query) = match find_byte(before_fragment, b'?') {
             Some(i) => (&before_fragment[..i], Some(&before_fragment[i + 1..])),
             None => (before_fragment, None),
         };
-        self.push_base(base, &mut out, needles);
+        self.push_base(base, out, needles);
         if let Some(q) = query {
             let mark = out.len();
             out.push('?');
-            if !self.push_query(q, &mut out, needles, depth) {
+            if !self.push_query(q, out, needles, depth) {
                 out.truncate(mark);
             }
         }
         if let Some(f) = fragment {
-            self.push_fragment(f, &mut out, needles, depth);
+            self.push_fragment(f, out, needles, depth);
         }
-        out
     }
 
     /// Whether `url` comes out of [`UrlScrubber::scrub`] unchanged, checked without
@@ -373,14 +382,14 @@ impl UrlScrubber {
         if has_opaque_personal_scheme(url) {
             return false;
         }
-        let (base, query) = match url.find('?') {
+        let (base, query) = match find_byte(url, b'?') {
             Some(i) => (&url[..i], Some(&url[i + 1..])),
             None => (url, None),
         };
         let (_, rest) = split_scheme(base);
         let path = match rest.strip_prefix("//") {
             Some(after) => {
-                let end = after.find('/').unwrap_or(after.len());
+                let end = find_byte(after, b'/').unwrap_or(after.len());
                 let host = &after[..end];
                 if needles.found_in(host) || needles.found_in(&decode(host)) {
                     return false;
@@ -389,17 +398,14 @@ impl UrlScrubber {
             }
             None => rest,
         };
-        if path
-            .split('/')
-            .any(|seg| self.segment_is_personal(seg, needles))
-        {
+        if split_byte(path, b'/').any(|seg| self.segment_is_personal(seg, needles)) {
             return false;
         }
         match query {
             None => true,
             Some(q) => {
                 !q.is_empty()
-                    && q.split('&').all(|p| {
+                    && split_byte(q, b'&').all(|p| {
                         !p.is_empty() && self.param_verdict(p, needles, depth) == Verdict::Keep
                     })
             }
@@ -423,7 +429,7 @@ impl UrlScrubber {
             }
         }
         let path = if let Some(after) = rest.strip_prefix("//") {
-            let end = after.find('/').unwrap_or(after.len());
+            let end = find_byte(after, b'/').unwrap_or(after.len());
             let authority = &after[..end];
             // User information (`user:password@`) identifies a person: drop it.
             let host = match authority.rfind('@') {
@@ -440,7 +446,7 @@ impl UrlScrubber {
         } else {
             rest
         };
-        for (i, segment) in path.split('/').enumerate() {
+        for (i, segment) in split_byte(path, b'/').enumerate() {
             if i > 0 {
                 out.push('/');
             }
@@ -496,7 +502,7 @@ impl UrlScrubber {
     }
 
     fn push_fragment(&self, fragment: &str, out: &mut String, needles: &Needles<'_>, depth: usize) {
-        let (head, query) = match fragment.find('?') {
+        let (head, query) = match find_byte(fragment, b'?') {
             Some(i) => (&fragment[..i], Some(&fragment[i + 1..])),
             None => (fragment, None),
         };
@@ -518,7 +524,7 @@ impl UrlScrubber {
     }
 
     fn param_verdict(&self, param: &str, needles: &Needles<'_>, depth: usize) -> Verdict {
-        let (raw_name, raw_value) = match param.find('=') {
+        let (raw_name, raw_value) = match find_byte(param, b'=') {
             Some(i) => (&param[..i], &param[i + 1..]),
             None => (param, ""),
         };
@@ -642,8 +648,33 @@ fn encode_component(s: &str) -> String {
     out
 }
 
+/// The index of the first `b` (an ASCII byte, so never inside a character) in `s`.
+#[inline]
+fn find_byte(s: &str, b: u8) -> Option<usize> {
+    s.as_bytes().iter().position(|&c| c == b)
+}
+
+/// `s` split at every `b` (an ASCII byte), like `str::split` with that character.
+#[inline]
+fn split_byte(s: &str, b: u8) -> impl Iterator<Item = &str> {
+    let mut rest = Some(s);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match find_byte(r, b) {
+            Some(i) => {
+                rest = Some(&r[i + 1..]);
+                Some(&r[..i])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
+}
+
 fn split_scheme(s: &str) -> (Option<&str>, &str) {
-    let Some(i) = s.find(':') else {
+    let Some(i) = find_byte(s, b':') else {
         return (None, s);
     };
     let scheme = &s[..i];

@@ -1,6 +1,8 @@
 //! The record's own personal values, searched for in every kept text.
 
-use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::text::{DECODE_ROUNDS, base64_text, has_escape, next_layer, pct_and_cases};
 
@@ -14,6 +16,9 @@ use super::text::{DECODE_ROUNDS, base64_text, has_escape, next_layer, pct_and_ca
 /// `min_len` bytes), and only a hit is checked byte for byte.
 pub(crate) struct Needles<'a> {
     vals: &'a [&'a str],
+    /// Texts of this file already found to have no decoding layer (see
+    /// [`LayerMemo`]), when the caller keeps one.
+    memo: Option<&'a RefCell<LayerMemo>>,
     /// A bit per [`triple_hash`] of the triples in the first `min_len` bytes of
     /// the values.
     triples: [u64; TRIPLE_WORDS],
@@ -52,8 +57,19 @@ impl<'a> Needles<'a> {
         }
         Needles {
             vals,
+            memo: None,
             triples,
             min_len,
+        }
+    }
+
+    /// [`Needles::new`] that remembers, in `memo`, the texts that have no
+    /// decoding layer (campaign names, user agents and other values that repeat
+    /// through a file), so that only their plain search is repeated.
+    pub(crate) fn with_memo(vals: &'a [&'a str], memo: &'a RefCell<LayerMemo>) -> Self {
+        Needles {
+            memo: Some(memo),
+            ..Needles::new(vals)
         }
     }
 
@@ -123,12 +139,19 @@ pub fn holds_personal_value(text: &str, personal: &[&str]) -> bool {
 /// [`holds_personal_value`] with the values prepared once per record.
 #[inline]
 pub(crate) fn holds_in(text: &str, needles: &Needles<'_>) -> bool {
-    holds_in_bytes(text.as_bytes(), needles)
+    holds_core(text.as_bytes(), Some(text), needles)
 }
 
 /// [`holds_in`] on the bytes of a string (not UTF-8: nothing to decode).
 #[inline]
 pub(crate) fn holds_in_bytes(text: &[u8], needles: &Needles<'_>) -> bool {
+    holds_core(text, None, needles)
+}
+
+/// [`holds_in_bytes`]; `known` is `text` as a string when the caller has it
+/// (no second UTF-8 check).
+#[inline(always)]
+fn holds_core(text: &[u8], known: Option<&str>, needles: &Needles<'_>) -> bool {
     if needles.is_empty() {
         return false;
     }
@@ -141,36 +164,129 @@ pub(crate) fn holds_in_bytes(text: &[u8], needles: &Needles<'_>) -> bool {
     if !(pct || (both_cases && text.len() >= 8)) {
         return false;
     }
-    std::str::from_utf8(text).is_ok_and(|t| holds_in_layers(t, pct, needles))
+    if let Some(memo) = needles.memo
+        && let Some(found) = memo.borrow().lookup(text, needles)
+    {
+        return found;
+    }
+    let Some(t) = known.or_else(|| std::str::from_utf8(text).ok()) else {
+        return false;
+    };
+    let layers = Layers::of(t, pct);
+    let found = layers.holds(needles);
+    if let Some(memo) = needles.memo {
+        memo.borrow_mut().remember(text, layers);
+    }
+    found
 }
 
-/// The decoding layers of [`holds_in`], after the text itself was searched
-/// (`pct`: whether it holds a `%`).
-#[inline(never)]
-pub(super) fn holds_in_layers(text: &str, pct: bool, needles: &Needles<'_>) -> bool {
-    let mut layer: Cow<'_, str> = Cow::Borrowed(text);
-    for round in 0..=DECODE_ROUNDS {
-        let next = if round == 0 {
-            // `next_layer` without searching the text for an escape again.
-            if pct && has_escape(text) {
-                next_layer(text)
-            } else {
-                base64_text(text)
-            }
-        } else if needles.found_in(&layer) {
-            return true;
+/// The decoding layers of a text (percent-decoding, base64, JWT segments), which
+/// do not depend on the record: the first up to the decoding bound, and whether
+/// the last one could still be decoded (then the text counts as personal).
+struct Layers {
+    layers: Vec<String>,
+    encoded_at_bound: bool,
+}
+
+impl Layers {
+    /// The layers of `t` (`pct`: whether it holds a `%`).
+    #[inline(never)]
+    fn of(t: &str, pct: bool) -> Layers {
+        // `next_layer` without searching the text for an escape again.
+        let first = if pct && has_escape(t) {
+            next_layer(t)
         } else {
-            next_layer(&layer)
+            base64_text(t)
         };
-        match next {
-            None => return false,
-            Some(_) if round == DECODE_ROUNDS => return true,
-            Some(next) => layer = Cow::Owned(next),
+        let mut layers = Vec::new();
+        let Some(first) = first else {
+            return Layers {
+                layers,
+                encoded_at_bound: false,
+            };
+        };
+        layers.push(first);
+        for round in 1..=DECODE_ROUNDS {
+            let Some(next) = layers.last().and_then(|l| next_layer(l)) else {
+                break;
+            };
+            if round == DECODE_ROUNDS {
+                return Layers {
+                    layers,
+                    encoded_at_bound: true,
+                };
+            }
+            layers.push(next);
+        }
+        Layers {
+            layers,
+            encoded_at_bound: false,
         }
     }
-    true
+
+    /// Whether a layer holds one of `needles`, or the text is still encoded at
+    /// the bound.
+    fn holds(&self, needles: &Needles<'_>) -> bool {
+        self.encoded_at_bound || self.layers.iter().any(|l| needles.found_in(l))
+    }
 }
 
 /// Personal values shorter than this are not searched for (they would match
 /// ordinary text).
 pub(super) const MIN_PERSONAL_LEN: usize = 5;
+
+/// The decoding layers of texts of one file (campaign and canvas names, user
+/// agents and other values that repeat through it), so that each record only
+/// searches them for its own values. Kept for one call of `clean_file` or
+/// `sanitize` and dropped with it; bounded in entries and in text length.
+#[derive(Default)]
+pub(crate) struct LayerMemo {
+    texts: HashMap<Box<[u8]>, Layers, BuildHasherDefault<WordHasher>>,
+}
+
+impl LayerMemo {
+    /// At most this many texts are remembered.
+    const MAX_TEXTS: usize = 4096;
+    /// Longer texts are not remembered.
+    const MAX_LEN: usize = 512;
+
+    /// The verdict for `text` when its layers are known.
+    fn lookup(&self, text: &[u8], needles: &Needles<'_>) -> Option<bool> {
+        if self.texts.is_empty() {
+            return None;
+        }
+        self.texts.get(text).map(|l| l.holds(needles))
+    }
+
+    fn remember(&mut self, text: &[u8], layers: Layers) {
+        if self.texts.len() < Self::MAX_TEXTS && text.len() <= Self::MAX_LEN {
+            self.texts.insert(text.into(), layers);
+        }
+    }
+}
+
+/// A multiplicative hash reading eight bytes at a time (the memo's keys are
+/// compared in full, so collisions cost time only).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct WordHasher(u64);
+
+impl Hasher for WordHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut h = self.0;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            h = (h ^ u64::from_le_bytes(w)).wrapping_mul(K).rotate_left(29);
+        }
+        let mut w = [0u8; 8];
+        let rest = chunks.remainder();
+        w[..rest.len()].copy_from_slice(rest);
+        h = (h ^ u64::from_le_bytes(w) ^ bytes.len() as u64).wrapping_mul(K);
+        self.0 = h ^ (h >> 32);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
