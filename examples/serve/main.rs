@@ -240,7 +240,7 @@ async fn restore(
 ) -> Result<Restored, Error> {
     for (seg, bytes, path) in recover_spool(spool)? {
         if !bytes.is_empty() {
-            store.put(&segment_key(replica, seg), bytes).await?;
+            store.put(&segment_key(replica, seg), bytes.into()).await?;
         }
         std::fs::remove_file(&path)?;
     }

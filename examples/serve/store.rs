@@ -8,11 +8,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use dynopt::currents::{EventType, ObjectKey};
 use futures_util::TryStreamExt;
+use object_store::ObjectStore;
+pub(crate) use object_store::PutPayload;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::{ObjectStore, PutPayload};
 
 /// Why the store could not be opened or used.
 #[derive(Debug)]
@@ -96,10 +97,9 @@ impl Store {
         Ok(r.bytes().await?.to_vec())
     }
 
-    pub(crate) async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
-        self.inner
-            .put(&Path::from(key), PutPayload::from(bytes))
-            .await?;
+    /// Puts `payload` (cheap to clone: retries share its bytes).
+    pub(crate) async fn put(&self, key: &str, payload: PutPayload) -> Result<(), StoreError> {
+        self.inner.put(&Path::from(key), payload).await?;
         Ok(())
     }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::journal::{Position, parse_segment_key, segment_key};
-use crate::store::{Store, parse_snapshot_key, snapshot_key};
+use crate::store::{PutPayload, Store, parse_snapshot_key, snapshot_key};
 
 /// What the uploader takes.
 pub(crate) enum Upload {
@@ -65,7 +65,8 @@ pub(crate) async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Upload>) {
                         continue;
                     }
                 };
-                retry(&key, || store.put(&key, bytes.clone())).await;
+                let payload = PutPayload::from(bytes);
+                retry(&key, || store.put(&key, payload.clone())).await;
                 if let Err(e) = tokio::fs::remove_file(&path).await {
                     eprintln!("serve: removing {}: {e}", path.display());
                 }
@@ -76,7 +77,8 @@ pub(crate) async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Upload>) {
                 keep_from,
             } => {
                 let key = snapshot_key(seq);
-                retry(&key, || store.put(&key, bytes.clone())).await;
+                let payload = PutPayload::from(bytes);
+                retry(&key, || store.put(&key, payload.clone())).await;
                 if let Some((keep_seq, positions)) = keep_from
                     && let Err(e) = prune(&store, keep_seq, &positions).await
                 {
