@@ -40,6 +40,11 @@
 //! - [`optimiser`]: Thompson sampling, allocation, sticky assignment, reports
 //!   and the stopping rule ([`optimiser::Optimiser`]).
 //!
+//! On top of them, [`host`] is the facade a service uses: one
+//! [`host::Host`] per set of experiments (serve, ingest, recompute, report,
+//! publish an [`host::Allocation`], one compact binary snapshot, the
+//! exposure journal).
+//!
 //! The customer side (which holds personal data) may run only
 //! [`pii::sanitize`] and hand the PII-free files to the optimising side, which
 //! decodes them straight into clean events. See [`guide`] for the Braze side
@@ -48,100 +53,65 @@
 //!
 //! ## A complete host loop
 //!
+//! [`host::Host`] owns the optimiser and attribution of a set of experiments,
+//! one [`host::ExperimentDef`] each; the lower-level [`optimiser::Optimiser`]
+//! and [`attribution::Attribution`] stay public for hosts that want them.
+//!
 //! ```
-//! use chrono::{DateTime, Duration, TimeZone, Utc};
-//! use dynopt::attribution::{Attribution, AttributionConfig, AttributionSnapshot, Mode, Scope};
-//! use dynopt::currents::{encode_long, encode_opt_str, encode_str, Codec, DecodeOptions, OcfWriter};
-//! use dynopt::optimiser::{Optimiser, OptimiserConfig, OptimiserSnapshot};
-//! use dynopt::pii::{sanitize, Filter, Policy, Pseudonymizer, RecipientKey, SanitizeOptions};
-//! use dynopt::{serve, ExperimentId, Update};
-//! use rand::SeedableRng;
+//! use dynopt::attribution::{Mode, Scope};
+//! use dynopt::chrono::{Duration, TimeZone, Utc};
+//! use dynopt::currents::ObjectKey;
+//! use dynopt::host::{ExperimentDef, Host};
+//! use dynopt::rand::{rngs::StdRng, SeedableRng};
+//! use dynopt::{ExperimentId, RecipientKey};
+//! # use dynopt::currents::{encode_long, encode_opt_str, encode_str, Codec, OcfWriter};
+//! # use dynopt::pii::{sanitize, Pseudonymizer, SanitizeOptions};
+//! # const SECRET: &[u8] = b"shared-with-the-braze-template";
+//! # let braze_id = "5f1a2b3c4d5e6f7a8b9c0d1e";
+//! # let rk_hex = Pseudonymizer::keyed(SECRET).key_for(braze_id).expect("not redacted").to_string();
+//! # let t0 = Utc.with_ymd_and_hms(2026, 3, 20, 9, 0, 0).unwrap();
+//! # let (now, mut rng, mut journal) = (t0 + Duration::minutes(45), StdRng::seed_from_u64(7), Vec::new());
+//! # // A one-click Braze file, sanitized on the customer side (pii::sanitize).
+//! # let schema = r#"{"type":"record","name":"Click","namespace":"dataexport.S3.inner.users.messages.email",
+//! #   "fields":[{"name":"id","type":"string"},{"name":"user_id","type":"string","doc":"[PII] Braze user ID"},
+//! #   {"name":"time","type":"int"},{"name":"campaign_id","type":["null","string"],"default":null},
+//! #   {"name":"email_address","type":"string","doc":"[PII] email"},
+//! #   {"name":"url","type":["null","string"],"default":null}]}"#;
+//! # let writer = OcfWriter::new(schema, Codec::Deflate, &[], [9; 16]);
+//! # let (mut braze_file, mut records) = (Vec::new(), Vec::new());
+//! # writer.header(&mut braze_file);
+//! # encode_str("0b8e5c52-9f4e-4c1e-8d7a-3f2b1c0d9e8f", &mut records);
+//! # encode_str(braze_id, &mut records);
+//! # encode_long((t0 + Duration::minutes(40)).timestamp(), &mut records);
+//! # encode_opt_str(Some("cmp-1"), &mut records);
+//! # encode_str("jane@example.com", &mut records);
+//! # encode_opt_str(Some("https://shop.example.com/?dov=0&email=jane%40example.com"), &mut records);
+//! # writer.write_block(1, &records, &mut braze_file);
+//! # let file = sanitize(&braze_file, &SanitizeOptions::new().with_pseudonymizer(Pseudonymizer::keyed(SECRET)))?.bytes;
+//! # let path = "currents/event_type=users.messages.email.Click/date=2026-03-20-09/0/f+0+1.avro";
+//! let mut host = Host::new(); // or Host::restore(&last_snapshot)? plus the journal replayed
+//! host.add_experiment(ExperimentDef::new("spring-subject", Scope::campaign("cmp-1"), Mode::ExposureJoin, 0x5eed)
+//!     .variant("Spring is here: 20% off").variant("20% off ends Sunday"))?;
+//! let id = ExperimentId::new("spring-subject");
 //!
-//! type Error = Box<dyn std::error::Error>;
-//! const SECRET: &[u8] = b"shared-with-the-braze-template";
+//! // Connected Content handler, GET /assign?rk=<hmac_sha256_hex of ${braze_id}>:
+//! let (served, entry) = host.serve(&id, RecipientKey::from_hex(&rk_hex)?, t0)?;
+//! entry.encode(&mut journal); // durable before answering; a re-render gets the same variant
+//! let body = format!(r#"{{"variant":{},"label":"{}","tag":"{}"}}"#, served.variant, served.label, served.tag);
 //!
-//! // ---- Set-up (or restore from snapshots, below) ----
-//! let experiment = ExperimentId::new("spring-subject");
-//! let mut opt = Optimiser::new();
-//! let exp = opt.add_experiment(experiment.clone(), OptimiserConfig::default())?;
-//! exp.add_variant("Spring is here: 20% off")?;
-//! exp.add_variant("20% off ends Sunday")?;
-//! let mut attr = Attribution::new();
-//! attr.add_experiment(
-//!     experiment.clone(),
-//!     AttributionConfig::new(Scope::campaign("cmp-1"), Mode::ExposureJoin),
-//! )?;
-//! let mut rng = rand::rngs::StdRng::seed_from_u64(7); // the host's generator
-//! let t0 = Utc.with_ymd_and_hms(2026, 3, 20, 9, 0, 0).unwrap();
+//! // Worker, for each (sanitized) Currents file, by object key; a key seen before is skipped:
+//! let report = host.ingest_file(&ObjectKey::parse(path)?, &file, now);
 //!
-//! // ---- The Connected Content handler: GET /assign?rk=<hmac_sha256_hex of ${braze_id}> ----
-//! fn connected_content(
-//!     opt: &Optimiser, attr: &mut Attribution, experiment: &ExperimentId,
-//!     rk_hex: &str, now: DateTime<Utc>,
-//! ) -> Result<String, Error> {
-//!     let key = RecipientKey::from_hex(rk_hex)?;        // first 16 bytes of the HMAC
-//!     // Assigns (sticky) and records the exposure; a re-render (plain text,
-//!     // AMP, preview) gets the variant recorded the first time.
-//!     let served = serve(opt, attr, experiment, key, now)?;
-//!     Ok(format!(r#"{{"variant":{},"tag":"{}"}}"#, served.variant, served.tag))
-//! }
-//! // Braze's Liquid `{{ ${braze_id} | hmac_sha256_hex: '...' }}` gives this hex:
-//! let braze_id = "5f1a2b3c4d5e6f7a8b9c0d1e";
-//! let rk = Pseudonymizer::keyed(SECRET).key_for(braze_id).expect("not redacted").to_string();
-//! let body = connected_content(&opt, &mut attr, &experiment, &rk, t0)?;
-//! assert!(body.contains("\"tag\""));
-//!
-//! // ---- The worker: every few minutes a Currents file arrives ----
-//! // (Here we write a one-click Braze file ourselves; a host reads it from S3.)
-//! let schema = r#"{"type":"record","name":"Click","namespace":"dataexport.S3.inner.users.messages.email",
-//!   "fields":[{"name":"id","type":"string"},{"name":"user_id","type":"string","doc":"[PII] Braze user ID"},
-//!   {"name":"time","type":"int"},{"name":"campaign_id","type":["null","string"],"default":null},
-//!   {"name":"email_address","type":"string","doc":"[PII] email"},
-//!   {"name":"url","type":["null","string"],"default":null}]}"#;
-//! let writer = OcfWriter::new(schema, Codec::Deflate, &[], [9; 16]);
-//! let (mut braze_file, mut records) = (Vec::new(), Vec::new());
-//! writer.header(&mut braze_file);
-//! encode_str("0b8e5c52-9f4e-4c1e-8d7a-3f2b1c0d9e8f", &mut records);
-//! encode_str(braze_id, &mut records);
-//! encode_long((t0 + Duration::minutes(40)).timestamp(), &mut records);
-//! encode_opt_str(Some("cmp-1"), &mut records);
-//! encode_str("jane@example.com", &mut records);
-//! encode_opt_str(Some("https://shop.example.com/?dov=0&email=jane%40example.com"), &mut records);
-//! writer.write_block(1, &records, &mut braze_file);
-//!
-//! // Customer side: strip personal data, add the pseudonymous recipient key.
-//! let sanitized = sanitize(&braze_file, &SanitizeOptions::new()
-//!     .with_pseudonymizer(Pseudonymizer::keyed(SECRET)))?;
-//! assert!(!sanitized.bytes.windows(4).any(|w| w == b"jane"));
-//!
-//! // Optimising side: decode straight into clean events, attribute, learn.
-//! let now = t0 + Duration::minutes(45);
-//! let clean = Filter::new(Policy::new()).clean_file(&sanitized.bytes, &DecodeOptions::default());
-//! assert!(clean.error.is_none());
-//! for event in &clean.events {
-//!     attr.handle_event(event, now);
-//! }
-//! let mut updates: Vec<Update> = Vec::new();
-//! attr.drain_updates(&mut updates); // always drain after a change
-//! for update in &updates {
-//!     opt.apply(update)?;
-//! }
-//! assert_eq!(attr.report().clicks.attributed, 1);
-//!
-//! // Every few minutes: recompute the allocation that `assign` serves from.
-//! opt.recompute_all(now, &mut rng);
-//! let report = opt.experiment(&experiment).expect("added above").report(now, &mut rng);
-//! assert_eq!(report.variants.iter().map(|v| v.clicks).sum::<u64>(), 1);
-//!
-//! // ---- Snapshots: plain serde values the host stores where it likes ----
-//! let opt_bytes = opt.snapshot().to_json();
-//! let attr_bytes = attr.snapshot().to_json();
-//! let opt2 = Optimiser::restore(OptimiserSnapshot::from_json(&opt_bytes)?)?;
-//! let attr2 = Attribution::restore(AttributionSnapshot::from_json(&attr_bytes)?)?;
-//! let someone = RecipientKey([3; 16]);
-//! assert_eq!(opt2.assign(&experiment, &someone)?, opt.assign(&experiment, &someone)?);
-//! assert_eq!(attr2.report(), attr.report());
-//! # Ok::<(), Error>(())
+//! // Every few minutes: learn, publish to serving replicas, store one compact snapshot.
+//! host.recompute(now, &mut rng);
+//! let allocation = std::sync::Arc::new(host.publish());
+//! let state: Vec<u8> = host.snapshot();
+//! # assert!(body.contains("\"tag\"") && report.error.is_none());
+//! # assert_eq!(report.clicks_attributed, 1);
+//! # let seeded = || StdRng::seed_from_u64(1);
+//! # assert_eq!(Host::restore(&state)?.report(now, &mut seeded()), host.report(now, &mut seeded()));
+//! # assert_eq!(allocation.version(), host.allocation_version());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! ## Errors and panics
@@ -158,6 +128,7 @@ mod fields;
 
 pub mod attribution;
 pub mod currents;
+pub mod host;
 pub mod optimiser;
 pub mod pii;
 mod serve;
@@ -176,6 +147,15 @@ pub mod scaling {
 pub mod design {
     #![doc = include_str!("../docs/design.md")]
 }
+
+/// The `rand` this crate is built with (0.10): use it for the generators
+/// you pass in (`dynopt::rand::rngs::StdRng`), since a generator of another
+/// major version does not implement this version's traits (the error then
+/// names a missing trait, not the version).
+pub use rand;
+
+/// The `chrono` this crate is built with (0.4), for the times you pass in.
+pub use chrono;
 
 pub use serve::{ServeError, Served, serve};
 pub use snapshot::{JsonPosition, RestoreError};

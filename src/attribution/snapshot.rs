@@ -61,6 +61,11 @@ impl AttributionSnapshot {
     /// The snapshot format this build writes and reads.
     pub const FORMAT_VERSION: u32 = 1;
 
+    /// Experiments in the snapshot.
+    pub(crate) fn experiment_count(&self) -> usize {
+        self.experiments.len()
+    }
+
     /// The format version this snapshot was written in.
     pub fn format_version(&self) -> u32 {
         self.format_version
@@ -140,29 +145,7 @@ fn load(
 impl Attribution {
     /// The state as a serde value (see [`AttributionSnapshot`]).
     pub fn snapshot(&self) -> AttributionSnapshot {
-        AttributionSnapshot {
-            format_version: AttributionSnapshot::FORMAT_VERSION,
-            watermark: self.watermark,
-            clicks: self.global.clicks,
-            opens: self.global.opens,
-            machine_opens: self.global.machine_opens,
-            events: self.global.events.iter().map(|(k, v)| (*k, *v)).collect(),
-            experiments: self
-                .experiments
-                .iter()
-                .map(|e| ExperimentSnapshot {
-                    id: e.id.clone(),
-                    config: e.config.clone(),
-                    variants: e.variants.clone(),
-                    stats: e.stats.clone(),
-                    counters: e.counters,
-                    exposures: dump(&e.exposures),
-                    clickers: dump(&e.clickers),
-                    seen: dump(&e.seen),
-                })
-                .collect(),
-            pending: self.pending.iter().cloned().collect(),
-        }
+        self.snapshot_with(dump)
     }
 
     /// Rebuilds the state from a snapshot, validating it: another format
@@ -228,6 +211,143 @@ impl Attribution {
             },
         };
         a.pending = VecDeque::from(snapshot.pending);
+        Ok(a)
+    }
+}
+
+/// Bytes of one packed table record: 16-byte key, the record word
+/// ([`Rec::bits`]) and the time, both little-endian `u32`.
+pub(crate) const PACKED_RECORD: usize = 24;
+
+/// Appends every record of `t` packed (in table order).
+fn pack(t: &KeyTable, out: &mut Vec<u8>) {
+    out.reserve(t.len() * PACKED_RECORD);
+    for r in t.iter() {
+        let mut rec = [0u8; PACKED_RECORD];
+        rec[..16].copy_from_slice(&r.key);
+        rec[16..20].copy_from_slice(&r.bits().to_le_bytes());
+        rec[20..24].copy_from_slice(&r.time.to_le_bytes());
+        out.extend_from_slice(&rec);
+    }
+}
+
+/// A table from packed records (`bytes.len()` a multiple of
+/// [`PACKED_RECORD`]); the same checks as the serde path.
+fn unpack(
+    bytes: &[u8],
+    variants: usize,
+    flags_allowed: bool,
+    density: Density,
+) -> Result<KeyTable, RestoreError> {
+    if !bytes.len().is_multiple_of(PACKED_RECORD) {
+        return Err(RestoreError::Corrupt("table length"));
+    }
+    let n = bytes.len() / PACKED_RECORD;
+    let mut t = if n == 0 {
+        KeyTable::new(density)
+    } else {
+        KeyTable::with_capacity(n, density)
+    };
+    for chunk in bytes.chunks_exact(PACKED_RECORD) {
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&chunk[..16]);
+        let word =
+            |i: usize| u32::from_le_bytes([chunk[i], chunk[i + 1], chunk[i + 2], chunk[i + 3]]);
+        let Some(rec) = Rec::from_bits(key, word(16), word(20)) else {
+            return Err(RestoreError::Corrupt("invalid entry flags"));
+        };
+        if flags_allowed {
+            if rec.variant() as usize >= variants {
+                return Err(RestoreError::Corrupt("entry refers to an unknown variant"));
+            }
+        } else if !rec.is_marker() {
+            return Err(RestoreError::Corrupt("invalid seen-id entry"));
+        }
+        if t.get_or_insert(rec).is_some() {
+            return Err(RestoreError::Corrupt("duplicate key"));
+        }
+    }
+    Ok(t)
+}
+
+impl Attribution {
+    /// The snapshot without the table records (everything but exposures,
+    /// unique clickers and seen ids), for the packed binary state.
+    pub(crate) fn snapshot_meta(&self) -> AttributionSnapshot {
+        let mut s = self.snapshot_with(|_| Vec::new());
+        s.format_version = AttributionSnapshot::FORMAT_VERSION;
+        s
+    }
+
+    fn snapshot_with(&self, dump_table: impl Fn(&KeyTable) -> Vec<SnapRec>) -> AttributionSnapshot {
+        AttributionSnapshot {
+            format_version: AttributionSnapshot::FORMAT_VERSION,
+            watermark: self.watermark,
+            clicks: self.global.clicks,
+            opens: self.global.opens,
+            machine_opens: self.global.machine_opens,
+            events: self.global.events.iter().map(|(k, v)| (*k, *v)).collect(),
+            experiments: self
+                .experiments
+                .iter()
+                .map(|e| ExperimentSnapshot {
+                    id: e.id.clone(),
+                    config: e.config.clone(),
+                    variants: e.variants.clone(),
+                    stats: e.stats.clone(),
+                    counters: e.counters,
+                    exposures: dump_table(&e.exposures),
+                    clickers: dump_table(&e.clickers),
+                    seen: dump_table(&e.seen),
+                })
+                .collect(),
+            pending: self.pending.iter().cloned().collect(),
+        }
+    }
+
+    /// Appends the record tables, three per experiment in order (exposures,
+    /// unique clickers, seen ids), each as a little-endian `u64` record count
+    /// followed by its packed records.
+    pub(crate) fn pack_tables(&self, out: &mut Vec<u8>) {
+        for e in &self.experiments {
+            for t in [&e.exposures, &e.clickers, &e.seen] {
+                out.extend_from_slice(&(t.len() as u64).to_le_bytes());
+                pack(t, out);
+            }
+        }
+    }
+
+    /// Tracked records over all tables (what [`pack_tables`](Self::pack_tables) writes).
+    pub(crate) fn packed_records(&self) -> usize {
+        self.experiments
+            .iter()
+            .map(|e| e.exposures.len() + e.clickers.len() + e.seen.len())
+            .sum()
+    }
+
+    /// Restores from a snapshot without table records plus the packed
+    /// tables, three per experiment (exposures, unique clickers, seen ids).
+    pub(crate) fn restore_packed(
+        meta: AttributionSnapshot,
+        tables: &[&[u8]],
+    ) -> Result<Attribution, RestoreError> {
+        if meta
+            .experiments
+            .iter()
+            .any(|e| !(e.exposures.is_empty() && e.clickers.is_empty() && e.seen.is_empty()))
+        {
+            return Err(RestoreError::Corrupt("records outside the packed tables"));
+        }
+        if tables.len() != meta.experiments.len() * 3 {
+            return Err(RestoreError::Corrupt("table count"));
+        }
+        let mut a = Attribution::restore(meta)?;
+        for (exp, t) in a.experiments.iter_mut().zip(tables.chunks_exact(3)) {
+            let n = exp.variants.len();
+            exp.exposures = unpack(t[0], n, true, Density::Compact)?;
+            exp.clickers = unpack(t[1], n, true, Density::Fast)?;
+            exp.seen = unpack(t[2], n, false, Density::Fast)?;
+        }
         Ok(a)
     }
 }

@@ -22,9 +22,26 @@ use super::events::EventType;
 /// assert_eq!((key.partition, key.offset), (Some(0), Some(1234)));
 /// # Ok::<(), dynopt::currents::ObjectKeyError>(())
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// Keys order by queue hour (keys without one first), then by path, so a
+/// sorted list of keys is the order Braze queued the files in; they hash and
+/// compare as their whole parse, so they can key a set of processed files.
+///
+/// ```
+/// use dynopt::currents::ObjectKey;
+/// let a = ObjectKey::parse("b/event_type=users.messages.email.Click/date=2024-05-01-13/f+0+9.avro")?;
+/// let b = ObjectKey::parse("a/event_type=users.messages.email.Click/date=2024-05-01-14/f+0+1.avro")?;
+/// let c = ObjectKey::parse("c/event_type=users.messages.email.Click/date=2024-05-01-14/f+0+1.avro")?;
+/// let mut keys = vec![c.clone(), b.clone(), a.clone()];
+/// keys.sort();
+/// assert_eq!(keys, [a, b, c]);
+/// # Ok::<(), dynopt::currents::ObjectKeyError>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ObjectKey {
+    /// The key as given to [`parse`](Self::parse).
+    pub path: String,
     /// The email event type of the `event_type=` segment, when it names one.
     pub event_type: Option<EventType>,
     /// The raw `event_type=` value (also for non-email types such as push).
@@ -66,7 +83,10 @@ impl ObjectKey {
     /// segments are ignored, malformed values are `None`. Fails only when the
     /// key has none of the recognised parts. Never panics.
     pub fn parse(key: &str) -> Result<ObjectKey, ObjectKeyError> {
-        let mut k = ObjectKey::default();
+        let mut k = ObjectKey {
+            path: key.to_owned(),
+            ..ObjectKey::default()
+        };
         let mut found = false;
         let segments: Vec<&str> = key.split(['/', '\\']).collect();
         for seg in &segments {
@@ -97,6 +117,37 @@ impl ObjectKey {
             }
         }
         if found { Ok(k) } else { Err(ObjectKeyError) }
+    }
+}
+
+impl PartialOrd for ObjectKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ObjectKey {
+    /// Queue hour, then path; the parsed parts break any remaining tie, so the
+    /// order agrees with equality.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.queue_hour, &self.path)
+            .cmp(&(other.queue_hour, &other.path))
+            .then_with(|| {
+                (
+                    self.event_type,
+                    &self.raw_event_type,
+                    self.version,
+                    self.partition,
+                    self.offset,
+                )
+                    .cmp(&(
+                        other.event_type,
+                        &other.raw_event_type,
+                        other.version,
+                        other.partition,
+                        other.offset,
+                    ))
+            })
     }
 }
 

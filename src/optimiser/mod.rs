@@ -90,6 +90,7 @@ mod evidence;
 mod experiment;
 mod layout;
 mod monte_carlo;
+pub mod offpolicy;
 mod report;
 mod serve;
 mod state;

@@ -37,6 +37,14 @@ impl Experiment {
             .ok_or(OptimiserError::NoActiveVariant)
     }
 
+    /// The serving layout for a published allocation: the assignment key
+    /// and the slice starts with their owners (what [`assign`](Self::assign)
+    /// reads).
+    pub(crate) fn serving_layout(&self) -> (u64, u64, &[u64], &[VariantId]) {
+        let d = &self.derived;
+        (d.k0, d.k1, &d.starts, &d.owners)
+    }
+
     /// Per-request Thompson sampling: one posterior draw per active variant,
     /// the highest wins. Uses the posteriors of the last refresh.
     ///
