@@ -1,44 +1,27 @@
 //! The experiments the service runs: a JSON file, or the demo experiment.
 
+use dynopt::attribution::{Mode, Scope};
+use dynopt::host::{ExperimentDef, VariantDef};
 use serde_json::Value;
 
-/// Which Click events belong to an experiment.
-#[derive(Clone, Debug)]
-pub(crate) enum ScopeDef {
-    Campaign {
-        campaign: String,
-        variation: Option<String>,
-    },
-    CanvasStep(String),
-}
-
-/// One experiment: its id (the `exp=` of the Connected Content URL), its
-/// Braze scope and its wordings in variant-id order.
-#[derive(Clone, Debug)]
-pub(crate) struct ExperimentDef {
-    pub(crate) id: String,
-    pub(crate) scope: ScopeDef,
-    pub(crate) url_tag: bool,
-    pub(crate) variants: Vec<String>,
-    pub(crate) control: Option<usize>,
-}
+/// The salt of the demo experiment. A real deployment sets its own secret
+/// salt per experiment in the experiments file.
+const DEMO_SALT: u64 = 0x6479_6e6f_7074_0001;
 
 /// The demo experiment of `docs/braze-setup.md`, used without `--experiments`.
 pub(crate) fn demo() -> Vec<ExperimentDef> {
-    vec![ExperimentDef {
-        id: "spring-subject".into(),
-        scope: ScopeDef::Campaign {
-            campaign: "cmp-1".into(),
-            variation: None,
-        },
-        url_tag: false,
-        variants: vec![
-            "Our spring sale starts today".into(),
-            "20% off ends Sunday".into(),
-            "Fresh picks for spring, 20% off".into(),
-        ],
-        control: Some(0),
-    }]
+    vec![
+        ExperimentDef::new(
+            "spring-subject",
+            Scope::campaign("cmp-1"),
+            Mode::ExposureJoin,
+            DEMO_SALT,
+        )
+        .variant("Our spring sale starts today")
+        .variant("20% off ends Sunday")
+        .variant("Fresh picks for spring, 20% off")
+        .with_control(0),
+    ]
 }
 
 /// Parses the experiments file:
@@ -46,9 +29,14 @@ pub(crate) fn demo() -> Vec<ExperimentDef> {
 /// ```json
 /// {"experiments": [{"id": "spring-subject", "campaign": "cmp-1",
 ///   "variation": null, "canvas_step": null, "mode": "exposure-join",
-///   "variants": ["Our spring sale starts today", "20% off ends Sunday"],
+///   "salt": 8023412311,
+///   "variants": ["Our spring sale starts today",
+///                {"label": "20% off ends Sunday", "parts": {"subject": "...", "preheader": "..."}}],
 ///   "control": 0}]}
 /// ```
+///
+/// `salt` is the assignment salt (a secret, not 0); keep it for the life of
+/// the experiment. A variant is a label or a label with named parts.
 pub(crate) fn parse(bytes: &[u8]) -> Result<Vec<ExperimentDef>, String> {
     let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
     let list = v["experiments"]
@@ -64,25 +52,48 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Vec<ExperimentDef>, String> {
             ));
         }
         let scope = match (e["campaign"].as_str(), e["canvas_step"].as_str()) {
-            (Some(c), None) => ScopeDef::Campaign {
-                campaign: c.to_owned(),
-                variation: e["variation"].as_str().map(str::to_owned),
+            (Some(c), None) => match e["variation"].as_str() {
+                Some(v) => Scope::campaign(c).with_variation(v),
+                None => Scope::campaign(c),
             },
-            (None, Some(s)) => ScopeDef::CanvasStep(s.to_owned()),
+            (None, Some(s)) => Scope::canvas_step(s),
             _ => return Err(at("exactly one of `campaign` and `canvas_step`")),
         };
-        let url_tag = match e["mode"].as_str().unwrap_or("exposure-join") {
-            "exposure-join" => false,
-            "url-tag" => true,
+        let mode = match e["mode"].as_str().unwrap_or("exposure-join") {
+            "exposure-join" => Mode::ExposureJoin,
+            "url-tag" => Mode::url_tag(),
             _ => return Err(at("`mode` is `exposure-join` or `url-tag`")),
         };
-        let variants: Vec<String> = e["variants"]
+        let salt = e["salt"]
+            .as_u64()
+            .filter(|&s| s != 0)
+            .ok_or_else(|| at("`salt` is a secret non-zero integer"))?;
+        let mut variants = Vec::new();
+        for v in e["variants"]
             .as_array()
             .ok_or_else(|| at("no `variants` array"))?
-            .iter()
-            .map(|l| l.as_str().map(str::to_owned))
-            .collect::<Option<_>>()
-            .ok_or_else(|| at("variants are strings"))?;
+        {
+            variants.push(match v {
+                Value::String(label) => VariantDef::new(label.clone()),
+                Value::Object(o) => {
+                    let label = o
+                        .get("label")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| at("a variant object has a `label`"))?;
+                    let mut def = VariantDef::new(label);
+                    if let Some(parts) = o.get("parts").and_then(Value::as_object) {
+                        for (name, text) in parts {
+                            let text = text
+                                .as_str()
+                                .ok_or_else(|| at("variant parts are strings"))?;
+                            def = def.part(name.clone(), text);
+                        }
+                    }
+                    def
+                }
+                _ => return Err(at("a variant is a label or {label, parts}")),
+            });
+        }
         if variants.is_empty() {
             return Err(at("no variants"));
         }
@@ -95,16 +106,17 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Vec<ExperimentDef>, String> {
                     .ok_or_else(|| at("`control` is a variant index"))?,
             ),
         };
-        if out.iter().any(|d: &ExperimentDef| d.id == id) {
+        if out.iter().any(|d: &ExperimentDef| d.id.as_str() == id) {
             return Err(at("duplicate `id`"));
         }
-        out.push(ExperimentDef {
-            id: id.to_owned(),
-            scope,
-            url_tag,
-            variants,
-            control,
-        });
+        let mut def = ExperimentDef::new(id, scope, mode, salt);
+        for v in variants {
+            def = def.variant(v);
+        }
+        if let Some(c) = control {
+            def = def.with_control(c);
+        }
+        out.push(def);
     }
     if out.is_empty() {
         return Err("no experiments".into());

@@ -23,14 +23,15 @@ use dynopt::{ExperimentId, RecipientKey};
 use serde_json::json;
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use crate::engine::{AssignError, Published, tag};
-use crate::journal::{ExposureRecord, JournalMsg};
+use dynopt::host::{Allocation, HostError};
+
+use crate::journal::JournalMsg;
 use crate::learner::LearnerMsg;
 
 /// What every handler shares.
 #[derive(Clone)]
 pub(crate) struct AppState {
-    pub(crate) published: Arc<RwLock<Arc<Published>>>,
+    pub(crate) published: Arc<RwLock<Arc<Allocation>>>,
     pub(crate) journal: mpsc::Sender<JournalMsg>,
     pub(crate) learner: Sender<LearnerMsg>,
     pub(crate) poke_worker: Arc<Notify>,
@@ -89,7 +90,8 @@ fn error(status: StatusCode, msg: &'static str) -> Response {
 }
 
 /// `GET /v1/assign?exp=<experiment>&rk=<recipient key hex>[&preview=1]`
-/// (also `experiment=` and `recipient=`): `{"variant":1,"label":"...","tag":"1.1764320100"}`.
+/// (also `experiment=` and `recipient=`): `{"variant":1,"label":"...","tag":"1.1764320100"}`,
+/// plus `"parts"` for a multi-part variant.
 /// `preview=1` assigns without recording an exposure.
 async fn assign(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
     let (Some(exp), Some(rk)) = (
@@ -109,30 +111,25 @@ async fn assign(State(s): State<AppState>, Query(q): Query<HashMap<String, Strin
         .read()
         .unwrap_or_else(PoisonError::into_inner)
         .clone();
-    let (variant, label) = match published.assign(&experiment, &recipient) {
+    let now = Utc::now();
+    let (served, record) = match published.serve(&experiment, recipient, now) {
         Ok(x) => x,
-        Err(AssignError::UnknownExperiment) => {
+        Err(HostError::UnknownExperiment(_)) => {
             return error(StatusCode::NOT_FOUND, "unknown experiment");
         }
-        Err(AssignError::NoVariant) => {
-            return error(StatusCode::SERVICE_UNAVAILABLE, "no active variant");
-        }
+        Err(_) => return error(StatusCode::SERVICE_UNAVAILABLE, "no active variant"),
     };
-    let now = Utc::now();
-    let body = json!({
-        "variant": variant.0,
-        "label": label,
-        "tag": tag(variant, now).to_string(),
-    })
-    .to_string();
+    let mut body = json!({
+        "variant": served.variant.0,
+        "label": served.label,
+        "tag": served.tag.to_string(),
+    });
+    if !served.parts.is_empty() {
+        body["parts"] = json!(served.parts);
+    }
+    let body = body.to_string();
     if !preview {
         let (tx, rx) = oneshot::channel();
-        let record = ExposureRecord {
-            experiment,
-            recipient,
-            variant,
-            at: now,
-        };
         if s.journal.try_send(JournalMsg::Record(record, tx)).is_err() {
             return error(StatusCode::SERVICE_UNAVAILABLE, "journal unavailable");
         }
@@ -195,7 +192,7 @@ async fn healthz(State(s): State<AppState>) -> String {
         .published
         .read()
         .unwrap_or_else(PoisonError::into_inner)
-        .version;
+        .version();
     format!("ok allocation {v}\n")
 }
 

@@ -1,109 +1,37 @@
 //! The exposure journal: every exposure is appended to a local segment file
 //! before the Connected Content answer goes out, group-committed by one
-//! writer thread. Sealed segments are uploaded to the object store
-//! (`state/journal/<replica>/<segment>.log`) by the uploader.
+//! writer thread that also numbers the records (one sequence per replica, in
+//! the order they are written, so the learner's "apply each sequence number
+//! once" holds). Sealed segments are uploaded to the object store
+//! (`state/journal/<replica>/<first sequence number>.log`) by the uploader.
 //!
-//! A record is one line, `<experiment>\t<recipient key hex>\t<variant>\t<UNIX ms>\n`:
-//! the recipient key is the pseudonymous HMAC prefix, never a personal value.
-//! A line without its newline is a torn write of a record that was never
-//! acknowledged, and is dropped on recovery.
+//! Records are the library's journal records (`dynopt::host::JournalEntry`,
+//! checksummed, length-prefixed); they hold the pseudonymous recipient key,
+//! never a personal value. A torn tail after a crash is a record that was
+//! never acknowledged: recovery cuts it off.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
-use dynopt::{ExperimentId, RecipientKey, VariantId};
+use dynopt::host::{ExposureRecord, JournalEntry, Sequencer, decode_segment};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::learner::LearnerMsg;
 use crate::uploader::Upload;
 
-/// Where a record sits in a replica's journal.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct Position {
-    pub(crate) segment: u64,
-    pub(crate) record: u64,
+/// The object key of a sealed segment whose first record has sequence number `first`.
+pub(crate) fn segment_key(replica: u32, first: u64) -> String {
+    format!("state/journal/{replica}/{first:020}.log")
 }
 
-/// One served exposure.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct ExposureRecord {
-    pub(crate) experiment: ExperimentId,
-    pub(crate) recipient: RecipientKey,
-    pub(crate) variant: VariantId,
-    pub(crate) at: DateTime<Utc>,
-}
-
-impl ExposureRecord {
-    fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self.experiment.as_str().as_bytes());
-        out.push(b'\t');
-        out.extend_from_slice(&self.recipient.to_hex());
-        let _ = writeln!(out, "\t{}\t{}", self.variant.0, self.at.timestamp_millis());
-    }
-
-    fn decode(line: &[u8]) -> Option<ExposureRecord> {
-        let line = std::str::from_utf8(line).ok()?;
-        let mut f = line.split('\t');
-        let experiment = ExperimentId::new(f.next()?);
-        let recipient = RecipientKey::from_hex(f.next()?).ok()?;
-        let variant = VariantId(f.next()?.parse().ok()?);
-        let at = DateTime::from_timestamp_millis(f.next()?.parse().ok()?)?;
-        if f.next().is_some() {
-            return None;
-        }
-        Some(ExposureRecord {
-            experiment,
-            recipient,
-            variant,
-            at,
-        })
-    }
-}
-
-/// A journal segment that does not parse.
-#[derive(Debug)]
-pub(crate) struct CorruptSegment {
-    pub(crate) line: usize,
-}
-
-impl std::fmt::Display for CorruptSegment {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "malformed journal record on line {}", self.line + 1)
-    }
-}
-
-impl std::error::Error for CorruptSegment {}
-
-/// The complete records of a segment, and the byte length they take (a torn
-/// last line is not part of it).
-pub(crate) fn decode_segment(bytes: &[u8]) -> Result<(Vec<ExposureRecord>, usize), CorruptSegment> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for (i, line) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
-        let Some(body) = line.strip_suffix(b"\n") else {
-            break; // torn tail: never acknowledged
-        };
-        out.push(ExposureRecord::decode(body).ok_or(CorruptSegment { line: i })?);
-        start += line.len();
-    }
-    Ok((out, start))
-}
-
-/// The object key of a sealed segment.
-pub(crate) fn segment_key(replica: &str, segment: u64) -> String {
-    format!("state/journal/{replica}/{segment:020}.log")
-}
-
-/// The segment number of an object key written by [`segment_key`].
-pub(crate) fn parse_segment_key(key: &str) -> Option<(String, u64)> {
+/// The replica and first sequence number of a key written by [`segment_key`].
+pub(crate) fn parse_segment_key(key: &str) -> Option<(u32, u64)> {
     let rest = key.strip_prefix("state/journal/")?;
     let (replica, name) = rest.split_once('/')?;
-    let seg = name.strip_suffix(".log")?.parse().ok()?;
-    Some((replica.to_owned(), seg))
+    let first = name.strip_suffix(".log")?.parse().ok()?;
+    Some((replica.parse().ok()?, first))
 }
 
 /// What the writer thread takes.
@@ -117,8 +45,8 @@ pub(crate) enum JournalMsg {
 /// The writer's settings.
 pub(crate) struct WriterConfig {
     pub(crate) spool: PathBuf,
-    pub(crate) replica: Arc<str>,
-    pub(crate) first_segment: u64,
+    /// Numbers the records; starts after the last sequence number in the store.
+    pub(crate) sequencer: Sequencer,
     pub(crate) fsync: bool,
     pub(crate) roll_bytes: u64,
     pub(crate) roll_age: Duration,
@@ -128,7 +56,8 @@ pub(crate) struct WriterConfig {
 const MAX_BATCH: usize = 4096;
 
 struct Open {
-    segment: u64,
+    /// The sequence number of its first record.
+    first: u64,
     file: File,
     path: PathBuf,
     bytes: u64,
@@ -136,11 +65,11 @@ struct Open {
     opened: Instant,
 }
 
-fn open_segment(spool: &Path, segment: u64) -> std::io::Result<Open> {
-    let path = spool.join(format!("{segment:020}.open"));
+fn open_segment(spool: &Path, first: u64) -> std::io::Result<Open> {
+    let path = spool.join(format!("{first:020}.open"));
     let file = OpenOptions::new().create(true).append(true).open(&path)?;
     Ok(Open {
-        segment,
+        first,
         file,
         path,
         bytes: 0,
@@ -149,7 +78,7 @@ fn open_segment(spool: &Path, segment: u64) -> std::io::Result<Open> {
     })
 }
 
-fn seal(open: Open, replica: &str, sealed: &mpsc::UnboundedSender<Upload>) -> std::io::Result<()> {
+fn seal(open: Open, replica: u32, sealed: &mpsc::UnboundedSender<Upload>) -> std::io::Result<()> {
     open.file.sync_all()?;
     drop(open.file);
     if open.records == 0 {
@@ -158,8 +87,8 @@ fn seal(open: Open, replica: &str, sealed: &mpsc::UnboundedSender<Upload>) -> st
     let done = open.path.with_extension("log");
     fs::rename(&open.path, &done)?;
     let _ = sealed.send(Upload::Segment {
-        replica: replica.to_owned(),
-        segment: open.segment,
+        replica,
+        first: open.first,
         path: done,
     });
     Ok(())
@@ -175,12 +104,13 @@ pub(crate) fn spawn_writer(
     sealed: mpsc::UnboundedSender<Upload>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     fs::create_dir_all(&cfg.spool)?;
-    let mut open = open_segment(&cfg.spool, cfg.first_segment)?;
+    let replica = cfg.sequencer.replica();
+    let mut open = open_segment(&cfg.spool, cfg.sequencer.last() + 1)?;
     std::thread::Builder::new()
         .name("journal".into())
         .spawn(move || {
             let mut buf = Vec::with_capacity(1 << 16);
-            let mut batch: Vec<ExposureRecord> = Vec::with_capacity(MAX_BATCH);
+            let mut batch: Vec<JournalEntry> = Vec::with_capacity(MAX_BATCH);
             let mut acks: Vec<oneshot::Sender<bool>> = Vec::with_capacity(MAX_BATCH);
             let mut close: Option<oneshot::Sender<()>> = None;
             while close.is_none() {
@@ -191,9 +121,14 @@ pub(crate) fn spawn_writer(
                 while let Some(msg) = next.take() {
                     match msg {
                         JournalMsg::Record(r, ack) => {
-                            r.encode(&mut buf);
-                            batch.push(r);
-                            acks.push(ack);
+                            let entry = cfg.sequencer.entry(r);
+                            if entry.encode(&mut buf) {
+                                batch.push(entry);
+                                acks.push(ack);
+                            } else {
+                                // An experiment id too long to journal: refused.
+                                let _ = ack.send(false);
+                            }
                         }
                         JournalMsg::Close(done) => {
                             close = Some(done);
@@ -208,19 +143,15 @@ pub(crate) fn spawn_writer(
                     let ok = open.file.write_all(&buf).is_ok()
                         && (!cfg.fsync || open.file.sync_data().is_ok());
                     if ok {
-                        let first = open.records;
                         open.records += batch.len() as u64;
                         open.bytes += buf.len() as u64;
                         // The learner hears of the records before any client
-                        // does: a report asked after an answer includes it.
-                        let _ = learner.send(LearnerMsg::Exposures {
-                            replica: cfg.replica.clone(),
-                            segment: open.segment,
-                            first,
-                            records: std::mem::take(&mut batch),
-                        });
+                        // does: a report asked after an answer includes them.
+                        let _ = learner.send(LearnerMsg::Exposures(std::mem::take(&mut batch)));
                     } else {
                         // Cut a partial write off so the segment stays parseable.
+                        // The numbers handed out are skipped: the learner only
+                        // needs them increasing, not contiguous.
                         let _ = open.file.set_len(open.bytes);
                         batch.clear();
                     }
@@ -232,11 +163,10 @@ pub(crate) fn spawn_writer(
                 if open.bytes >= cfg.roll_bytes
                     || (open.records > 0 && open.opened.elapsed() >= cfg.roll_age)
                 {
-                    let next_segment = open.segment + 1;
-                    match open_segment(&cfg.spool, next_segment) {
+                    match open_segment(&cfg.spool, cfg.sequencer.last() + 1) {
                         Ok(fresh) => {
                             let old = std::mem::replace(&mut open, fresh);
-                            if let Err(e) = seal(old, &cfg.replica, &sealed) {
+                            if let Err(e) = seal(old, replica, &sealed) {
                                 eprintln!("serve: journal: sealing a segment: {e}");
                             }
                         }
@@ -244,7 +174,7 @@ pub(crate) fn spawn_writer(
                     }
                 }
             }
-            if let Err(e) = seal(open, &cfg.replica, &sealed) {
+            if let Err(e) = seal(open, replica, &sealed) {
                 eprintln!("serve: journal: sealing the last segment: {e}");
             }
             if let Some(done) = close {
@@ -270,17 +200,9 @@ pub(crate) fn recover_spool(spool: &Path) -> std::io::Result<Vec<(u64, Vec<u8>, 
         else {
             continue;
         };
-        let bytes = fs::read(&path)?;
-        let keep = match decode_segment(&bytes) {
-            Ok((_, len)) => len,
-            Err(e) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}: {e}", path.display()),
-                ));
-            }
-        };
-        out.push((seg, bytes[..keep].to_vec(), path));
+        let mut bytes = fs::read(&path)?;
+        bytes.truncate(decode_segment(&bytes).valid_len);
+        out.push((seg, bytes, path));
     }
     out.sort_by_key(|(s, _, _)| *s);
     Ok(out)
@@ -291,25 +213,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn records_round_trip_and_torn_tails_drop() {
-        let r = ExposureRecord {
-            experiment: ExperimentId::new("spring-subject"),
-            recipient: RecipientKey([7; 16]),
-            variant: VariantId(2),
-            at: DateTime::from_timestamp_millis(1_764_000_000_123).expect("in range"),
-        };
-        let mut buf = Vec::new();
-        r.encode(&mut buf);
-        r.encode(&mut buf);
-        let whole = buf.len();
-        buf.extend_from_slice(b"spring-subject\t0707");
-        let (records, len) = decode_segment(&buf).expect("parses");
-        assert_eq!(records, vec![r.clone(), r]);
-        assert_eq!(len, whole);
-        assert!(decode_segment(b"x\ty\n").is_err());
-        assert_eq!(
-            parse_segment_key(&segment_key("r0", 12)),
-            Some(("r0".into(), 12))
-        );
+    fn segment_keys_round_trip() {
+        assert_eq!(parse_segment_key(&segment_key(3, 12)), Some((3, 12)));
+        assert_eq!(parse_segment_key("state/journal/x/1.log"), None);
     }
 }

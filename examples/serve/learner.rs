@@ -3,7 +3,6 @@
 //! and takes snapshots. Serving never waits for it: handlers read the
 //! published allocation, and a snapshot only delays the learner's own queue.
 
-use std::collections::BTreeMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -14,21 +13,18 @@ use rand::rngs::StdRng;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::engine::{Engine, Published};
-use crate::journal::{ExposureRecord, Position};
+use dynopt::currents::ObjectKey;
+use dynopt::host::{Allocation, JournalEntry};
+
+use crate::engine::Engine;
 use crate::uploader::Upload;
 
 /// What the learner takes, in order.
 pub(crate) enum LearnerMsg {
-    /// Records `first..` of a replica's journal segment, already durable.
-    Exposures {
-        replica: Arc<str>,
-        segment: u64,
-        first: u64,
-        records: Vec<ExposureRecord>,
-    },
+    /// Journal entries, already durable, in sequence order.
+    Exposures(Vec<JournalEntry>),
     /// A Currents file, fetched by the worker.
-    File { key: String, bytes: Vec<u8> },
+    File { key: ObjectKey, bytes: Vec<u8> },
     /// The report (JSON).
     Report(oneshot::Sender<Value>),
     /// Take a snapshot now; answers its sequence number.
@@ -43,7 +39,7 @@ pub(crate) enum LearnerMsg {
 pub(crate) struct LearnerConfig {
     pub(crate) recompute_every: Duration,
     pub(crate) snapshot_every: Duration,
-    pub(crate) published: Arc<RwLock<Arc<Published>>>,
+    pub(crate) published: Arc<RwLock<Arc<Allocation>>>,
     pub(crate) uploads: mpsc::UnboundedSender<Upload>,
     /// The sequence number of the snapshot the engine was restored from (0: none).
     pub(crate) restored_seq: u64,
@@ -51,8 +47,8 @@ pub(crate) struct LearnerConfig {
 
 struct Snapshots {
     seq: u64,
-    /// The sequence number and journal positions of the last snapshot taken.
-    last: Option<(u64, BTreeMap<String, Position>)>,
+    /// The sequence number and applied journal positions of the last snapshot taken.
+    last: Option<(u64, Vec<(u32, u64)>)>,
     dirty: bool,
 }
 
@@ -60,7 +56,7 @@ impl Snapshots {
     fn take(&mut self, engine: &Engine, uploads: &mpsc::UnboundedSender<Upload>) -> u64 {
         self.seq += 1;
         let started = Instant::now();
-        let bytes = engine.snapshot(self.seq, Utc::now());
+        let bytes = engine.snapshot();
         let took = started.elapsed();
         eprintln!(
             "serve: snapshot {} serialised: {} bytes in {:.1} ms",
@@ -68,7 +64,7 @@ impl Snapshots {
             bytes.len(),
             took.as_secs_f64() * 1e3
         );
-        let positions = engine.positions();
+        let positions = engine.applied_all();
         // Keep this snapshot and the one before: prune what precedes the older.
         let keep_from = self.last.replace((self.seq, positions));
         let _ = uploads.send(Upload::Snapshot {
@@ -104,29 +100,26 @@ pub(crate) fn spawn(
                     .saturating_duration_since(Instant::now());
                 let mut recompute = false;
                 match rx.recv_timeout(wait) {
-                    Ok(LearnerMsg::Exposures {
-                        replica,
-                        segment,
-                        first,
-                        records,
-                    }) => {
-                        for (i, r) in records.iter().enumerate() {
-                            let at = Position {
-                                segment,
-                                record: first + i as u64,
-                            };
-                            engine.apply_exposure(&replica, at, r);
+                    Ok(LearnerMsg::Exposures(entries)) => {
+                        for e in &entries {
+                            engine.apply(e);
                         }
                         snaps.dirty = true;
                     }
                     Ok(LearnerMsg::File { key, bytes }) => {
                         let r = engine.ingest(&key, &bytes, Utc::now());
                         // The key is Braze's object key: no personal value.
-                        match r.error {
-                            Some(e) => {
-                                eprintln!("serve: currents: {key}: {} events, then: {e}", r.events)
-                            }
-                            None => eprintln!("serve: currents: {key}: {} events", r.events),
+                        let path = key.path.as_str();
+                        match (r.skipped, r.error) {
+                            (true, _) => {}
+                            (false, Some(e)) => eprintln!(
+                                "serve: currents: {path}: {} events, {} clicks attributed, then: {e}",
+                                r.events, r.attributed
+                            ),
+                            (false, None) => eprintln!(
+                                "serve: currents: {path}: {} events, {} clicks attributed",
+                                r.events, r.attributed
+                            ),
                         }
                         snaps.dirty = true;
                     }

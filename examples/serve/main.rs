@@ -26,9 +26,10 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
-use crate::config::ExperimentDef;
-use crate::engine::Engine;
-use crate::journal::{Position, decode_segment, parse_segment_key, recover_spool, segment_key};
+use dynopt::host::{ExperimentDef, Sequencer, decode_segment};
+
+use crate::engine::{Engine, LEARNER_REPLICA, retention};
+use crate::journal::{parse_segment_key, recover_spool, segment_key};
 use crate::store::{Store, parse_snapshot_key, snapshot_key};
 
 const USAGE: &str = "usage: serve [--listen ADDR] [--store DIR|s3://BUCKET/PREFIX] [--token TOKEN] [--experiments FILE] [options]";
@@ -53,7 +54,8 @@ Endpoints (every one wants `Authorization: Bearer TOKEN`, else 401):
 
 The store holds Braze's Currents files under --currents-prefix (listed
 recursively, Braze's key layout), and the service's own state under state/:
-state/snapshot-<seq>.json and state/journal/<replica>/<segment>.log.
+state/snapshot-<seq>.bin (the library's binary state) and
+state/journal/<replica>/<first sequence number>.log (its journal records).
 Exposures are appended to a local spool segment first (group commit), then the
 sealed segment is uploaded. SIGTERM or ctrl-c: stop accepting, journal sealed
 and uploaded, a last snapshot, exit 0. On start: the spool's leftovers are
@@ -69,7 +71,7 @@ options:
   --experiments FILE     experiments as JSON (see examples/serve/config.rs)
                          [the demo experiment `spring-subject`, campaign cmp-1]
   --currents-prefix P    where Braze's Currents files are [currents]
-  --replica NAME         this replica's journal name [r0]
+  --replica N            this replica's journal id [0]
   --spool DIR            local journal spool [<store>/.spool/<replica> for a
                          folder store, ./dynopt-spool/<replica> for S3]
   --fsync                fdatasync each journal batch (survives power loss, not
@@ -95,7 +97,7 @@ struct Args {
     token: String,
     experiments: Option<PathBuf>,
     currents_prefix: String,
-    replica: String,
+    replica: u32,
     spool: Option<PathBuf>,
     fsync: bool,
     poll: Duration,
@@ -119,7 +121,7 @@ fn parse_args() -> Result<Cli, String> {
         token: std::env::var("DYNOPT_SERVE_TOKEN").unwrap_or_default(),
         experiments: None,
         currents_prefix: "currents".into(),
-        replica: "r0".into(),
+        replica: 0,
         spool: None,
         fsync: false,
         poll: Duration::from_secs(30),
@@ -159,15 +161,11 @@ fn parse_args() -> Result<Cli, String> {
             Long("experiments") => a.experiments = Some(value(&mut p)?.into()),
             Long("currents-prefix") => a.currents_prefix = value(&mut p)?,
             Long("replica") => {
-                a.replica = value(&mut p)?;
-                if a.replica.is_empty()
-                    || !a
-                        .replica
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-                {
-                    return Err("--replica: letters, digits, - and _".into());
-                }
+                a.replica = value(&mut p)?
+                    .parse()
+                    .ok()
+                    .filter(|&r| r != LEARNER_REPLICA)
+                    .ok_or("--replica is a number below 4294967295")?;
             }
             Long("spool") => a.spool = Some(value(&mut p)?.into()),
             Long("fsync") => a.fsync = true,
@@ -226,21 +224,24 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 struct Restored {
     engine: Engine,
     seq: u64,
-    next_segment: u64,
     replayed: u64,
+    /// The last journal sequence number of this replica in the store.
+    last_seq: u64,
 }
 
 /// The spool's leftovers uploaded, the newest snapshot restored and the
-/// journal replayed after it.
+/// journal replayed after it, each entry once.
 async fn restore(
     store: &Store,
     spool: &std::path::Path,
-    replica: &str,
+    replica: u32,
     defs: &[ExperimentDef],
 ) -> Result<Restored, Error> {
-    for (seg, bytes, path) in recover_spool(spool)? {
+    for (first, bytes, path) in recover_spool(spool)? {
         if !bytes.is_empty() {
-            store.put(&segment_key(replica, seg), bytes.into()).await?;
+            store
+                .put(&segment_key(replica, first), bytes.into())
+                .await?;
         }
         std::fs::remove_file(&path)?;
     }
@@ -252,52 +253,41 @@ async fn restore(
     let (mut engine, seq) = match newest {
         Some(seq) => {
             let bytes = store.get(&snapshot_key(seq)).await?;
-            let (e, seq) = Engine::restore(&bytes)?;
-            e.check_matches(defs)?;
+            let e =
+                Engine::restore(&bytes, defs).map_err(|e| format!("{}: {e}", snapshot_key(seq)))?;
             (e, seq)
         }
         None => (Engine::new(defs)?, 0),
     };
-    let mut segments: Vec<(String, u64, String)> = state_keys
+    let mut segments: Vec<(u32, u64, String)> = state_keys
         .iter()
-        .filter_map(|k| parse_segment_key(k).map(|(r, s)| (r, s, k.clone())))
+        .filter_map(|k| parse_segment_key(k).map(|(r, f)| (r, f, k.clone())))
         .collect();
     segments.sort();
-    let mut next_segment = 0;
     let mut replayed = 0;
-    for (r, seg, key) in segments {
-        if r == replica {
-            next_segment = next_segment.max(seg + 1);
-        }
-        if engine.applied(&r).is_some_and(|p| {
-            p >= Position {
-                segment: seg,
-                record: u64::MAX,
-            }
-        }) {
+    let mut last_seq = engine.applied(replica);
+    for (i, (r, _, key)) in segments.iter().enumerate() {
+        // Wholly applied when the next segment of the replica starts within what was applied.
+        let next_first = segments.get(i + 1).filter(|n| n.0 == *r).map(|n| n.1);
+        if next_first.is_some_and(|n| n <= engine.applied(*r).saturating_add(1)) {
             continue;
         }
-        let bytes = store.get(&key).await?;
-        let (records, _) = decode_segment(&bytes).map_err(|e| format!("{key}: {e}"))?;
-        for (i, rec) in records.iter().enumerate() {
-            let at = Position {
-                segment: seg,
-                record: i as u64,
-            };
-            if engine.applied(&r).is_none_or(|p| at > p) {
-                replayed += 1;
-            }
-            engine.apply_exposure(&r, at, rec);
+        let segment = decode_segment(&store.get(key).await?);
+        if segment.torn_tail {
+            eprintln!("serve: {key}: a torn or corrupt tail ignored");
         }
-    }
-    if let Some(p) = engine.applied(replica) {
-        next_segment = next_segment.max(p.segment + 1);
+        if *r == replica
+            && let Some(e) = segment.entries.last()
+        {
+            last_seq = last_seq.max(e.seq);
+        }
+        replayed += engine.replay(&segment);
     }
     Ok(Restored {
         engine,
         seq,
-        next_segment,
         replayed,
+        last_seq,
     })
 }
 
@@ -335,16 +325,16 @@ async fn run(a: Args) -> Result<(), Error> {
     let store = Store::open(&a.store)?;
     let spool = match (&a.spool, &store.local_root) {
         (Some(s), _) => s.clone(),
-        (None, Some(root)) => root.join(".spool").join(&a.replica),
-        (None, None) => PathBuf::from("dynopt-spool").join(&a.replica),
+        (None, Some(root)) => root.join(".spool").join(a.replica.to_string()),
+        (None, None) => PathBuf::from("dynopt-spool").join(a.replica.to_string()),
     };
     let started = std::time::Instant::now();
     let Restored {
         mut engine,
         seq,
-        next_segment,
         replayed,
-    } = restore(&store, &spool, &a.replica, &defs).await?;
+        last_seq,
+    } = restore(&store, &spool, a.replica, &defs).await?;
     eprintln!(
         "serve: restored snapshot {seq} and {replayed} journal records in {:.0} ms",
         started.elapsed().as_secs_f64() * 1e3
@@ -353,7 +343,7 @@ async fn run(a: Args) -> Result<(), Error> {
         engine.seed_synthetic(a.seed_exposures, Utc::now());
         eprintln!("serve: {} synthetic exposures seeded", a.seed_exposures);
     }
-    let seen: HashSet<String> = engine.processed_keys().map(str::to_owned).collect();
+    let seen: HashSet<String> = engine.processed_keys().map(|k| k.path.clone()).collect();
     let published = Arc::new(RwLock::new(engine.publish()));
 
     let (uploads_tx, uploads_rx) = mpsc::unbounded_channel();
@@ -374,8 +364,7 @@ async fn run(a: Args) -> Result<(), Error> {
     let journal = journal::spawn_writer(
         journal::WriterConfig {
             spool,
-            replica: Arc::from(a.replica.as_str()),
-            first_segment: next_segment,
+            sequencer: Sequencer::new(a.replica, last_seq),
             fsync: a.fsync,
             roll_bytes: 8 << 20,
             roll_age: a.roll,
@@ -392,6 +381,7 @@ async fn run(a: Args) -> Result<(), Error> {
             prefix: a.currents_prefix.clone(),
             every: a.poll,
             seen,
+            retention: retention(&defs),
             poke: poke.clone(),
         },
         learner_tx.clone(),

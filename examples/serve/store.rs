@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use dynopt::currents::{EventType, ObjectKey};
 use futures_util::TryStreamExt;
 use object_store::ObjectStore;
@@ -111,42 +110,29 @@ impl Store {
     }
 }
 
-/// The Click files under the Currents prefix that Braze's layout names
-/// (`.../event_type=users.messages.email.Click/date=YYYY-MM-DD-HH/.../<...>+<partition>+<offset>.avro`),
-/// in the order to ingest them: queue hour, partition, offset, then key.
-pub(crate) fn currents_order(keys: Vec<String>) -> Vec<String> {
-    type SortKey = (Option<DateTime<Utc>>, Option<u64>, Option<u64>);
-    let mut found: Vec<(SortKey, String)> = keys
+/// The Click and Open files under the Currents prefix that Braze's layout
+/// names (`.../event_type=users.messages.email.Click/date=YYYY-MM-DD-HH/.../<...>+<partition>+<offset>.avro`),
+/// parsed, in the order to ingest them (`ObjectKey`'s order: queue hour, then key).
+pub(crate) fn currents_order(keys: Vec<String>) -> Vec<ObjectKey> {
+    let mut found: Vec<ObjectKey> = keys
         .into_iter()
         .filter(|k| k.ends_with(".avro"))
-        .filter_map(|k| {
-            let parsed = ObjectKey::parse(&k).ok()?;
-            // Only email Clicks are rewards; Opens help the report only.
-            if !matches!(
-                parsed.event_type,
-                Some(EventType::Click) | Some(EventType::Open)
-            ) {
-                return None;
-            }
-            Some((
-                (parsed.queue_hour, parsed.partition, parsed.offset),
-                k.clone(),
-            ))
-        })
+        .filter_map(|k| ObjectKey::parse(&k).ok())
+        .filter(|k| matches!(k.event_type, Some(EventType::Click | EventType::Open)))
         .collect();
     found.sort();
-    found.into_iter().map(|(_, k)| k).collect()
+    found
 }
 
 /// The object key of snapshot `seq`.
 pub(crate) fn snapshot_key(seq: u64) -> String {
-    format!("state/snapshot-{seq:020}.json")
+    format!("state/snapshot-{seq:020}.bin")
 }
 
 /// The sequence number of a snapshot key.
 pub(crate) fn parse_snapshot_key(key: &str) -> Option<u64> {
     key.strip_prefix("state/snapshot-")?
-        .strip_suffix(".json")?
+        .strip_suffix(".bin")?
         .parse()
         .ok()
 }
@@ -168,11 +154,13 @@ mod tests {
             k("2026-03-20-09", 9),
             "currents/readme.txt".into(),
         ];
+        let order: Vec<String> = currents_order(keys).into_iter().map(|k| k.path).collect();
+        // Within an hour, key order (Braze pads nothing: `+10` sorts before `+9`).
         assert_eq!(
-            currents_order(keys),
+            order,
             vec![
-                k("2026-03-20-09", 9),
                 k("2026-03-20-09", 10),
+                k("2026-03-20-09", 9),
                 k("2026-03-20-10", 2)
             ]
         );

@@ -8,23 +8,24 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::journal::{Position, parse_segment_key, segment_key};
+use crate::journal::{parse_segment_key, segment_key};
 use crate::store::{PutPayload, Store, parse_snapshot_key, snapshot_key};
 
 /// What the uploader takes.
 pub(crate) enum Upload {
     /// A sealed segment in the spool: put it, then remove the local file.
     Segment {
-        replica: String,
-        segment: u64,
+        replica: u32,
+        first: u64,
         path: PathBuf,
     },
     /// A snapshot; `keep_from` is the previous snapshot (its sequence number
-    /// and journal positions): anything older is pruned once this one lands.
+    /// and the last journal sequence number it applied per replica): anything
+    /// older is pruned once this one lands.
     Snapshot {
         seq: u64,
         bytes: Vec<u8>,
-        keep_from: Option<(u64, BTreeMap<String, Position>)>,
+        keep_from: Option<(u64, Vec<(u32, u64)>)>,
     },
     /// Answered once everything queued before it has landed.
     Flush(oneshot::Sender<()>),
@@ -54,10 +55,10 @@ pub(crate) async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Upload>) {
         match job {
             Upload::Segment {
                 replica,
-                segment,
+                first,
                 path,
             } => {
-                let key = segment_key(&replica, segment);
+                let key = segment_key(replica, first);
                 let bytes = match tokio::fs::read(&path).await {
                     Ok(b) => b,
                     Err(e) => {
@@ -93,22 +94,31 @@ pub(crate) async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Upload>) {
 }
 
 /// Deletes snapshots older than `keep_seq` and journal segments wholly
-/// applied before it (segments below its position's segment).
+/// applied before it: a segment is, when the next segment of its replica
+/// starts at or below the applied sequence number plus one.
 async fn prune(
     store: &Store,
     keep_seq: u64,
-    positions: &BTreeMap<String, Position>,
+    applied: &[(u32, u64)],
 ) -> Result<(), crate::store::StoreError> {
-    for key in store.list("state").await? {
-        let old = match (parse_snapshot_key(&key), parse_segment_key(&key)) {
-            (Some(seq), _) => seq < keep_seq,
-            (None, Some((replica, seg))) => {
-                positions.get(&replica).is_some_and(|p| seg < p.segment)
-            }
-            _ => false,
+    let keys = store.list("state").await?;
+    let mut segments: BTreeMap<u32, Vec<(u64, &String)>> = BTreeMap::new();
+    for key in &keys {
+        if parse_snapshot_key(key).is_some_and(|seq| seq < keep_seq) {
+            store.delete(key).await?;
+        } else if let Some((replica, first)) = parse_segment_key(key) {
+            segments.entry(replica).or_default().push((first, key));
+        }
+    }
+    for (replica, mut segs) in segments {
+        let Some(&(_, done)) = applied.iter().find(|(r, _)| *r == replica) else {
+            continue;
         };
-        if old {
-            store.delete(&key).await?;
+        segs.sort();
+        for pair in segs.windows(2) {
+            if pair[1].0 <= done.saturating_add(1) {
+                store.delete(pair[0].1).await?;
+            }
         }
     }
     Ok(())

@@ -7,11 +7,9 @@ use std::sync::Arc;
 use std::sync::mpsc::Sender;
 use std::time::Duration;
 
-use chrono::Utc;
-use dynopt::currents::ObjectKey;
+use chrono::{TimeDelta, Utc};
 use tokio::sync::{Notify, watch};
 
-use crate::engine::PROCESSED_RETENTION;
 use crate::learner::LearnerMsg;
 use crate::store::{Store, currents_order};
 
@@ -21,6 +19,9 @@ pub(crate) struct WorkerConfig {
     pub(crate) every: Duration,
     /// Keys the restored state has ingested already.
     pub(crate) seen: HashSet<String>,
+    /// Keys queued longer ago than this are never fetched (the learner has
+    /// forgotten whether it ingested them).
+    pub(crate) retention: TimeDelta,
     /// Poll now (the admin endpoint).
     pub(crate) poke: Arc<Notify>,
 }
@@ -31,27 +32,18 @@ async fn pass(
     cfg: &mut WorkerConfig,
     learner: &Sender<LearnerMsg>,
 ) -> Result<usize, crate::store::StoreError> {
-    let horizon = Utc::now() - PROCESSED_RETENTION;
+    let horizon = Utc::now() - cfg.retention;
     let mut n = 0;
     for key in currents_order(store.list(&cfg.prefix).await?) {
-        if cfg.seen.contains(&key) {
+        if cfg.seen.contains(&key.path) || key.queue_hour.is_some_and(|h| h < horizon) {
             continue;
         }
-        let queued = ObjectKey::parse(&key).ok().and_then(|k| k.queue_hour);
-        if queued.is_some_and(|h| h < horizon) {
-            continue;
-        }
-        let bytes = store.get(&key).await?;
-        if learner
-            .send(LearnerMsg::File {
-                key: key.clone(),
-                bytes,
-            })
-            .is_err()
-        {
+        let bytes = store.get(&key.path).await?;
+        let path = key.path.clone();
+        if learner.send(LearnerMsg::File { key, bytes }).is_err() {
             break;
         }
-        cfg.seen.insert(key);
+        cfg.seen.insert(path);
         n += 1;
     }
     Ok(n)
