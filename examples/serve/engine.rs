@@ -4,11 +4,13 @@
 //! Pure: no I/O, no clock, no global RNG. The caller hands in bytes, times and
 //! a generator, and stores the snapshot bytes where it likes.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use dynopt::currents::ObjectKey;
 use dynopt::host::{Allocation, Applied, ExperimentDef, Host, JournalEntry, Segment};
+use dynopt::pii::CleanEvent;
 use dynopt::{ExperimentId, RecipientKey};
 use rand::Rng;
 use serde_json::{Value, json};
@@ -55,10 +57,17 @@ pub(crate) fn retention(defs: &[ExperimentDef]) -> TimeDelta {
         .unwrap_or(TimeDelta::days(8))
 }
 
-/// The learner: the host facade plus a count of journal records applied.
+/// The learner: the host facade, plus the last Custom HTTP Currents batch
+/// applied per replica (batches are stored before they are acknowledged and
+/// replayed after a restart; see `http.rs`).
 pub(crate) struct Engine {
     host: Host,
+    http_applied: BTreeMap<u32, u64>,
 }
+
+/// The snapshot container: this magic, the metadata length (u32, little
+/// endian), the metadata (JSON), then the library's binary host state.
+const SNAPSHOT_MAGIC: &[u8; 8] = b"DYSERVE1";
 
 impl Engine {
     /// A fresh learner for these experiments.
@@ -68,14 +77,35 @@ impl Engine {
             host.add_experiment(d.clone())
                 .map_err(|e| EngineError::Setup(e.to_string()))?;
         }
-        Ok(Engine { host })
+        Ok(Engine {
+            host,
+            http_applied: BTreeMap::new(),
+        })
     }
 
     /// Restores a snapshot ([`Engine::snapshot`]) and adds the configured
     /// experiments it does not have; a configured experiment whose variants
     /// differ from the snapshot's is refused.
     pub(crate) fn restore(bytes: &[u8], defs: &[ExperimentDef]) -> Result<Engine, EngineError> {
-        let mut host = Host::restore(bytes)
+        let bad = |m: &str| EngineError::Snapshot(m.to_owned());
+        let rest = bytes
+            .strip_prefix(SNAPSHOT_MAGIC.as_slice())
+            .ok_or_else(|| bad("not a serve snapshot"))?;
+        let (len, rest) = rest.split_at_checked(4).ok_or_else(|| bad("truncated"))?;
+        let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        let (meta, state) = rest.split_at_checked(len).ok_or_else(|| bad("truncated"))?;
+        let meta: Value = serde_json::from_slice(meta).map_err(|_| bad("metadata"))?;
+        let mut http_applied = BTreeMap::new();
+        for (r, s) in meta["http_applied"]
+            .as_object()
+            .ok_or_else(|| bad("metadata"))?
+        {
+            let (Ok(r), Some(s)) = (r.parse::<u32>(), s.as_u64()) else {
+                return Err(bad("metadata"));
+            };
+            http_applied.insert(r, s);
+        }
+        let mut host = Host::restore(state)
             .map_err(|e| EngineError::Snapshot(e.to_string()))?
             .with_replica(LEARNER_REPLICA);
         for d in defs {
@@ -93,7 +123,7 @@ impl Engine {
                 Some(_) => {}
             }
         }
-        Ok(Engine { host })
+        Ok(Engine { host, http_applied })
     }
 
     /// The immutable allocation serving reads.
@@ -151,9 +181,47 @@ impl Engine {
         self.host.processed()
     }
 
-    /// The whole state, in the library's compact binary format.
+    /// The whole state: the container around the library's compact binary state.
     pub(crate) fn snapshot(&self) -> Vec<u8> {
-        self.host.snapshot()
+        let meta = json!({
+            "http_applied": self.http_applied.iter()
+                .map(|(r, s)| (r.to_string(), json!(s))).collect::<serde_json::Map<_, _>>(),
+        })
+        .to_string();
+        let state = self.host.snapshot();
+        let mut out = Vec::with_capacity(12 + meta.len() + state.len());
+        out.extend_from_slice(SNAPSHOT_MAGIC);
+        out.extend_from_slice(&(meta.len() as u32).to_le_bytes());
+        out.extend_from_slice(meta.as_bytes());
+        out.extend_from_slice(&state);
+        out
+    }
+
+    /// Applies a stored Custom HTTP Currents batch of clean events, once per
+    /// (replica, batch number); `None` when it was applied before.
+    pub(crate) fn ingest_http(
+        &mut self,
+        replica: u32,
+        batch: u64,
+        events: &[CleanEvent],
+        now: DateTime<Utc>,
+    ) -> Option<Ingested> {
+        if self.http_applied.get(&replica).is_some_and(|&b| batch <= b) {
+            return None;
+        }
+        self.http_applied.insert(replica, batch);
+        let r = self.host.ingest_events(events, now);
+        Some(Ingested {
+            skipped: false,
+            events: r.events,
+            attributed: r.clicks_attributed,
+            error: None,
+        })
+    }
+
+    /// The last Custom HTTP batch applied per replica.
+    pub(crate) fn http_applied(&self) -> Vec<(u32, u64)> {
+        self.http_applied.iter().map(|(r, b)| (*r, *b)).collect()
     }
 
     /// The report: per experiment, attribution's counts and the allocation.

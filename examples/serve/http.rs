@@ -13,7 +13,8 @@ use std::sync::mpsc::Sender;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use axum::Router;
-use axum::extract::{Query, Request, State};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -24,9 +25,11 @@ use serde_json::json;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use dynopt::host::{Allocation, HostError};
+use dynopt::pii::{CleanEvent, Filter};
 
 use crate::journal::JournalMsg;
 use crate::learner::LearnerMsg;
+use crate::store::{Store, http_batch_key};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -35,13 +38,31 @@ pub(crate) struct AppState {
     pub(crate) journal: mpsc::Sender<JournalMsg>,
     pub(crate) learner: Sender<LearnerMsg>,
     pub(crate) poke_worker: Arc<Notify>,
+    pub(crate) http: Arc<HttpIngest>,
 }
+
+/// What the Custom HTTP Currents endpoint needs.
+pub(crate) struct HttpIngest {
+    pub(crate) store: Store,
+    pub(crate) replica: u32,
+    /// The next batch number; held while a batch is stored and handed over.
+    pub(crate) next_batch: tokio::sync::Mutex<u64>,
+    /// The PII filter (with the shared secret's pseudonymizer, if given).
+    pub(crate) filter: Filter,
+}
+
+/// The largest Custom HTTP Currents body taken (Braze sends up to 100 events
+/// of about 1 KB by default).
+const HTTP_BODY_LIMIT: usize = 1 << 20;
 
 /// The router, every route behind `token`.
 pub(crate) fn router(state: AppState, token: Arc<[u8]>) -> Router {
     Router::new()
         .route("/v1/assign", get(assign))
-        .route("/v1/currents", post(currents_http))
+        .route(
+            "/v1/currents",
+            post(currents_http).layer(DefaultBodyLimit::max(HTTP_BODY_LIMIT)),
+        )
         .route("/v1/report", get(report))
         .route("/v1/admin/snapshot", post(snapshot))
         .route("/v1/admin/recompute", post(recompute))
@@ -140,16 +161,86 @@ async fn assign(State(s): State<AppState>, Query(q): Query<HashMap<String, Strin
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// `POST /v1/currents`: Braze's Custom HTTP Currents connector (`{"events":[...]}`).
-async fn currents_http() -> Response {
-    // TODO(custom-http-decoder): decode the batch with the library's Custom HTTP JSON
-    // envelope decoder once it is in the library, hand the clean events to the learner
-    // and answer 2xx only once they are applied. Until then Braze's connector is told
-    // the endpoint does not exist yet.
-    error(
-        StatusCode::NOT_IMPLEMENTED,
-        "the Custom HTTP Currents decoder is not in this build",
+/// What the Custom HTTP decoder gave for one body.
+struct DecodedBatch {
+    events: Vec<CleanEvent>,
+    rejected: usize,
+    unknown_event_types: usize,
+}
+
+/// Why a Custom HTTP body was not taken.
+enum DecodeFailure {
+    /// The body is not a batch (the whole request is refused).
+    #[allow(dead_code, reason = "built by the decoder, not in this build yet")]
+    Refused(String),
+    /// This build has no decoder yet.
+    NotAvailable,
+}
+
+/// Decodes a Custom HTTP Currents body into clean events through the PII filter.
+fn decode_http(_filter: &Filter, _body: &[u8]) -> Result<DecodedBatch, DecodeFailure> {
+    // TODO(custom-http-decoder): call the library's Custom HTTP JSON envelope
+    // decoder (`Filter::clean_http`) once it is in the library; no decoder is
+    // written here.
+    Err(DecodeFailure::NotAvailable)
+}
+
+/// `POST /v1/currents`: Braze's Custom HTTP Currents connector
+/// (`{"events":[...]}`). The clean events are stored in the object store
+/// (`state/http/<replica>/<batch>.json`) before the 2xx, so an acknowledged
+/// batch survives a crash; then the learner applies them. Batches are
+/// numbered and stored one at a time, so the learner sees them in order.
+async fn currents_http(State(s): State<AppState>, body: Bytes) -> Response {
+    let decoded = match decode_http(&s.http.filter, &body) {
+        Ok(d) => d,
+        Err(DecodeFailure::NotAvailable) => {
+            return error(
+                StatusCode::NOT_IMPLEMENTED,
+                "the Custom HTTP Currents decoder is not in this build",
+            );
+        }
+        Err(DecodeFailure::Refused(why)) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                [(header::CONTENT_TYPE, "application/json")],
+                json!({ "error": why }).to_string(),
+            )
+                .into_response();
+        }
+    };
+    let Ok(stored) = serde_json::to_vec(&decoded.events) else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "encoding the batch");
+    };
+    let mut next = s.http.next_batch.lock().await;
+    let batch = *next;
+    let key = http_batch_key(s.http.replica, batch);
+    if s.http.store.put(&key, stored.into()).await.is_err() {
+        // Braze retries: nothing was acknowledged.
+        return error(StatusCode::SERVICE_UNAVAILABLE, "store unavailable");
+    }
+    *next += 1;
+    let n = decoded.events.len();
+    if s.learner
+        .send(LearnerMsg::HttpBatch {
+            replica: s.http.replica,
+            batch,
+            events: decoded.events,
+        })
+        .is_err()
+    {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "learner stopped");
+    }
+    drop(next);
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        json!({
+            "events": n,
+            "rejected": decoded.rejected,
+            "unknown_event_types": decoded.unknown_event_types,
+        })
+        .to_string(),
     )
+        .into_response()
 }
 
 async fn ask<T>(s: &AppState, msg: impl FnOnce(oneshot::Sender<T>) -> LearnerMsg) -> Option<T> {

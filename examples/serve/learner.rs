@@ -16,13 +16,21 @@ use tokio::sync::{mpsc, oneshot};
 use dynopt::currents::ObjectKey;
 use dynopt::host::{Allocation, JournalEntry};
 
+use dynopt::pii::CleanEvent;
+
 use crate::engine::Engine;
-use crate::uploader::Upload;
+use crate::uploader::{Covered, Upload};
 
 /// What the learner takes, in order.
 pub(crate) enum LearnerMsg {
     /// Journal entries, already durable, in sequence order.
     Exposures(Vec<JournalEntry>),
+    /// A stored Custom HTTP Currents batch of clean events.
+    HttpBatch {
+        replica: u32,
+        batch: u64,
+        events: Vec<CleanEvent>,
+    },
     /// A Currents file, fetched by the worker.
     File { key: ObjectKey, bytes: Vec<u8> },
     /// The report (JSON).
@@ -47,8 +55,8 @@ pub(crate) struct LearnerConfig {
 
 struct Snapshots {
     seq: u64,
-    /// The sequence number and applied journal positions of the last snapshot taken.
-    last: Option<(u64, Vec<(u32, u64)>)>,
+    /// The last snapshot taken: what it covers.
+    last: Option<Covered>,
     dirty: bool,
 }
 
@@ -64,9 +72,13 @@ impl Snapshots {
             bytes.len(),
             took.as_secs_f64() * 1e3
         );
-        let positions = engine.applied_all();
+        let covered = Covered {
+            seq: self.seq,
+            journal: engine.applied_all(),
+            http: engine.http_applied(),
+        };
         // Keep this snapshot and the one before: prune what precedes the older.
-        let keep_from = self.last.replace((self.seq, positions));
+        let keep_from = self.last.replace(covered);
         let _ = uploads.send(Upload::Snapshot {
             seq: self.seq,
             bytes,
@@ -105,6 +117,18 @@ pub(crate) fn spawn(
                             engine.apply(e);
                         }
                         snaps.dirty = true;
+                    }
+                    Ok(LearnerMsg::HttpBatch {
+                        replica,
+                        batch,
+                        events,
+                    }) => {
+                        if engine
+                            .ingest_http(replica, batch, &events, Utc::now())
+                            .is_some()
+                        {
+                            snaps.dirty = true;
+                        }
                     }
                     Ok(LearnerMsg::File { key, bytes }) => {
                         let r = engine.ingest(&key, &bytes, Utc::now());

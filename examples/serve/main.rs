@@ -27,10 +27,11 @@ use chrono::Utc;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use dynopt::host::{ExperimentDef, Sequencer, decode_segment};
+use dynopt::pii::{CleanEvent, Filter, Policy, Pseudonymizer};
 
 use crate::engine::{Engine, LEARNER_REPLICA, retention};
 use crate::journal::{parse_segment_key, recover_spool, segment_key};
-use crate::store::{Store, parse_snapshot_key, snapshot_key};
+use crate::store::{Store, parse_http_batch_key, parse_snapshot_key, snapshot_key};
 
 const USAGE: &str = "usage: serve [--listen ADDR] [--store DIR|s3://BUCKET/PREFIX] [--token TOKEN] [--experiments FILE] [options]";
 
@@ -45,7 +46,9 @@ Endpoints (every one wants `Authorization: Bearer TOKEN`, else 401):
        {\"variant\":1,\"label\":\"...\",\"tag\":\"1.1764320100\"}; the exposure is
        journaled before the answer (preview=1: not recorded). 503 when the
        journal cannot take it, 404 for an unknown experiment.
-  POST /v1/currents          Braze Custom HTTP Currents batches (501 for now)
+  POST /v1/currents          Braze Custom HTTP Currents batches ({\"events\":[...]});
+                             stored in state/http/ before the 2xx, then applied
+                             (501 until the library's decoder is in this build)
   GET  /v1/report            exposures, clicks and allocation per experiment
   POST /v1/admin/snapshot    take a snapshot now
   POST /v1/admin/recompute   recompute and publish the allocation now
@@ -80,6 +83,9 @@ options:
   --recompute-secs N     allocation recompute interval [300]
   --snapshot-secs N      snapshot interval [60]
   --roll-secs N          journal segment age before upload [60]
+  --key-hex HEX          the shared secret's bytes in hex [env DYNOPT_SERVE_KEY_HEX]:
+                         Custom HTTP events get the recipient key of their
+                         user_id (as `sanitize --key-hex` does for files)
   --seed-exposures N     load runs only: N synthetic exposures in memory at start
   -h, --help             print this help
 
@@ -105,6 +111,7 @@ struct Args {
     snapshot: Duration,
     roll: Duration,
     seed_exposures: u64,
+    key_hex: Option<String>,
 }
 
 enum Cli {
@@ -129,6 +136,7 @@ fn parse_args() -> Result<Cli, String> {
         snapshot: Duration::from_secs(60),
         roll: Duration::from_secs(60),
         seed_exposures: 0,
+        key_hex: std::env::var("DYNOPT_SERVE_KEY_HEX").ok(),
     };
     let secs = |p: &mut lexopt::Parser| -> Result<Duration, String> {
         let n: f64 = p
@@ -173,6 +181,7 @@ fn parse_args() -> Result<Cli, String> {
             Long("recompute-secs") => a.recompute = secs(&mut p)?,
             Long("snapshot-secs") => a.snapshot = secs(&mut p)?,
             Long("roll-secs") => a.roll = secs(&mut p)?,
+            Long("key-hex") => a.key_hex = Some(value(&mut p)?),
             Long("seed-exposures") => {
                 a.seed_exposures = value(&mut p)?
                     .parse()
@@ -227,6 +236,8 @@ struct Restored {
     replayed: u64,
     /// The last journal sequence number of this replica in the store.
     last_seq: u64,
+    /// The number of this replica's next Custom HTTP batch.
+    next_http_batch: u64,
 }
 
 /// The spool's leftovers uploaded, the newest snapshot restored and the
@@ -283,11 +294,38 @@ async fn restore(
         }
         replayed += engine.replay(&segment);
     }
+    // Stored Custom HTTP batches the snapshot had not applied.
+    let mut batches: Vec<(u32, u64, &String)> = state_keys
+        .iter()
+        .filter_map(|k| parse_http_batch_key(k).map(|(r, b)| (r, b, k)))
+        .collect();
+    batches.sort();
+    let mut next_http_batch = 1;
+    let now = Utc::now();
+    for (r, b, key) in batches {
+        if r == replica {
+            next_http_batch = next_http_batch.max(b + 1);
+        }
+        if engine
+            .http_applied()
+            .iter()
+            .any(|&(ar, ab)| ar == r && b <= ab)
+        {
+            continue;
+        }
+        let events: Vec<CleanEvent> =
+            serde_json::from_slice(&store.get(key).await?).map_err(|e| format!("{key}: {e}"))?;
+        engine.ingest_http(r, b, &events, now);
+    }
+    if let Some(&(_, b)) = engine.http_applied().iter().find(|(r, _)| *r == replica) {
+        next_http_batch = next_http_batch.max(b + 1);
+    }
     Ok(Restored {
         engine,
         seq,
         replayed,
         last_seq,
+        next_http_batch,
     })
 }
 
@@ -322,6 +360,12 @@ async fn run(a: Args) -> Result<(), Error> {
         }
         None => config::demo(),
     };
+    let mut filter = Filter::new(Policy::new());
+    if let Some(hex) = &a.key_hex {
+        filter = filter.with_pseudonymizer(
+            Pseudonymizer::keyed_hex(hex).map_err(|e| format!("--key-hex: {e}"))?,
+        );
+    }
     let store = Store::open(&a.store)?;
     let spool = match (&a.spool, &store.local_root) {
         (Some(s), _) => s.clone(),
@@ -334,6 +378,7 @@ async fn run(a: Args) -> Result<(), Error> {
         seq,
         replayed,
         last_seq,
+        next_http_batch,
     } = restore(&store, &spool, a.replica, &defs).await?;
     eprintln!(
         "serve: restored snapshot {seq} and {replayed} journal records in {:.0} ms",
@@ -394,6 +439,12 @@ async fn run(a: Args) -> Result<(), Error> {
             journal: journal_tx.clone(),
             learner: learner_tx.clone(),
             poke_worker: poke,
+            http: Arc::new(http::HttpIngest {
+                store: store.clone(),
+                replica: a.replica,
+                next_batch: tokio::sync::Mutex::new(next_http_batch),
+                filter,
+            }),
         },
         Arc::from(a.token.as_bytes()),
     );

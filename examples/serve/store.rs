@@ -124,6 +124,21 @@ pub(crate) fn currents_order(keys: Vec<String>) -> Vec<ObjectKey> {
     found
 }
 
+/// The object key of a stored Custom HTTP Currents batch (its clean events, JSON).
+pub(crate) fn http_batch_key(replica: u32, batch: u64) -> String {
+    format!("state/http/{replica}/{batch:020}.json")
+}
+
+/// The replica and batch number of a key written by [`http_batch_key`].
+pub(crate) fn parse_http_batch_key(key: &str) -> Option<(u32, u64)> {
+    let rest = key.strip_prefix("state/http/")?;
+    let (replica, name) = rest.split_once('/')?;
+    Some((
+        replica.parse().ok()?,
+        name.strip_suffix(".json")?.parse().ok()?,
+    ))
+}
+
 /// The object key of snapshot `seq`.
 pub(crate) fn snapshot_key(seq: u64) -> String {
     format!("state/snapshot-{seq:020}.bin")
@@ -165,5 +180,6 @@ mod tests {
             ]
         );
         assert_eq!(parse_snapshot_key(&snapshot_key(42)), Some(42));
+        assert_eq!(parse_http_batch_key(&http_batch_key(2, 7)), Some((2, 7)));
     }
 }

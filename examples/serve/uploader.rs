@@ -9,7 +9,17 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::journal::{parse_segment_key, segment_key};
-use crate::store::{PutPayload, Store, parse_snapshot_key, snapshot_key};
+use crate::store::{PutPayload, Store, parse_http_batch_key, parse_snapshot_key, snapshot_key};
+
+/// What a snapshot covers.
+pub(crate) struct Covered {
+    /// Its sequence number.
+    pub(crate) seq: u64,
+    /// Per replica, the last journal sequence number applied.
+    pub(crate) journal: Vec<(u32, u64)>,
+    /// Per replica, the last Custom HTTP batch applied.
+    pub(crate) http: Vec<(u32, u64)>,
+}
 
 /// What the uploader takes.
 pub(crate) enum Upload {
@@ -19,13 +29,12 @@ pub(crate) enum Upload {
         first: u64,
         path: PathBuf,
     },
-    /// A snapshot; `keep_from` is the previous snapshot (its sequence number
-    /// and the last journal sequence number it applied per replica): anything
+    /// A snapshot; `keep_from` is what the previous snapshot covers: anything
     /// older is pruned once this one lands.
     Snapshot {
         seq: u64,
         bytes: Vec<u8>,
-        keep_from: Option<(u64, Vec<(u32, u64)>)>,
+        keep_from: Option<Covered>,
     },
     /// Answered once everything queued before it has landed.
     Flush(oneshot::Sender<()>),
@@ -80,8 +89,8 @@ pub(crate) async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Upload>) {
                 let key = snapshot_key(seq);
                 let payload = PutPayload::from(bytes);
                 retry(&key, || store.put(&key, payload.clone())).await;
-                if let Some((keep_seq, positions)) = keep_from
-                    && let Err(e) = prune(&store, keep_seq, &positions).await
+                if let Some(covered) = keep_from
+                    && let Err(e) = prune(&store, &covered).await
                 {
                     eprintln!("serve: pruning old state: {e}");
                 }
@@ -93,18 +102,18 @@ pub(crate) async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Upload>) {
     }
 }
 
-/// Deletes snapshots older than `keep_seq` and journal segments wholly
-/// applied before it: a segment is, when the next segment of its replica
-/// starts at or below the applied sequence number plus one.
-async fn prune(
-    store: &Store,
-    keep_seq: u64,
-    applied: &[(u32, u64)],
-) -> Result<(), crate::store::StoreError> {
+/// Deletes what the snapshot `covered` makes unnecessary: older snapshots,
+/// Custom HTTP batches it applied, and journal segments wholly applied (a
+/// segment is, when the next segment of its replica starts at or below the
+/// applied sequence number plus one).
+async fn prune(store: &Store, covered: &Covered) -> Result<(), crate::store::StoreError> {
     let keys = store.list("state").await?;
+    let applied = &covered.journal;
     let mut segments: BTreeMap<u32, Vec<(u64, &String)>> = BTreeMap::new();
     for key in &keys {
-        if parse_snapshot_key(key).is_some_and(|seq| seq < keep_seq) {
+        let http_done = parse_http_batch_key(key)
+            .is_some_and(|(r, b)| covered.http.iter().any(|&(cr, cb)| cr == r && b <= cb));
+        if http_done || parse_snapshot_key(key).is_some_and(|seq| seq < covered.seq) {
             store.delete(key).await?;
         } else if let Some((replica, first)) = parse_segment_key(key) {
             segments.entry(replica).or_default().push((first, key));

@@ -21,7 +21,8 @@ const TOKEN: &str = "e2e-token";
 const SECRET: &[u8] = b"e2e-shared-secret";
 
 /// `target/<profile>/examples/serve`, built by `cargo test --features serve`;
-/// built here only when missing (a single test run with `--test`).
+/// built here only when missing or older than a source (`cargo test --test
+/// serve_e2e` builds no examples).
 fn serve_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("own path");
     let dir = exe
@@ -31,7 +32,16 @@ fn serve_bin() -> PathBuf {
     let bin = dir
         .join("examples")
         .join(format!("serve{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sources = [
+        root.join("serve"),
+        root.join("../src"),
+        root.join("Cargo.toml"),
+    ]
+    .iter()
+    .filter_map(|p| newest(p))
+    .max();
+    if modified(&bin).is_none() || sources > modified(&bin) {
         let status = Command::new(env!("CARGO"))
             .args([
                 "build",
@@ -49,6 +59,23 @@ fn serve_bin() -> PathBuf {
         assert!(status.success(), "building the serve example");
     }
     bin
+}
+
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// The newest modification time of a file or of the files under a directory.
+fn newest(path: &Path) -> Option<std::time::SystemTime> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_dir() {
+        return meta.modified().ok();
+    }
+    std::fs::read_dir(path)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| newest(&e.path()))
+        .max()
 }
 
 struct Server {
