@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dynopt::ExperimentId;
 use dynopt::attribution::{Mode, Scope};
-use dynopt::host::{ExperimentDef, Host, JournalEntry, decode_segment};
+use dynopt::host::{ExperimentDef, Host, JournalEntry, SegmentReader, decode_segment};
 use dynopt::pii::RecipientKey;
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64;
@@ -86,6 +86,9 @@ fn bench_state(c: &mut Criterion) {
     });
     g.bench_function("decode", |b| {
         b.iter(|| black_box(decode_segment(black_box(&journal)).entries.len()))
+    });
+    g.bench_function("decode_streamed", |b| {
+        b.iter(|| black_box(SegmentReader::new(black_box(&journal)).count()))
     });
     g.finish();
 }

@@ -29,7 +29,7 @@ use std::process::ExitCode;
 
 use dynopt::RecipientKey;
 use dynopt::currents::{
-    DecodeError, DecodeOptions, Event, FieldDef, FieldKind, FieldValue, Reader,
+    DecodeError, DecodeOptions, Event, FieldDef, FieldKind, FieldValue, ObjectKey, Reader,
 };
 use dynopt::pii::{Policy, holds_personal_value};
 
@@ -52,7 +52,7 @@ fn output_of(policy: &Policy, def: &FieldDef) -> Output {
     }
     match def.kind {
         FieldKind::Url => Output::ScrubbedUrl,
-        FieldKind::RequiredPiiString | FieldKind::PiiString => Output::Omit,
+        FieldKind::RequiredPiiString | FieldKind::PiiString | FieldKind::Attributes => Output::Omit,
         _ => Output::Value,
     }
 }
@@ -165,8 +165,16 @@ enum Failure {
 
 /// Prints the events of one file; stops at the first error (after printing the
 /// events decoded before it). `Err(None)` means stdout is gone.
-fn inspect(bytes: &[u8], out: &mut impl Write, printed: &mut u64) -> Result<(), Option<Failure>> {
-    let options = DecodeOptions::default();
+fn inspect(
+    name: &str,
+    bytes: &[u8],
+    out: &mut impl Write,
+    printed: &mut u64,
+) -> Result<(), Option<Failure>> {
+    let mut options = DecodeOptions::default();
+    // A schema that does not name its event type (a bare `Conversion` record)
+    // takes the type from the path's `event_type=` segment, as Braze lays out keys.
+    options.fallback_event_type = ObjectKey::parse(name).ok().and_then(|k| k.event_type);
     let policy = Policy::default();
     let mut reader = Reader::new(bytes, &options).map_err(|e| Some(Failure::Decode(e)))?;
     let tagged_names: Vec<String> = reader
@@ -197,8 +205,8 @@ inspect: print the events of Braze Currents email files as JSON, one per line
 
 usage: inspect FILE...
 
-Decodes Currents Avro files (any email event type, any schema version since
-2018, codec null or deflate), as Braze writes them or as `sanitize` writes them,
+Decodes Currents Avro files (any email or conversion event type, any schema
+version since 2018, codec null or deflate), as Braze writes them or as `sanitize` writes them,
 and prints one JSON object per event: \"event_type\" first, then the fields the
 default PII allowlist lets through, in schema order, null where the file lacks
 them; times as UNIX seconds; the url with personal query parameters removed. No
@@ -206,6 +214,10 @@ personal field is ever printed. For a file written by `sanitize` the last field 
 \"recipient_key\" (pseudonymous: 32 hex characters, the first half of Liquid's
 `hmac_sha256_hex` of the Braze id), so that it can be checked against the key the
 Connected Content call sends.
+
+A file whose schema does not say which conversion type it holds (a bare
+`Conversion` record) takes the type from the `event_type=` part of its path,
+as in Braze's object keys.
 
 A corrupt file keeps the events decoded before the error; the error goes to
 stderr with the file, byte offset and field, and the next file is read.
@@ -259,7 +271,7 @@ fn main() -> ExitCode {
         let name = file.to_string_lossy();
         let mut printed = 0;
         let result = match std::fs::read(file) {
-            Ok(bytes) => inspect(&bytes, &mut out, &mut printed),
+            Ok(bytes) => inspect(&name, &bytes, &mut out, &mut printed),
             Err(e) => Err(Some(Failure::Io(e))),
         };
         match result {

@@ -12,6 +12,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use dynopt::currents::{DecodeOptions, ObjectKey};
 use dynopt::pii::{Pseudonymizer, SanitizeError, SanitizeOptions, SanitizeSummary, sanitize_to};
 
 const USAGE: &str = "usage: sanitize IN.avro OUT.avro [--key-hex HEX]";
@@ -112,6 +113,13 @@ fn run(args: Args) -> Result<String, (u8, String)> {
         key_hex,
     } = args;
     let mut options = SanitizeOptions::default();
+    // A schema that does not name its event type (a bare `Conversion` record)
+    // takes the type from the path's `event_type=` segment (Braze's key layout).
+    let mut decode = DecodeOptions::default();
+    decode.fallback_event_type = ObjectKey::parse(&input.to_string_lossy())
+        .ok()
+        .and_then(|k| k.event_type);
+    options = options.with_decode_options(decode);
     if let Some(hex) = key_hex {
         let p = Pseudonymizer::keyed_hex(&hex).map_err(|e| (2, format!("--key-hex: {e}")))?;
         options = options.with_pseudonymizer(p);

@@ -1,5 +1,5 @@
-//! The one field list: every Braze Currents email field the crate knows, once,
-//! and which of them each event type has.
+//! The one field list: every Braze Currents field the crate knows (email and
+//! conversion events), once, and which of them each event type has.
 //!
 //! Everything per-field is generated from the two lists below with the
 //! callback-macro pattern (`for_each_field!(callback ! extra tokens)` calls
@@ -67,6 +67,20 @@ macro_rules! for_each_field {
             send_time: Time, Kept, "Announced for Currents v12: time of the matching Send event.";
             has_url_parameters: Bool, Kept, "Announced for Currents v12: whether the clicked URL had query parameters.";
             link_aliasing_enabled: Bool, Kept, "Announced for Currents v12: whether link aliasing was on for the workspace.";
+            app_id: String, Kept, "The id of the app in the workspace the event is attributed to (a Braze configuration id).";
+            app_group_api_id: String, Kept, "The API identifier of the workspace (a Braze configuration id).";
+            app_api_id: String, Kept, "The API identifier of the app (a Braze configuration id).";
+            campaign_api_id: String, Kept, "The API identifier of the campaign (a Braze configuration id).";
+            message_variation_api_id: String, Kept, "The API identifier of the campaign's message variation (a Braze configuration id).";
+            canvas_api_id: String, Kept, "The API identifier of the Canvas (a Braze configuration id).";
+            canvas_variation_api_id: String, Kept, "The API identifier of the Canvas variation (a Braze configuration id).";
+            canvas_step_api_id: String, Kept, "The API identifier of the Canvas step (a Braze configuration id).";
+            canvas_step_message_variation_api_id: String, Kept, "The API identifier of the Canvas step's message variation (a Braze configuration id).";
+            experiment_step_id: String, Kept, "The id of the Canvas experiment step.";
+            experiment_split_id: String, Kept, "The id of the experiment step's split (path) the user was in.";
+            experiment_split_name: String, Kept, "The name of the experiment step's split (path).";
+            conversion_behavior_index: Int, Kept, "Which of the campaign's or Canvas's conversion events the user performed (0 is the primary one).";
+            conversion_behavior: String, Kept, "The conversion event's definition as the campaign or Canvas configures it (JSON text: type, window, event name); configuration, not the user's data.";
             user_agent: PiiString, Quasi, "The user agent: quasi-identifying, dropped unless the host's policy allows it.";
             user_id: RequiredPiiString, Personal, "The Braze user id (personal).";
             external_user_id: PiiString, Personal, "The host's external user id (personal).";
@@ -80,13 +94,18 @@ macro_rules! for_each_field {
             country: PiiString, Personal, "The recipient's country (personal).";
             language: PiiString, Personal, "The recipient's language (personal).";
             device_id: PiiString, Personal, "The recipient's device id (personal).";
+            string_custom_attributes: Attributes, Personal, "The user's string custom attributes (personal, with or without a `[PII]` tag).";
+            boolean_custom_attributes: Attributes, Personal, "The user's boolean custom attributes (personal).";
+            time_custom_attributes: Attributes, Personal, "The user's time custom attributes (personal).";
+            float_custom_attributes: Attributes, Personal, "The user's float custom attributes (personal).";
+            number_custom_attributes: Attributes, Personal, "The user's number custom attributes (personal).";
         }
     };
 }
 
 /// Calls `$cb! { $pre ; EventType = "full name" { fields in the newest published
-/// schema's order } + { fields announced but not yet published } ... }` with every
-/// event type. Each field name must be in [`for_each_field!`]; `@head` and
+/// schema's order, then the fields only older published versions have } + {
+/// fields announced but not yet published } ... }` with every event type. Each field name must be in [`for_each_field!`]; `@head` and
 /// `@canvas` stand for the runs of fields most event types share (see
 /// [`expand_groups!`]), expanded before the callback sees the list.
 macro_rules! for_each_event {
@@ -152,6 +171,39 @@ macro_rules! for_each_event {
             /// `users.messages.email.Unsubscribe`: the recipient unsubscribed.
             Unsubscribe = "users.messages.email.Unsubscribe" {
                 @head, @canvas, ip_pool, app_group_id,
+            } + {}
+            /// `users.campaigns.Conversion`: the user performed one of a campaign's
+            /// conversion events. The 2021-06-30 internal variant's profile fields
+            /// follow the newest schema's.
+            CampaignConversion = "users.campaigns.Conversion" {
+                id, user_id, external_user_id, app_id, time, timezone, campaign_id,
+                campaign_name, message_variation_id, message_variation_name, send_id,
+                conversion_behavior_index, conversion_behavior, app_group_id,
+                dispatch_id, device_id, app_group_api_id, app_api_id, campaign_api_id,
+                message_variation_api_id, gender, country, language, string_custom_attributes,
+                boolean_custom_attributes, time_custom_attributes, float_custom_attributes,
+                number_custom_attributes,
+            } + {}
+            /// `users.canvas.Conversion`: the user performed one of a Canvas's
+            /// conversion events. The 2021-06-30 internal variant's fields follow
+            /// the newest schema's.
+            CanvasConversion = "users.canvas.Conversion" {
+                id, user_id, external_user_id, app_id, time, timezone, canvas_id, canvas_name,
+                canvas_variation_id, canvas_variation_name, canvas_step_id, canvas_step_name,
+                conversion_behavior_index, conversion_behavior, app_group_id,
+                device_id, app_group_api_id, app_api_id, canvas_step_message_variation_id,
+                canvas_api_id, canvas_variation_api_id, canvas_step_api_id,
+                canvas_step_message_variation_api_id, gender, country, language,
+                string_custom_attributes, boolean_custom_attributes, time_custom_attributes,
+                float_custom_attributes, number_custom_attributes,
+            } + {}
+            /// `users.canvas.experimentstep.Conversion`: the user converted after a
+            /// Canvas experiment step.
+            ExperimentStepConversion = "users.canvas.experimentstep.Conversion" {
+                id, user_id, external_user_id, app_id, time, canvas_id, canvas_name,
+                canvas_variation_id, canvas_variation_name, canvas_step_id, canvas_step_name,
+                experiment_step_id, experiment_split_id, experiment_split_name,
+                conversion_behavior_index, conversion_behavior,
             } + {}
         }
     };

@@ -31,9 +31,10 @@
 //! ```
 //!
 //! Four modules, one job each, data flowing one way:
-//! - [`currents`]: Braze Currents email events and Avro Object Container File
+//! - [`currents`]: Braze Currents email and conversion events and Avro Object Container File
 //!   decoding ([`currents::Reader`], [`currents::decode_file`], [`currents::ObjectKey`]);
-//! - [`pii`]: the allowlist [`pii::Policy`], the [`pii::Filter`] to clean events,
+//! - [`pii`]: the allowlist [`pii::Policy`], the [`pii::Filter`] to clean events
+//!   (from Avro files, or from Custom HTTP JSON bodies with [`pii::Filter::clean_http`]),
 //!   URL scrubbing, the [`pii::Pseudonymizer`] and the sanitising rewrite [`pii::sanitize`];
 //! - [`attribution`]: exposures and clean events to per-variant outcomes,
 //!   exactly once ([`attribution::Attribution`]);

@@ -1,8 +1,8 @@
 //! Seeded mutation testing of the OCF decoder (the stable-toolchain stand-in for a
 //! fuzz target): bit flips, byte stores, truncations, splices, insertions,
 //! deletions and block-count edits of valid files written with `OcfWriter` from
-//! the newest and the 2018 Click and Open schemas (and the 2021 variant), both
-//! codecs. No input may panic or hang; when an error is returned, the events
+//! the newest and the 2018 Click and Open schemas (and the 2021 variant), and the
+//! newest and 2021 internal conversion schemas, both codecs. No input may panic or hang; when an error is returned, the events
 //! decoded before it must be exactly the original events of the untouched
 //! prefix. `DYNOPT_FUZZ_ITERS=N` runs N inputs (default 3,000).
 
@@ -30,7 +30,11 @@ struct Seed {
 }
 
 fn make_seed(shape: ShapeRef, record: &str, ns: &str, codec: Codec, seed: u64) -> Seed {
-    let fields = fields(shape);
+    make_seed_of(&fields(shape), record, ns, codec, seed)
+}
+
+fn make_seed_of(fields: &[ShapeField], record: &str, ns: &str, codec: Codec, seed: u64) -> Seed {
+    let fields = fields.to_vec();
     let schema = schema(record, ns, &fields);
     let mut rng = Pcg64::seed_from_u64(seed);
     let w = OcfWriter::new(&schema, codec, &[("origin", b"fuzz")], SYNC);
@@ -91,6 +95,22 @@ fn seeds() -> Vec<Seed> {
             codec,
             s + 5,
         ));
+        // Conversions: the newest schema of each type and the 2021 internal variants.
+        let conversions = common::fixtures::conversion_shapes();
+        for (j, shape) in conversions.iter().enumerate().filter(|(j, s)| {
+            s.is_kafka_connect()
+                || conversions
+                    .get(j + 1)
+                    .is_none_or(|n| n.event_type != s.event_type)
+        }) {
+            v.push(make_seed_of(
+                &fields_of(shape),
+                &shape.record,
+                &shape.namespace,
+                codec,
+                s + 10 + j as u64,
+            ));
+        }
     }
     v
 }

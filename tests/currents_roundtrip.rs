@@ -1,5 +1,6 @@
 //! Property: random field values written with `OcfWriter` (both codecs, random
-//! block splits) decode to exactly those values, and record spans re-encode them.
+//! block splits) decode to exactly those values, and record spans re-encode them;
+//! for the email shapes and every published conversion schema.
 
 mod common;
 
@@ -55,7 +56,19 @@ fn record_strategy(fields: &[ShapeField]) -> BoxedStrategy<Vec<TVal>> {
 
 fn run(shape: ShapeRef, ns: &str, recs: &[Vec<TVal>], split: usize, deflate: bool) {
     let fields = fields(shape);
-    let schema = schema("Click", ns, &fields);
+    run_fields("Click", ns, &fields, recs, split, deflate);
+}
+
+fn run_fields(
+    record: &str,
+    ns: &str,
+    fields: &[ShapeField],
+    recs: &[Vec<TVal>],
+    split: usize,
+    deflate: bool,
+) {
+    let fields = fields.to_vec();
+    let schema = schema(record, ns, &fields);
     let codec = if deflate { Codec::Deflate } else { Codec::Null };
     let split = split.min(recs.len());
     let blocks = vec![recs[..split].to_vec(), recs[split..].to_vec()];
@@ -89,6 +102,21 @@ proptest! {
         deflate in any::<bool>(),
     ) {
         run(CLICK_NEWEST, "dataexport.S3.inner.users.messages.email", &recs, split, deflate);
+    }
+
+    /// Every published conversion schema (the record name `Conversion` is
+    /// shared; the namespace tells the three types apart).
+    #[test]
+    fn conversion_values_round_trip(
+        (i, recs) in (0..common::fixtures::conversion_shapes().len()).prop_flat_map(|i| {
+            let shape = &common::fixtures::conversion_shapes()[i];
+            (Just(i), proptest::collection::vec(record_strategy(&fields_of(shape)), 1..5))
+        }),
+        split in 0usize..5,
+        deflate in any::<bool>(),
+    ) {
+        let shape = &common::fixtures::conversion_shapes()[i];
+        run_fields(&shape.record, &shape.namespace, &fields_of(shape), &recs, split, deflate);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Every published Braze Currents email schema shape (79, from 2018 to today), plus the
-//! announced v12 fields, decodes with both codecs into typed events whose every value
+//! announced v12 fields, and every published conversion schema (19, parsed from
+//! `tests/data/currents-conversion-schemas.md`) decodes with both codecs into typed events whose every value
 //! equals what the generator wrote; fields a shape lacks are `None`, extra fields are
 //! reported as unknown, and no personal value shows in `Debug`.
 
@@ -28,18 +29,23 @@ fn fits(kind: FieldKind, value: &FieldValue<'_>) -> bool {
                 | FieldKind::Time
                 | FieldKind::Bool
                 | FieldKind::Int
-                | FieldKind::StringList,
+                | FieldKind::StringList
+                | FieldKind::Attributes,
             FieldValue::Null
-        ) | (
-            FieldKind::RequiredString | FieldKind::String,
-            FieldValue::Str(_)
-        ) | (
-            FieldKind::RequiredPiiString | FieldKind::PiiString | FieldKind::Url,
-            FieldValue::Pii(_)
-        ) | (
-            FieldKind::RequiredTime | FieldKind::Time,
-            FieldValue::Time(_)
-        ) | (FieldKind::Bool, FieldValue::Bool(_))
+        ) | (FieldKind::Attributes, FieldValue::PiiAvro(_))
+            | (
+                FieldKind::RequiredString | FieldKind::String,
+                FieldValue::Str(_)
+            )
+            | (
+                FieldKind::RequiredPiiString | FieldKind::PiiString | FieldKind::Url,
+                FieldValue::Pii(_)
+            )
+            | (
+                FieldKind::RequiredTime | FieldKind::Time,
+                FieldValue::Time(_)
+            )
+            | (FieldKind::Bool, FieldValue::Bool(_))
             | (FieldKind::Int, FieldValue::Int(_))
             | (FieldKind::StringList, FieldValue::StrList(_))
     )
@@ -80,6 +86,12 @@ fn check_event(g: &Generated, r: usize, event: &Event<'_>) {
                 other => panic!("{ctx}: want {want}, got {other:?}"),
             },
             Some(Val::Bool(want)) => assert_eq!(*got, FieldValue::Bool(*want), "{ctx}"),
+            Some(Val::Array(items)) if def.kind == FieldKind::Attributes => {
+                let FieldValue::PiiAvro(raw) = got else {
+                    panic!("{ctx}: want custom attributes, got {got:?}");
+                };
+                assert_eq!(*raw.expose(), avro_array(items).as_slice(), "{ctx}");
+            }
             Some(Val::Array(items)) => {
                 let FieldValue::StrList(list) = got else {
                     panic!("{ctx}: want {items:?}, got {got:?}");
@@ -108,6 +120,38 @@ fn check_event(g: &Generated, r: usize, event: &Event<'_>) {
             .and_then(Val::as_str)
             .expect("every shape has a required string `id`")
     );
+}
+
+/// The Avro encoding of an array of `["null", T]` items, as one block.
+fn avro_array(items: &[Val]) -> Vec<u8> {
+    let mut out = Vec::new();
+    if !items.is_empty() {
+        fx::put_long(items.len() as i64, &mut out);
+        for item in items {
+            match item {
+                Val::Null => fx::put_long(0, &mut out),
+                Val::Str(s) => {
+                    fx::put_long(1, &mut out);
+                    fx::put_bytes(s.as_bytes(), &mut out);
+                }
+                Val::Int(n) => {
+                    fx::put_long(1, &mut out);
+                    fx::put_long(*n, &mut out);
+                }
+                Val::Bool(b) => {
+                    fx::put_long(1, &mut out);
+                    out.push(u8::from(*b));
+                }
+                Val::Double(d) => {
+                    fx::put_long(1, &mut out);
+                    out.extend_from_slice(&d.to_le_bytes());
+                }
+                Val::Array(_) => panic!("custom attributes hold no nested arrays"),
+            }
+        }
+    }
+    fx::put_long(0, &mut out);
+    out
 }
 
 /// No personal value in `Debug` of the events; the wrapper shows `[REDACTED]`.
@@ -221,8 +265,9 @@ fn field_lists_agree_with_the_typed_events() {
     for &et in EventType::ALL {
         let shape = fx::shapes()
             .into_iter()
+            .chain(fx::conversion_shapes())
             .rev()
-            .find(|s| s.record == et.short_name())
+            .find(|s| s.event_type == et.name())
             .expect("every event type has a shape");
         let g = fx::generate(&shape, &GenOptions::new(1, 1, GenCodec::Null));
         let outcome = decode_file(&g.bytes, &DecodeOptions::default());
@@ -241,6 +286,65 @@ fn every_published_shape_decodes_with_every_value() {
         for codec in GenCodec::ALL {
             check_file(shape, 1000 + i as u64, codec);
         }
+    }
+}
+
+#[test]
+fn every_published_conversion_schema_decodes_with_every_value() {
+    let shapes = fx::conversion_shapes();
+    let per_type = |t: &str| shapes.iter().filter(|s| s.event_type == t).count();
+    assert_eq!(
+        (
+            per_type("users.campaigns.Conversion"),
+            per_type("users.canvas.Conversion"),
+            per_type("users.canvas.experimentstep.Conversion"),
+        ),
+        (8, 8, 3),
+        "every version listed in the facts"
+    );
+    for (i, shape) in shapes.iter().enumerate() {
+        for codec in GenCodec::ALL {
+            check_file(shape, 7000 + i as u64, codec);
+        }
+        // Every writer field of every published version is a typed field.
+        let g = fx::generate(shape, &GenOptions::new(3, 9, GenCodec::Null));
+        let reader = Reader::new(&g.bytes, &DecodeOptions::default()).expect("decodes");
+        assert!(reader.unknown_fields().is_empty(), "{}", shape.label);
+    }
+}
+
+#[test]
+fn conversion_typed_fields_are_the_newest_schema_then_older_ones() {
+    let shapes = fx::conversion_shapes();
+    for et in EventType::ALL.iter().filter(|e| e.is_conversion()) {
+        let of_type: Vec<&Shape> = shapes
+            .iter()
+            .filter(|s| s.event_type == et.name())
+            .collect();
+        let newest = of_type
+            .iter()
+            .max_by_key(|s| s.first_seen.clone())
+            .expect("a shape per conversion type");
+        let newest_names: Vec<&str> = newest.fields.iter().map(|f| f.name.as_str()).collect();
+        let ours: Vec<&str> = et.fields().iter().map(|f| f.name).collect();
+        assert_eq!(&ours[..newest_names.len()], newest_names.as_slice(), "{et}");
+        // The rest: exactly the fields only older versions have.
+        let mut older: Vec<&str> = of_type
+            .iter()
+            .flat_map(|s| s.fields.iter().map(|f| f.name.as_str()))
+            .filter(|n| !newest_names.contains(n))
+            .collect();
+        older.sort_unstable();
+        older.dedup();
+        let mut rest = ours[newest_names.len()..].to_vec();
+        rest.sort_unstable();
+        assert_eq!(rest, older, "{et}");
+        assert_eq!(
+            et.published_fields(),
+            et.fields(),
+            "{et}: nothing announced"
+        );
+        assert_eq!(et.record_name(), "Conversion");
     }
 }
 
@@ -326,17 +430,23 @@ fn click_send_time_precedes_the_click() {
 #[test]
 fn pii_kinds_are_exactly_the_fields_off_the_allowlist() {
     // Every generated personal field lands in a Pii-wrapped typed field or is unknown.
-    for shape in fx::shapes() {
+    for shape in fx::shapes().into_iter().chain(fx::conversion_shapes()) {
         let et = event_type_of(&shape);
         for f in &shape.fields {
             let Some(def) = et.fields().iter().find(|d| d.name == f.name) else {
                 continue;
             };
-            if fx::PERSONAL_FIELDS.contains(&f.name.as_str()) || f.pii_tag {
+            if fx::PERSONAL_FIELDS.contains(&f.name.as_str())
+                || f.pii_tag
+                || f.name.ends_with("_custom_attributes")
+            {
                 assert!(
                     matches!(
                         def.kind,
-                        FieldKind::RequiredPiiString | FieldKind::PiiString | FieldKind::Url
+                        FieldKind::RequiredPiiString
+                            | FieldKind::PiiString
+                            | FieldKind::Url
+                            | FieldKind::Attributes
                     ),
                     "{}: {} is personal but typed {:?}",
                     shape.label,

@@ -4,6 +4,8 @@
 //! every event type through every table, so a field that one table knows and
 //! another does not (a second, hand-kept list) fails here.
 
+mod common;
+
 use std::collections::BTreeSet;
 
 use dynopt::currents::{
@@ -24,6 +26,9 @@ fn avro_type(kind: FieldKind) -> &'static str {
         FieldKind::Bool => r#"["null","boolean"],"default":null"#,
         FieldKind::Int | FieldKind::Time => r#"["null","int"],"default":null"#,
         FieldKind::StringList => r#"["null",{"type":"array","items":"string"}],"default":null"#,
+        FieldKind::Attributes => {
+            r#"["null",{"type":"array","items":["null","string"]}],"default":null"#
+        }
         FieldKind::String | FieldKind::PiiString | FieldKind::Url => {
             r#"["null","string"],"default":null"#
         }
@@ -49,8 +54,9 @@ fn file_with_every_field(et: EventType) -> Vec<u8> {
         .map(|f| format!(r#"{{"name":"{}","type":{}}}"#, f.name, avro_type(f.kind)))
         .collect();
     let schema = format!(
-        r#"{{"type":"record","name":"{}","namespace":"dataexport.S3.inner.users.messages.email","fields":[{}]}}"#,
-        et.short_name(),
+        r#"{{"type":"record","name":"{}","namespace":"dataexport.S3.inner.{}","fields":[{}]}}"#,
+        et.record_name(),
+        et.namespace(),
         fields.join(",")
     );
     let mut rec = Vec::new();
@@ -68,6 +74,14 @@ fn file_with_every_field(et: EventType) -> Vec<u8> {
             FieldKind::StringList => {
                 encode_long(1, &mut rec);
                 encode_str_array(&[&s], &mut rec);
+            }
+            FieldKind::Attributes => {
+                // Branch 1 of the union: an array of one item, branch 1: the string.
+                encode_long(1, &mut rec);
+                encode_long(1, &mut rec);
+                encode_long(1, &mut rec);
+                encode_str(&s, &mut rec);
+                encode_long(0, &mut rec);
             }
             other => panic!("a new field kind {other:?}: teach this test a value"),
         }
@@ -156,7 +170,7 @@ fn every_field_reaches_every_table() {
                 def.name
             );
             assert_eq!(
-                matches!(value, FieldValue::Pii(_)),
+                matches!(value, FieldValue::Pii(_) | FieldValue::PiiAvro(_)),
                 def.kind.is_wrapped(),
                 "{et}: {}",
                 def.name
@@ -226,13 +240,36 @@ fn every_field_reaches_every_table() {
 }
 
 /// The newest published shape of each event type, from the schema facts in
-/// `tests/data/currents-schema-shapes.json` (independent of the crate's list).
+/// `tests/data/currents-schema-shapes.json` and
+/// `tests/data/currents-conversion-schemas.md` (independent of the crate's list).
+/// Conversion types list after the newest schema's fields those only older
+/// versions have (the 2021-06-30 internal variant's).
 #[test]
 fn published_fields_are_the_newest_published_schema() {
     let facts: serde_json::Value =
         serde_json::from_str(include_str!("data/currents-schema-shapes.json"))
             .expect("the shapes file is JSON");
-    for et in EventType::ALL {
+    let conversions = common::fixtures::conversion_shapes();
+    for et in EventType::ALL.iter().filter(|e| e.is_conversion()) {
+        let newest = conversions
+            .iter()
+            .filter(|s| s.event_type == et.name())
+            .max_by_key(|s| s.first_seen.clone())
+            .expect("every conversion type has published schemas");
+        let names: Vec<&str> = newest.fields.iter().map(|f| f.name.as_str()).collect();
+        let ours: Vec<&str> = et.published_fields().iter().map(|f| f.name).collect();
+        assert_eq!(&ours[..names.len()], names.as_slice(), "{et}");
+        for extra in &ours[names.len()..] {
+            assert!(
+                conversions
+                    .iter()
+                    .any(|s| s.event_type == et.name()
+                        && s.fields.iter().any(|f| f.name == *extra)),
+                "{et}: {extra} is in no published version"
+            );
+        }
+    }
+    for et in EventType::ALL.iter().filter(|e| !e.is_conversion()) {
         let shapes = facts[et.name()]
             .as_array()
             .expect("every event type has shapes");

@@ -136,6 +136,7 @@ fn every_shape_prints_allowlisted_fields_in_schema_order() {
     let dir = TempDir::new("inspect-shapes");
     let mut shapes = fx::shapes();
     shapes.extend(fx::v12_shapes(false));
+    shapes.extend(fx::conversion_shapes());
     let mut generated = Vec::new();
     let mut paths = Vec::new();
     for (i, shape) in shapes.iter().enumerate() {

@@ -30,6 +30,11 @@ fn seeds() -> Vec<Vec<u8>> {
             out.push(fx::generate(shape, &o).bytes);
         }
     }
+    for (i, shape) in fx::conversion_shapes().iter().enumerate().step_by(3) {
+        let mut o = GenOptions::new(6, 50 + i as u64, GenCodec::ALL[i % 2]);
+        o.block_bytes = 1024;
+        out.push(fx::generate(shape, &o).bytes);
+    }
     for shape in fx::v12_shapes(false).iter().take(2) {
         out.push(fx::generate(shape, &GenOptions::new(5, 3, GenCodec::Deflate)).bytes);
     }

@@ -147,19 +147,7 @@ impl<'b> Walk<'b> {
         let plan = self.plan;
         let cur = &mut self.cur;
         let mut ev = Event::empty(plan.event_type);
-        let r = match &mut ev {
-            Event::Click(e) => plan.decode(cur, e, key),
-            Event::Open(e) => plan.decode(cur, e, key),
-            Event::Send(e) => plan.decode(cur, e, key),
-            Event::Delivery(e) => plan.decode(cur, e, key),
-            Event::Bounce(e) => plan.decode(cur, e, key),
-            Event::SoftBounce(e) => plan.decode(cur, e, key),
-            Event::Deferral(e) => plan.decode(cur, e, key),
-            Event::Retry(e) => plan.decode(cur, e, key),
-            Event::Abort(e) => plan.decode(cur, e, key),
-            Event::MarkAsSpam(e) => plan.decode(cur, e, key),
-            Event::Unsubscribe(e) => plan.decode(cur, e, key),
-        };
+        let r = ev.decode_with(plan, cur, key);
         match r {
             Ok(()) => {
                 self.index += 1;

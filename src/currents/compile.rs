@@ -19,6 +19,8 @@ fn canonical(kind: FieldKind, op: &Op) -> bool {
         Target::Long => Wire::Int,
         Target::Bool => Wire::Bool,
         Target::List => Wire::StrList,
+        // Raw values are walked with their writer type: never straight-line.
+        Target::Raw => return false,
     };
     op.wire == wire
         && if required {
@@ -34,16 +36,19 @@ fn direct_wire(schema: &Schema, node: NodeId, t: Target) -> Option<Wire> {
         Node::Int => match t {
             Target::Time => Some(Wire::IntTime),
             Target::Long => Some(Wire::Int),
-            Target::Str | Target::Bool | Target::List => None,
+            Target::Str | Target::Bool | Target::List | Target::Raw => None,
         },
         Node::Long => match t {
             Target::Time => Some(Wire::LongTime),
             Target::Long => Some(Wire::Long),
-            Target::Str | Target::Bool | Target::List => None,
+            Target::Str | Target::Bool | Target::List | Target::Raw => None,
         },
         Node::Boolean => (t == Target::Bool).then_some(Wire::Bool),
-        Node::Array(item) => (t == Target::List && schema.nodes[*item as usize] == Node::String)
-            .then_some(Wire::StrList),
+        Node::Array(item) => match t {
+            Target::List => (schema.nodes[*item as usize] == Node::String).then_some(Wire::StrList),
+            Target::Raw => Some(Wire::Raw(node)),
+            Target::Str | Target::Time | Target::Long | Target::Bool => None,
+        },
         Node::Null
         | Node::Float
         | Node::Double

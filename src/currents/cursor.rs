@@ -17,6 +17,8 @@ pub(crate) enum Val<'a> {
     Time(DateTime<Utc>),
     Bool(bool),
     List(Vec<Cow<'a, str>>),
+    /// The encoded bytes of a value (custom attribute arrays).
+    Raw(&'a [u8]),
 }
 
 /// The low-level failure inside a record; converted to a [`DecodeError`] with

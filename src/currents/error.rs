@@ -19,10 +19,13 @@ pub enum DecodeErrorKind {
     UnsupportedCodec(String),
     /// The writer schema is not valid JSON or not a valid Avro schema (the reason).
     BadSchema(String),
-    /// The writer schema's record is not one of the 11 Braze email event types.
+    /// The writer schema's name is not one of the Braze event types the crate
+    /// decodes (the 11 email types and the three conversion types), or is a bare
+    /// `Conversion` that names none of the three alone, and no
+    /// [`DecodeOptions::fallback_event_type`](super::DecodeOptions) was given.
     NotAnEmailEvent,
-    /// A field the typed event requires (`id`, `time`, `user_id`, `email_address`)
-    /// is missing from the writer schema.
+    /// A field the typed event requires (`id`, `time`, `user_id`, and
+    /// `email_address` on the email types) is missing from the writer schema.
     MissingRequiredField,
     /// A known field has a writer type that cannot be read into the typed field.
     IncompatibleFieldType,
@@ -76,7 +79,9 @@ impl fmt::Display for DecodeErrorKind {
             DecodeErrorKind::BadHeader => "malformed file header",
             DecodeErrorKind::UnsupportedCodec(c) => return write!(f, "unsupported codec `{c}`"),
             DecodeErrorKind::BadSchema(r) => return write!(f, "bad writer schema: {r}"),
-            DecodeErrorKind::NotAnEmailEvent => "the schema is not a Braze email event",
+            DecodeErrorKind::NotAnEmailEvent => {
+                "the schema does not name a Braze event type this crate decodes"
+            }
             DecodeErrorKind::MissingRequiredField => "required field missing from the schema",
             DecodeErrorKind::IncompatibleFieldType => "field type incompatible with the event",
             DecodeErrorKind::BadSyncMarker => "bad sync marker",

@@ -1,4 +1,6 @@
-//! Typed Braze Currents email events (newest schema plus the announced v12 fields).
+//! Typed Braze Currents events: the 11 email event types (newest schema plus the
+//! announced v12 fields) and the three conversion event types (every published
+//! schema's fields).
 //!
 //! One struct per event type, generated from the crate's one field list. Strings
 //! are [`Cow`]s: the decoder borrows them from the decompressed block
@@ -13,7 +15,8 @@ use chrono::{DateTime, Utc};
 
 use super::cursor::{Code, Cur, Fail, Val};
 use super::kind::{FieldDef, FieldKind, FieldValue, Slot, kind_ty};
-use crate::vocab::Pii;
+use super::plan::Plan;
+use crate::vocab::{Pii, RecipientKey};
 
 /// Implemented for every typed event struct: store a value into the field at
 /// `slot` (the index in `FIELDS`), or decode a canonical prefix straight-line.
@@ -58,7 +61,8 @@ macro_rules! events {
     )* ) => {
         $( events!(@one $(#[$meta])* $ty = $full { $($field,)* $($announced,)* } published { $($field,)* }); )*
 
-        /// The 11 Braze Currents email event types.
+        /// The Braze Currents event types the crate decodes: the 11 email event
+        /// types and the three conversion event types.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord,
                  serde::Serialize, serde::Deserialize)]
         #[non_exhaustive]
@@ -79,9 +83,31 @@ macro_rules! events {
                 match self { $( EventType::$ty => $full, )* }
             }
 
-            /// The short name, which is also the Avro record name, for example `Click`.
+            /// The short name, the Rust variant's, for example `Click` or
+            /// `CampaignConversion`. For the email types it is also the Avro
+            /// record name; the three conversion types share the record name
+            /// `Conversion` (see [`record_name`](Self::record_name)).
             pub const fn short_name(self) -> &'static str {
                 match self { $( EventType::$ty => stringify!($ty), )* }
+            }
+
+            /// The Avro record name: the last part of the full name (`Click`,
+            /// `Conversion`).
+            pub const fn record_name(self) -> &'static str {
+                split_full_name(self.name()).1
+            }
+
+            /// The namespace of the full name, for example `users.messages.email`
+            /// or `users.canvas.experimentstep`. Braze's files prefix it with
+            /// `dataexport.S3.inner.` (except the 2021-06-30 internal variant).
+            pub const fn namespace(self) -> &'static str {
+                split_full_name(self.name()).0
+            }
+
+            /// Whether this is one of the conversion event types.
+            pub const fn is_conversion(self) -> bool {
+                matches!(self, EventType::CampaignConversion | EventType::CanvasConversion
+                    | EventType::ExperimentStepConversion)
             }
 
             /// The typed fields of this event type, in the newest schema's order.
@@ -95,18 +121,42 @@ macro_rules! events {
                 match self { $( EventType::$ty => $ty::FIELDS.split_at($ty::PUBLISHED).0, )* }
             }
 
-            /// Parses a full name (`users.messages.email.Click`) or a short
-            /// record name (`Click`). Case-sensitive, as Braze writes them.
+            /// Parses a full name (`users.messages.email.Click`,
+            /// `users.campaigns.Conversion`) or a [short name](Self::short_name)
+            /// (`Click`, `CampaignConversion`). Case-sensitive, as Braze writes
+            /// them. The bare record name `Conversion` names no single type.
             pub fn from_name(name: &str) -> Option<EventType> {
-                let short = name.strip_prefix("users.messages.email.").unwrap_or(name);
-                match short {
-                    $( stringify!($ty) => Some(EventType::$ty), )*
+                match name {
+                    $( $full | stringify!($ty) => Some(EventType::$ty), )*
                     _ => None,
                 }
             }
+
+            /// The event type of an Avro writer schema's full name (namespace
+            /// and record name): the full Braze name, with any prefix such as
+            /// `dataexport.S3.inner.`; or, for the email types, whose record
+            /// names are unique, the record name in any namespace. `None` for
+            /// a bare or unknown `Conversion` and every other name.
+            pub fn from_schema_name(full_name: &str) -> Option<EventType> {
+                for et in EventType::ALL {
+                    let n = et.name();
+                    if full_name == n
+                        || full_name
+                            .strip_suffix(n)
+                            .is_some_and(|prefix| prefix.ends_with('.'))
+                    {
+                        return Some(*et);
+                    }
+                }
+                let record = full_name.rsplit('.').next().unwrap_or(full_name);
+                EventType::ALL
+                    .iter()
+                    .copied()
+                    .find(|et| !et.is_conversion() && et.record_name() == record)
+            }
         }
 
-        /// A decoded event of any of the 11 types.
+        /// A decoded event of any of the types.
         #[derive(Clone, Debug, PartialEq)]
         #[non_exhaustive]
         pub enum Event<'a> {
@@ -163,6 +213,23 @@ macro_rules! events {
                     .iter()
                     .enumerate()
                     .filter_map(move |(i, f)| Some((f, self.value(i)?)))
+            }
+
+            /// Decodes one record with `plan` into this (empty) event.
+            #[inline(always)]
+            pub(crate) fn decode_with(
+                &mut self,
+                plan: &Plan,
+                cur: &mut Cur<'a>,
+                key: &mut Option<RecipientKey>,
+            ) -> Result<(), Fail> {
+                match self { $( Event::$ty(e) => plan.decode(cur, e, key), )* }
+            }
+
+            /// Stores `v` into the field at `slot` (its index in the event
+            /// type's fields); a value of another kind than the slot's is ignored.
+            pub(crate) fn set_slot(&mut self, slot: usize, v: Val<'a>) {
+                match self { $( Event::$ty(e) => Typed::set(e, slot, v), )* }
             }
 
             /// The Braze user id (personal data, wrapped).
@@ -271,6 +338,21 @@ macro_rules! events {
             fn from(e: $ty<'a>) -> Self { Event::$ty(e) }
         }
     };
+}
+
+/// Splits `a.b.C` into `("a.b", "C")` (`("", name)` without a dot), at compile time.
+const fn split_full_name(name: &'static str) -> (&'static str, &'static str) {
+    let b = name.as_bytes();
+    let mut i = b.len();
+    while i > 0 {
+        i -= 1;
+        if b[i] == b'.' {
+            let (ns, rest) = name.split_at(i);
+            let (_, record) = rest.split_at(1);
+            return (ns, record);
+        }
+    }
+    ("", name)
 }
 
 impl std::fmt::Display for EventType {

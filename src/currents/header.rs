@@ -78,6 +78,8 @@ pub(super) struct Header {
     pub(super) unknown_fields: Vec<String>,
     pub(super) record_name: String,
     pub(super) namespace: Option<String>,
+    /// Whether the schema's name gave the event type (not the fallback).
+    pub(super) named: bool,
     pub(super) data_start: usize,
 }
 
@@ -168,14 +170,16 @@ pub(super) fn parse_header(
     let sanitized = get(SANITIZED_KEY).is_some();
     let max_depth = options.effective_max_depth();
     let top = parse_top(&schema_json, max_depth).map_err(|e| e.at(4))?;
-    let short = top.name.rsplit('.').next().unwrap_or_default();
-    let event_type = EventType::from_name(short)
-        .or(options.fallback_event_type)
-        .ok_or_else(|| {
-            DecodeError::new(DecodeErrorKind::NotAnEmailEvent)
-                .at(4)
-                .with_detail(format!("record `{}`", top.name))
-        })?;
+    let full_name = match &top.namespace {
+        Some(ns) if !ns.is_empty() && !top.name.contains('.') => format!("{ns}.{}", top.name),
+        _ => top.name.clone(),
+    };
+    let named = EventType::from_schema_name(&full_name);
+    let event_type = named.or(options.fallback_event_type).ok_or_else(|| {
+        DecodeError::new(DecodeErrorKind::NotAnEmailEvent)
+            .at(4)
+            .with_detail(format!("record `{}`", top.name))
+    })?;
     let record_name = top.name.clone();
     let namespace = top.namespace.clone();
     let (plan, writer_fields) =
@@ -196,6 +200,7 @@ pub(super) fn parse_header(
             unknown_fields,
             record_name,
             namespace,
+            named: named.is_some(),
             data_start: c.pos,
         },
         plan,

@@ -42,9 +42,10 @@ use super::events::EventType;
 pub struct ObjectKey {
     /// The key as given to [`parse`](Self::parse).
     pub path: String,
-    /// The email event type of the `event_type=` segment, when it names one.
+    /// The event type of the `event_type=` segment, when it names one the crate
+    /// decodes (an email or conversion type).
     pub event_type: Option<EventType>,
-    /// The raw `event_type=` value (also for non-email types such as push).
+    /// The raw `event_type=` value (also for types the crate does not decode, such as push).
     pub raw_event_type: Option<String>,
     /// The UTC hour the events were queued (`date=YYYY-MM-DD-HH`; `date=YYYY-MM-DD` gives hour 0).
     pub queue_hour: Option<DateTime<Utc>>,
@@ -186,6 +187,31 @@ mod tests {
         assert_eq!(k.version, Some(12));
         assert_eq!(k.queue_hour, hour(2026, 2, 24, 23));
         assert_eq!((k.partition, k.offset), (Some(12), Some(7)));
+    }
+
+    #[test]
+    fn conversion_keys_in_the_prefix_layout() {
+        for (segment, et) in [
+            ("users.campaigns.Conversion", EventType::CampaignConversion),
+            ("users.canvas.Conversion", EventType::CanvasConversion),
+            (
+                "users.canvas.experimentstep.Conversion",
+                EventType::ExperimentStepConversion,
+            ),
+        ] {
+            let key = format!(
+                "currents/dataexport.prod-03.S3.integration.5a9e/event_type={segment}/\
+                 date=2026-02-24-09/341/0/dataexport.prod-03.S3.integration.5a9e+1+0000000042.avro"
+            );
+            let k = ObjectKey::parse(&key).expect("a Braze key");
+            assert_eq!(k.event_type, Some(et), "{segment}");
+            assert_eq!(k.raw_event_type.as_deref(), Some(segment));
+            assert_eq!(k.queue_hour, hour(2026, 2, 24, 9));
+            assert_eq!((k.partition, k.offset), (Some(1), Some(42)));
+        }
+        // The bare record name names none of the three.
+        let k = ObjectKey::parse("event_type=Conversion/date=2026-02-24").expect("a key");
+        assert_eq!(k.event_type, None);
     }
 
     #[test]

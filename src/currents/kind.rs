@@ -34,6 +34,11 @@ pub enum FieldKind {
     Time,
     /// `["null", {"type":"array","items":"string"}]`.
     StringList,
+    /// `["null", {"type":"array","items":["null", T]}]`: a user's custom
+    /// attributes (T is `string`, `boolean`, `long` or `double`; any array is
+    /// accepted). Always personal: the typed event holds the array's Avro bytes,
+    /// undecoded, in a [`Pii`] wrapper.
+    Attributes,
 }
 
 /// The kind of value a typed field accepts from the wire, whatever the writer's
@@ -45,6 +50,8 @@ pub(crate) enum Target {
     Long,
     Bool,
     List,
+    /// Any array, kept as its encoded bytes.
+    Raw,
 }
 
 impl FieldKind {
@@ -59,6 +66,7 @@ impl FieldKind {
             FieldKind::Int => (Target::Long, false),
             FieldKind::Bool => (Target::Bool, false),
             FieldKind::StringList => (Target::List, false),
+            FieldKind::Attributes => (Target::Raw, false),
         }
     }
 
@@ -71,7 +79,10 @@ impl FieldKind {
     /// and quasi-identifying strings, and the unscrubbed `url`).
     pub const fn is_wrapped(self) -> bool {
         match self {
-            FieldKind::RequiredPiiString | FieldKind::PiiString | FieldKind::Url => true,
+            FieldKind::RequiredPiiString
+            | FieldKind::PiiString
+            | FieldKind::Url
+            | FieldKind::Attributes => true,
             FieldKind::RequiredString
             | FieldKind::RequiredTime
             | FieldKind::String
@@ -113,6 +124,8 @@ pub enum FieldValue<'e> {
     Bool(bool),
     /// A list of strings (`suspected_bot_click_reason`).
     StrList(&'e [Cow<'e, str>]),
+    /// A personal value held as its Avro encoding (the custom attribute arrays).
+    PiiAvro(Pii<&'e [u8]>),
 }
 
 /// The Rust type of a field of each kind in the typed events (`'a` is the
@@ -128,6 +141,7 @@ macro_rules! kind_ty {
     (Int) => { Option<i64> };
     (Time) => { Option<DateTime<Utc>> };
     (StringList) => { Option<Vec<Cow<'a, str>>> };
+    (Attributes) => { Option<Pii<Cow<'a, [u8]>>> };
 }
 pub(crate) use kind_ty;
 
@@ -242,7 +256,7 @@ impl<'a> Present<'a> for Cow<'a, str> {
     fn from_val(v: Val<'a>) -> Option<Self> {
         match v {
             Val::Str(s) => Some(Cow::Borrowed(s)),
-            Val::Long(_) | Val::Time(_) | Val::Bool(_) | Val::List(_) => None,
+            Val::Long(_) | Val::Time(_) | Val::Bool(_) | Val::List(_) | Val::Raw(_) => None,
         }
     }
     fn view(&self) -> FieldValue<'_> {
@@ -287,7 +301,7 @@ impl<'a> Present<'a> for Vec<Cow<'a, str>> {
     fn from_val(v: Val<'a>) -> Option<Self> {
         match v {
             Val::List(l) => Some(l),
-            Val::Str(_) | Val::Long(_) | Val::Time(_) | Val::Bool(_) => None,
+            Val::Str(_) | Val::Long(_) | Val::Time(_) | Val::Bool(_) | Val::Raw(_) => None,
         }
     }
     fn view(&self) -> FieldValue<'_> {
@@ -295,6 +309,31 @@ impl<'a> Present<'a> for Vec<Cow<'a, str>> {
     }
     fn detach(self) -> Self::Detached {
         self.into_iter().map(detach_str).collect()
+    }
+}
+
+impl<'a> Present<'a> for Pii<Cow<'a, [u8]>> {
+    type Detached = Pii<Cow<'static, [u8]>>;
+    fn empty() -> Self {
+        Pii::new(Cow::Borrowed(&[]))
+    }
+    /// Never called: a raw value needs its writer type to be walked, so the
+    /// plan never takes the straight-line path for it (see `compile::canonical`).
+    fn read(_: &mut Cur<'a>) -> Result<Self, Code> {
+        Err(Code::Union { n: 0 })
+    }
+    #[inline(always)]
+    fn from_val(v: Val<'a>) -> Option<Self> {
+        match v {
+            Val::Raw(b) => Some(Pii::new(Cow::Borrowed(b))),
+            Val::Str(_) | Val::Long(_) | Val::Time(_) | Val::Bool(_) | Val::List(_) => None,
+        }
+    }
+    fn view(&self) -> FieldValue<'_> {
+        FieldValue::PiiAvro(Pii::new(&**self.expose()))
+    }
+    fn detach(self) -> Self::Detached {
+        Pii::new(Cow::Owned(self.into_inner().into_owned()))
     }
 }
 

@@ -1,4 +1,5 @@
-//! Braze Currents email events: typed events and Avro Object Container File decoding.
+//! Braze Currents events (the 11 email types and the three conversion types):
+//! typed events and Avro Object Container File decoding.
 //!
 //! The types you need:
 //! - [`Reader`]: parses a file's header and compiles its writer schema once into a
@@ -16,6 +17,18 @@
 //! `null` and `deflate` (raw deflate, inflated with `zlib-rs`). All sizes are
 //! bounded by the bytes remaining and by [`DecodeOptions`]; bad input gives an
 //! error, never a panic.
+//!
+//! The event type comes from the writer schema's full name: the three
+//! conversion types share the record name `Conversion` and are told apart by
+//! the namespace (`users.campaigns`, `users.canvas`,
+//! `users.canvas.experimentstep`, with or without Braze's `dataexport.S3.inner.`
+//! prefix). A name that says nothing more (a bare `Conversion`) needs
+//! [`DecodeOptions::fallback_event_type`], for example from the `event_type=`
+//! segment of the file's [`ObjectKey`].
+//!
+//! Braze's Custom HTTP connector sends the same events as JSON; its limits and
+//! errors are [`HttpOptions`], [`HttpError`] and [`HttpEventError`], and
+//! `pii::Filter::clean_http` decodes a body straight into clean events.
 //!
 //! ```
 //! use dynopt::currents::{
@@ -66,6 +79,7 @@ mod error;
 mod events;
 mod file;
 mod header;
+mod http;
 mod key;
 mod kind;
 mod options;
@@ -78,11 +92,13 @@ mod writer;
 pub use block::{Block, Events, KeyedEvents, RecordSpan, RecordSpans};
 pub use error::{DecodeError, DecodeErrorKind};
 pub use events::{
-    Abort, Bounce, Click, Deferral, Delivery, Event, EventType, MarkAsSpam, Open, Retry, Send,
-    SoftBounce, Unsubscribe,
+    Abort, Bounce, CampaignConversion, CanvasConversion, Click, Deferral, Delivery, Event,
+    EventType, ExperimentStepConversion, MarkAsSpam, Open, Retry, Send, SoftBounce, Unsubscribe,
 };
 pub(crate) use file::each_keyed_event;
 pub use file::{FileOutcome, decode_file, decode_reader};
+pub use http::{HttpError, HttpEventError, HttpEventErrorKind, HttpOptions};
+pub(crate) use http::{HttpItem, decode_event, parse_body};
 pub use key::{ObjectKey, ObjectKeyError};
 pub use kind::{FieldDef, FieldKind, FieldValue};
 pub use options::DecodeOptions;

@@ -34,8 +34,10 @@ pub struct DecodeOptions {
     /// path ([`Reader`](super::Reader), [`Block::events`](super::Block::events))
     /// holds one block at a time and has no such cap.
     pub max_output_bytes: usize,
-    /// The event type to assume when the schema's record name is not one of the
-    /// 11 email event types (for example from [`ObjectKey`](super::ObjectKey)).
+    /// The event type to assume when the schema's name does not identify one
+    /// (an unknown record name, or a `Conversion` record without a namespace
+    /// saying which of the three conversion types it is); for example the
+    /// `event_type=` segment of the file's [`ObjectKey`](super::ObjectKey).
     /// Default `None`: such files are refused with
     /// [`DecodeErrorKind::NotAnEmailEvent`](super::DecodeErrorKind::NotAnEmailEvent).
     pub fallback_event_type: Option<EventType>,

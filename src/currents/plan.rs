@@ -18,6 +18,8 @@ pub(crate) enum Wire {
     Bool,
     StrList,
     RecipientKey,
+    /// A value of this writer type, kept as its encoded bytes.
+    Raw(NodeId),
     /// A general union into a typed field: index into `Plan::unions`.
     Union(u32),
     /// Skip a value of this writer type.
@@ -118,6 +120,14 @@ impl Plan {
         match wire {
             Wire::Str => ev.set(slot, Val::Str(cur.str()?)),
             Wire::Skip(node) => self.skip(node, cur, 0)?,
+            Wire::Raw(node) => {
+                let start = cur.pos;
+                self.skip(node, cur, 0)?;
+                ev.set(
+                    slot,
+                    Val::Raw(cur.buf.get(start..cur.pos).unwrap_or_default()),
+                );
+            }
             Wire::IntTime => {
                 let v = cur.int()?;
                 ev.set(slot, Val::Time(time_from(v)?));

@@ -67,6 +67,12 @@ impl<'f> Reader<'f> {
         self.plan.event_type
     }
 
+    /// Whether the writer schema's name gave the event type (else it came from
+    /// [`DecodeOptions::fallback_event_type`]).
+    pub(crate) fn type_from_schema(&self) -> bool {
+        self.header.named
+    }
+
     /// The block codec.
     pub fn codec(&self) -> Codec {
         self.header.codec

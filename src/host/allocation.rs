@@ -38,7 +38,12 @@ pub(crate) struct ExperimentAllocation {
 /// gives the same variant as the learner's [`Host::serve`](super::Host::serve)
 /// for a recipient not yet exposed, and an [`ExposureRecord`] carrying
 /// [`version`](Self::version), so the probability each exposure was
-/// assigned with is known exactly ([`share`](Self::share) of that version).
+/// assigned with is known exactly ([`share`](Self::share) of that version;
+/// the learner keeps it as [`Host::propensity`](super::Host::propensity)).
+///
+/// It carries each experiment's assignment key (derived from the salt):
+/// anyone holding it can compute every recipient's variant, so publish it
+/// where only the serving replicas read it, as the salt itself.
 ///
 /// A replica cannot see earlier exposures: a re-render served from a newer
 /// version may show another variant than the first render; the learner
@@ -209,9 +214,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn allocation_is_send_and_sync() {
+    fn host_types_are_send_and_sync() {
         fn check<T: Send + Sync>() {}
         check::<Allocation>();
         check::<std::sync::Arc<Allocation>>();
+        check::<super::super::Host>();
+        check::<super::super::Sequencer>();
     }
 }

@@ -196,22 +196,70 @@ fn decode_one(bytes: &[u8]) -> Option<(JournalEntry, usize)> {
 /// assert_eq!((read.valid_len, read.torn_tail), (whole, true));
 /// ```
 pub fn decode_segment(bytes: &[u8]) -> Segment {
-    let mut out = Segment::default();
-    let mut at = 0;
-    while at < bytes.len() {
-        match decode_one(&bytes[at..]) {
+    let mut it = SegmentReader::new(bytes);
+    let entries = it.by_ref().collect();
+    Segment {
+        entries,
+        valid_len: it.valid_len(),
+        torn_tail: it.torn_tail(),
+    }
+}
+
+/// Reads a journal segment one entry at a time (what [`decode_segment`]
+/// collects), so a large segment is replayed without holding every entry.
+///
+/// ```
+/// use dynopt::host::SegmentReader;
+/// let mut reader = SegmentReader::new(&[1, 2, 3]);
+/// assert_eq!(reader.next(), None);
+/// assert_eq!((reader.valid_len(), reader.torn_tail()), (0, true));
+/// ```
+#[derive(Clone, Debug)]
+pub struct SegmentReader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    torn: bool,
+}
+
+impl<'a> SegmentReader<'a> {
+    /// A reader at the start of `bytes`.
+    pub fn new(bytes: &'a [u8]) -> SegmentReader<'a> {
+        SegmentReader {
+            bytes,
+            at: 0,
+            torn: false,
+        }
+    }
+
+    /// Bytes of the valid records read so far.
+    pub fn valid_len(&self) -> usize {
+        self.at
+    }
+
+    /// Whether reading stopped at an incomplete or invalid record.
+    pub fn torn_tail(&self) -> bool {
+        self.torn
+    }
+}
+
+impl Iterator for SegmentReader<'_> {
+    type Item = JournalEntry;
+
+    fn next(&mut self) -> Option<JournalEntry> {
+        if self.torn || self.at >= self.bytes.len() {
+            return None;
+        }
+        match decode_one(&self.bytes[self.at..]) {
             Some((e, n)) => {
-                out.entries.push(e);
-                at += n;
+                self.at += n;
+                Some(e)
             }
             None => {
-                out.torn_tail = true;
-                break;
+                self.torn = true;
+                None
             }
         }
     }
-    out.valid_len = at;
-    out
 }
 
 /// Where a host keeps its journal: files, an object store, a Kafka-compatible

@@ -10,7 +10,7 @@
 //! - [`Allocation`]: the immutable, versioned allocation serving replicas
 //!   read without a lock;
 //! - [`ExposureRecord`], [`JournalEntry`], [`Sequencer`], [`Journal`],
-//!   [`decode_segment`]: the exposure journal.
+//!   [`decode_segment`], [`SegmentReader`]: the exposure journal.
 //!
 //! The lower-level [`Optimiser`] and [`Attribution`] stay public for hosts
 //! that want them. See docs/design.md, *The host facade and its state*.
@@ -19,7 +19,7 @@
 //!
 //! Attribution gives every click to exactly one experiment, so two
 //! experiments on one campaign scope stay refused
-//! ([`AddExperimentError::OverlappingScope`](crate::attribution::AddExperimentError::OverlappingScope)).
+//! ([`AddExperimentError::OverlappingScope`]).
 //! To test subject and body together, make one experiment whose variants
 //! have parts ([`VariantDef::part`]): each variant is one combination, and
 //! the click is credited to the combination the recipient saw. Separate
@@ -39,7 +39,8 @@ use rand::Rng;
 pub use allocation::Allocation;
 pub use def::{ExperimentDef, VariantDef};
 pub use journal::{
-    ExposureRecord, Journal, JournalEntry, MAX_EXPERIMENT_ID, Segment, Sequencer, decode_segment,
+    ExposureRecord, Journal, JournalEntry, MAX_EXPERIMENT_ID, Segment, SegmentReader, Sequencer,
+    decode_segment,
 };
 pub use state::STATE_FORMAT_VERSION;
 
@@ -190,9 +191,19 @@ pub struct Host {
     /// This host's own replica id (its [`serve`](Self::serve) entries).
     replica: u32,
     allocation_version: u64,
+    /// The shares of every experiment at each of the last
+    /// [`MAX_VERSIONS`] allocation versions (the exposures' propensities).
+    versions: BTreeMap<u64, Shares>,
     filter: Filter,
     decode: DecodeOptions,
 }
+
+/// Per experiment, the active variants' shares.
+pub(crate) type Shares = BTreeMap<ExperimentId, Vec<(VariantId, f64)>>;
+
+/// How many allocation versions' shares a host keeps (about two weeks of
+/// recomputes every five minutes).
+pub const MAX_VERSIONS: usize = 4096;
 
 impl Default for Host {
     fn default() -> Self {
@@ -213,6 +224,7 @@ impl Host {
             applied: BTreeMap::new(),
             replica: 0,
             allocation_version: 1,
+            versions: BTreeMap::new(),
             filter: Filter::new(Policy::new()),
             decode: DecodeOptions::default(),
         }
@@ -267,7 +279,7 @@ impl Host {
             exp.set_control(Some(VariantId(c as u32)))?;
         }
         self.defs.insert(id, def);
-        self.allocation_version += 1;
+        self.bump_version();
         Ok(())
     }
 
@@ -287,7 +299,7 @@ impl Host {
             .ok_or_else(|| HostError::UnknownExperiment(experiment.clone()))?;
         let id = exp.add_variant(variant.label.clone())?;
         def.variants.push(variant);
-        self.allocation_version += 1;
+        self.bump_version();
         Ok(id)
     }
 
@@ -301,7 +313,7 @@ impl Host {
             .experiment_mut(experiment)
             .ok_or_else(|| HostError::UnknownExperiment(experiment.clone()))?
             .retire_variant(variant)?;
-        self.allocation_version += 1;
+        self.bump_version();
         Ok(())
     }
 
@@ -333,6 +345,47 @@ impl Host {
     /// The current allocation version.
     pub fn allocation_version(&self) -> u64 {
         self.allocation_version
+    }
+
+    /// A new allocation version, with the shares it serves recorded.
+    fn bump_version(&mut self) {
+        self.allocation_version += 1;
+        let shares: Shares = self
+            .optimiser
+            .experiments()
+            .map(|e| (e.id().clone(), e.allocation()))
+            .collect();
+        self.versions.insert(self.allocation_version, shares);
+        while self.versions.len() > MAX_VERSIONS {
+            self.versions.pop_first();
+        }
+    }
+
+    /// The shares `experiment` served at allocation version `version` (for
+    /// the last [`MAX_VERSIONS`] versions): every exposure's exact
+    /// assignment probability, for off-policy evaluation.
+    pub fn shares_at(
+        &self,
+        experiment: &ExperimentId,
+        version: u64,
+    ) -> Option<&[(VariantId, f64)]> {
+        self.versions
+            .get(&version)?
+            .get(experiment)
+            .map(Vec::as_slice)
+    }
+
+    /// The probability the exposure's variant had of being assigned under
+    /// the allocation it was served from (0 for a variant that allocation
+    /// did not serve), when that version is still kept.
+    pub fn propensity(&self, record: &ExposureRecord) -> Option<f64> {
+        let shares = self.shares_at(&record.experiment, record.allocation_version)?;
+        Some(
+            shares
+                .iter()
+                .find(|(v, _)| *v == record.variant)
+                .map_or(0.0, |(_, s)| *s),
+        )
     }
 
     /// The last journal sequence number applied (or served) per replica.
@@ -423,12 +476,19 @@ impl Host {
     /// Applies an exposure from a journal (a replica's, or this host's own
     /// on replay), exactly once: an entry whose sequence number is at or
     /// below the last applied for its replica is skipped.
+    ///
+    /// An entry for an unknown experiment or variant is refused and changes
+    /// nothing (its sequence number is not marked applied).
     pub fn apply(&mut self, entry: &JournalEntry) -> Result<Applied, HostError> {
         let last = self.applied.get(&entry.replica).copied().unwrap_or(0);
         if entry.seq <= last {
             return Ok(Applied::Skipped);
         }
         let r = &entry.record;
+        self.optimiser
+            .experiment(&r.experiment)
+            .ok_or_else(|| HostError::UnknownExperiment(r.experiment.clone()))?
+            .posterior(r.variant)?;
         let outcome =
             self.attribution
                 .record_exposure(&r.experiment, r.recipient_key, r.variant, r.at)?;
@@ -440,12 +500,23 @@ impl Host {
         })
     }
 
-    /// Applies every entry of a journal segment ([`decode_segment`]) in
-    /// order; returns how many were new exposures, re-renders and skipped.
+    /// Applies every entry of a decoded journal segment ([`decode_segment`])
+    /// in order; returns how many were new exposures, re-renders and skipped.
     pub fn replay(&mut self, segment: &Segment) -> Result<(u64, u64, u64), HostError> {
+        self.replay_entries(segment.entries.iter().cloned())
+    }
+
+    /// Applies journal entries in order (for example a [`SegmentReader`]
+    /// over a segment's bytes, which holds one entry at a time); returns how
+    /// many were new exposures, re-renders and skipped. Stops at the first
+    /// refused entry.
+    pub fn replay_entries(
+        &mut self,
+        entries: impl IntoIterator<Item = JournalEntry>,
+    ) -> Result<(u64, u64, u64), HostError> {
         let mut counts = (0, 0, 0);
-        for e in &segment.entries {
-            match self.apply(e)? {
+        for e in entries {
+            match self.apply(&e)? {
                 Applied::New => counts.0 += 1,
                 Applied::Repeat => counts.1 += 1,
                 Applied::Skipped => counts.2 += 1,
@@ -523,7 +594,7 @@ impl Host {
         self.optimiser.recompute_all(now, rng);
         self.attribution.expire(now);
         self.forget_processed(now);
-        self.allocation_version += 1;
+        self.bump_version();
     }
 
     /// Reports on every experiment at `now`.

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::checksum::checksum;
-use super::{ExperimentDef, Host};
+use super::{ExperimentDef, Host, MAX_VERSIONS, Shares};
 use crate::attribution::{Attribution, AttributionSnapshot};
 use crate::currents::ObjectKey;
 use crate::optimiser::{Optimiser, OptimiserSnapshot};
@@ -47,6 +47,9 @@ struct Meta {
     applied: Vec<(u32, u64)>,
     optimiser: OptimiserSnapshot,
     attribution: AttributionSnapshot,
+    /// Per allocation version, every experiment's shares.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    versions: Vec<(u64, Shares)>,
 }
 
 fn corrupt(what: &'static str) -> RestoreError {
@@ -68,6 +71,7 @@ impl Host {
             applied: self.applied.iter().map(|(r, s)| (*r, *s)).collect(),
             optimiser: self.optimiser.snapshot(),
             attribution,
+            versions: self.versions.iter().map(|(v, s)| (*v, s.clone())).collect(),
         }
     }
 
@@ -109,7 +113,22 @@ impl Host {
                 return Err(corrupt("duplicate replica"));
             }
         }
+        if meta.versions.len() > MAX_VERSIONS {
+            return Err(corrupt("too many allocation versions"));
+        }
+        let mut versions = BTreeMap::new();
+        for (v, shares) in meta.versions {
+            let valid = v <= meta.allocation_version
+                && shares
+                    .values()
+                    .flatten()
+                    .all(|(_, s)| s.is_finite() && (0.0..=1.0).contains(s));
+            if !valid || versions.insert(v, shares).is_some() {
+                return Err(corrupt("allocation version history"));
+            }
+        }
         let mut host = Host::new();
+        host.versions = versions;
         host.defs = defs;
         host.optimiser = optimiser;
         host.attribution = attribution;

@@ -390,6 +390,18 @@ impl FileFilter<'_> {
     /// The clean event of `event` with a recipient key read from a sanitized file
     /// (used when present; else the pseudonymizer's key of `user_id`, if configured).
     pub fn clean_keyed(&self, event: &Event<'_>, key: Option<RecipientKey>) -> CleanEvent {
+        self.clean_with(event, key, &[])
+    }
+
+    /// [`clean_keyed`](Self::clean_keyed) with more personal values of the
+    /// record than its typed fields hold (`extra`: name and value, for example
+    /// a Custom HTTP `user.device_id` on an event type without `device_id`).
+    pub(crate) fn clean_with(
+        &self,
+        event: &Event<'_>,
+        key: Option<RecipientKey>,
+        extra: &[(&str, &str)],
+    ) -> CleanEvent {
         let mut c = CleanEvent::new(event.event_type(), event.id(), event.time());
         c.recipient_key = key.or_else(|| {
             self.filter
@@ -399,6 +411,9 @@ impl FileFilter<'_> {
         });
         let mut personal = Personal::new();
         personal_values(event, self.tagged, &mut personal);
+        for (name, v) in extra {
+            personal.push(name, v);
+        }
         copy_fields(
             event,
             &mut c,
@@ -512,8 +527,10 @@ mod tests {
         // Every non-PII typed field of every event type has a slot.
         for et in EventType::ALL {
             for f in et.fields() {
-                let personal =
-                    matches!(f.kind, FieldKind::RequiredPiiString | FieldKind::PiiString);
+                let personal = matches!(
+                    f.kind,
+                    FieldKind::RequiredPiiString | FieldKind::PiiString | FieldKind::Attributes
+                );
                 if !personal && !matches!(f.name, "id" | "time") {
                     assert!(slot_mask(f.name) != 0, "{et}: {}", f.name);
                 }

@@ -14,6 +14,7 @@
 
 mod clean;
 mod filter;
+mod http;
 mod policy;
 mod pseudonym;
 mod sanitize;
@@ -23,6 +24,7 @@ pub use crate::currents::{RECIPIENT_KEY_FIELD, SANITIZED_VERSION};
 pub use crate::vocab::{InvalidRecipientKey, Pii, RecipientKey};
 pub use clean::CleanEvent;
 pub use filter::{CleanFile, FileFilter, Filter};
+pub use http::HttpOutcome;
 pub use policy::{DropReason, FilterReport, Policy, PolicyError, REQUIRED_FIELDS};
 pub use pseudonym::{InvalidHostKey, Pseudonymizer, REDACTED};
 pub use sanitize::{
@@ -56,17 +58,14 @@ pub fn default_allows(field: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::currents::{EventType, FieldKind};
+    use crate::currents::EventType;
 
     #[test]
     fn allowlist_and_pii_wrapping_agree() {
         // Every typed field outside the default allowlist must be wrapped (or be the url).
         for et in EventType::ALL {
             for f in et.fields() {
-                let wrapped = matches!(
-                    f.kind,
-                    FieldKind::RequiredPiiString | FieldKind::PiiString | FieldKind::Url
-                );
+                let wrapped = f.kind.is_wrapped();
                 assert_eq!(
                     !default_allows(f.name) || f.name == "url",
                     wrapped,

@@ -466,7 +466,11 @@ fn plan(reader: &Reader<'_>, options: &SanitizeOptions) -> Result<Plan, Sanitize
         }
     }
     let add_key = options.pseudonymizer.is_some() && !had_key;
-    let schema_json = rewrite_schema(reader.schema_json(), fields, &keep, add_key)?;
+    // A schema whose name does not say the event type (a bare `Conversion`
+    // decoded with the host's fallback type) is written under the type's full
+    // name, so that the output decodes on its own.
+    let rename = (!reader.type_from_schema()).then_some(et);
+    let schema_json = rewrite_schema(reader.schema_json(), fields, &keep, add_key, rename)?;
     Ok(Plan {
         ops,
         checks,
@@ -486,9 +490,14 @@ fn rewrite_schema(
     fields: &[WriterField],
     keep: &[bool],
     add_key: bool,
+    rename: Option<EventType>,
 ) -> Result<String, SanitizeError> {
     let mut schema: Value =
         serde_json::from_str(schema_json).map_err(|_| SanitizeError::Schema("not valid JSON"))?;
+    if let (Some(et), Some(top)) = (rename, schema.as_object_mut()) {
+        top.insert("name".to_owned(), Value::from(et.name()));
+        top.remove("namespace");
+    }
     let kept: std::collections::HashSet<&str> = fields
         .iter()
         .zip(keep)

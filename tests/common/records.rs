@@ -90,6 +90,20 @@ pub fn fields(shape: ShapeRef) -> Vec<ShapeField> {
         .collect()
 }
 
+/// The fields of a generator shape (for example a conversion schema from
+/// [`fixtures::conversion_shapes`]), in writer order.
+pub fn fields_of(shape: &fixtures::Shape) -> Vec<ShapeField> {
+    shape
+        .fields
+        .iter()
+        .map(|f| ShapeField {
+            name: f.name.clone(),
+            ty: f.ty.clone(),
+            pii: f.pii_tag,
+        })
+        .collect()
+}
+
 /// The writer schema JSON of a record `name` in `namespace` with `fields`.
 pub fn schema(name: &str, namespace: &str, fields: &[ShapeField]) -> String {
     let fs: Vec<Value> = fields
@@ -319,6 +333,24 @@ pub fn check(ev: &Event<'_>, fields: &[ShapeField], rec: &[TVal]) {
                     .collect();
                 let got: Vec<&str> = g.iter().map(|c| &**c).collect();
                 assert_eq!(got, want, "{}", def.name);
+            }
+            (Some(v @ TVal::List(_)), FieldValue::PiiAvro(raw)) => {
+                // Custom attributes: the array's own Avro bytes.
+                let ty = &fields
+                    .iter()
+                    .find(|f| f.name == def.name)
+                    .expect("the expected value comes from this field")
+                    .ty;
+                let array_ty = match ty {
+                    Value::Array(branches) => branches
+                        .iter()
+                        .find(|b| b.is_object())
+                        .expect("a union with an array branch"),
+                    other => other,
+                };
+                let mut want = Vec::new();
+                encode(array_ty, v, &mut want);
+                assert_eq!(*raw.expose(), want.as_slice(), "{}", def.name);
             }
             // Required fields the writer lacks (sanitized files): empty.
             (None, FieldValue::Pii(g)) => assert_eq!(*g.expose(), "", "{}", def.name),

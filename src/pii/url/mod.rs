@@ -10,6 +10,7 @@ pub use needles::holds_personal_value;
 pub(crate) use needles::{Needles, holds_in, holds_in_bytes};
 use params::*;
 pub use text::PHONE_MIN_DIGITS;
+pub(crate) use text::has_ip;
 use text::*;
 
 use crate::wire::{is_escape, percent_decode};

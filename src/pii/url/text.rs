@@ -280,7 +280,7 @@ pub(super) fn b64_decode(t: &[u8], out: &mut [u8]) -> usize {
 
 /// Whether `s` holds an IPv4 or IPv6 address (a token of hex digits, `.` and
 /// `:` that parses as one).
-pub(super) fn has_ip(s: &str) -> bool {
+pub(crate) fn has_ip(s: &str) -> bool {
     let b = s.as_bytes();
     let dots = b.iter().filter(|&&c| c == b'.').count();
     let colons = b.iter().filter(|&&c| c == b':').count();
