@@ -24,6 +24,7 @@ use dynopt::{ExperimentId, RecipientKey};
 use serde_json::json;
 use tokio::sync::{Notify, mpsc, oneshot};
 
+use dynopt::currents::HttpOptions;
 use dynopt::host::{Allocation, HostError};
 use dynopt::pii::{CleanEvent, Filter};
 
@@ -53,7 +54,7 @@ pub(crate) struct HttpIngest {
 
 /// The largest Custom HTTP Currents body taken (Braze sends up to 100 events
 /// of about 1 KB by default).
-const HTTP_BODY_LIMIT: usize = 1 << 20;
+const HTTP_BODY_LIMIT: usize = (1 << 20) + 1;
 
 /// The router, every route behind `token`.
 pub(crate) fn router(state: AppState, token: Arc<[u8]>) -> Router {
@@ -168,21 +169,26 @@ struct DecodedBatch {
     unknown_event_types: usize,
 }
 
-/// Why a Custom HTTP body was not taken.
+/// Why a Custom HTTP body was not taken: the body is not a batch (the whole
+/// request is refused; the message names no value from the body).
 enum DecodeFailure {
-    /// The body is not a batch (the whole request is refused).
-    #[allow(dead_code, reason = "built by the decoder, not in this build yet")]
     Refused(String),
-    /// This build has no decoder yet.
-    NotAvailable,
 }
 
-/// Decodes a Custom HTTP Currents body into clean events through the PII filter.
-fn decode_http(_filter: &Filter, _body: &[u8]) -> Result<DecodedBatch, DecodeFailure> {
-    // TODO(custom-http-decoder): call the library's Custom HTTP JSON envelope
-    // decoder (`Filter::clean_http`) once it is in the library; no decoder is
-    // written here.
-    Err(DecodeFailure::NotAvailable)
+/// Decodes a Custom HTTP Currents body into clean events through the PII
+/// filter: the library's decoder (`Filter::clean_http`), bounded by its
+/// `HttpOptions` (1 MiB, 1,000 events). Events it rejects are counted, not
+/// fatal; unknown event types and fields are skipped, as Braze's schema
+/// changes require.
+fn decode_http(filter: &Filter, body: &[u8]) -> Result<DecodedBatch, DecodeFailure> {
+    let out = filter
+        .clean_http(body, &HttpOptions::default())
+        .map_err(|e| DecodeFailure::Refused(e.to_string()))?;
+    Ok(DecodedBatch {
+        events: out.events,
+        rejected: out.rejected.len(),
+        unknown_event_types: out.unknown_event_types,
+    })
 }
 
 /// `POST /v1/currents`: Braze's Custom HTTP Currents connector
@@ -193,12 +199,6 @@ fn decode_http(_filter: &Filter, _body: &[u8]) -> Result<DecodedBatch, DecodeFai
 async fn currents_http(State(s): State<AppState>, body: Bytes) -> Response {
     let decoded = match decode_http(&s.http.filter, &body) {
         Ok(d) => d,
-        Err(DecodeFailure::NotAvailable) => {
-            return error(
-                StatusCode::NOT_IMPLEMENTED,
-                "the Custom HTTP Currents decoder is not in this build",
-            );
-        }
         Err(DecodeFailure::Refused(why)) => {
             return (
                 StatusCode::BAD_REQUEST,

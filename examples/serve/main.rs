@@ -47,8 +47,8 @@ Endpoints (every one wants `Authorization: Bearer TOKEN`, else 401):
        journaled before the answer (preview=1: not recorded). 503 when the
        journal cannot take it, 404 for an unknown experiment.
   POST /v1/currents          Braze Custom HTTP Currents batches ({\"events\":[...]});
-                             stored in state/http/ before the 2xx, then applied
-                             (501 until the library's decoder is in this build)
+                             decoded by the library, the clean events stored in
+                             state/http/ before the 2xx, then applied
   GET  /v1/report            exposures, clicks and allocation per experiment
   POST /v1/admin/snapshot    take a snapshot now
   POST /v1/admin/recompute   recompute and publish the allocation now

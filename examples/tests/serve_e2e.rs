@@ -19,6 +19,8 @@ use serde_json::Value;
 
 const TOKEN: &str = "e2e-token";
 const SECRET: &[u8] = b"e2e-shared-secret";
+/// `SECRET` in hex, as `--key-hex` takes it.
+const SECRET_HEX: &str = "6532652d7368617265642d736563726574";
 
 /// `target/<profile>/examples/serve`, built by `cargo test --features serve`;
 /// built here only when missing or older than a source (`cargo test --test
@@ -91,6 +93,8 @@ impl Server {
             .args([
                 "--token",
                 TOKEN,
+                "--key-hex",
+                SECRET_HEX,
                 "--snapshot-secs",
                 "0.5",
                 "--roll-secs",
@@ -128,8 +132,21 @@ impl Server {
     }
 
     fn sigkill(mut self) {
-        self.child.kill().expect("SIGKILL"); // std's kill is SIGKILL on Unix
+        self.kill_now();
+    }
+
+    fn kill_now(&mut self) {
+        let _ = self.child.kill(); // std's kill is SIGKILL on Unix
         let _ = self.child.wait();
+    }
+}
+
+/// A failing test leaves no service running.
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.kill_now();
+        }
     }
 }
 
@@ -153,12 +170,24 @@ impl Http {
         path: &str,
         token: Option<&str>,
     ) -> std::io::Result<(u16, String)> {
+        self.send(method, path, token, b"")
+    }
+
+    fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &[u8],
+    ) -> std::io::Result<(u16, String)> {
         let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
         write!(
             self.stream,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{auth}Content-Length: 0\r\n\r\n",
-            self.addr
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            self.addr,
+            body.len()
         )?;
+        self.stream.write_all(body)?;
         let mut buf = Vec::new();
         let mut chunk = [0u8; 4096];
         let end = loop {
@@ -255,6 +284,34 @@ fn write_click_file(store: &Path, braze_ids: &[String]) {
     std::fs::write(dir.join(format!("{integ}+0+0.avro")), &clean.bytes).expect("write");
 }
 
+/// A Custom HTTP Currents body: one Click per Braze id (personal fields in
+/// it, as Braze sends them) and a push event the crate does not decode.
+fn click_batch(braze_ids: &[String]) -> String {
+    let now = Utc::now().timestamp();
+    let mut events: Vec<Value> = braze_ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            serde_json::json!({
+                "event_type": "users.messages.email.Click",
+                "id": format!("11111111-0000-4000-8000-{i:012}"),
+                "time": now,
+                "properties": {
+                    "campaign_id": "cmp-1",
+                    "email_address": "someone@example.com",
+                    "url": "https://shop.example.com/spring?utm_source=braze",
+                    "is_suspected_bot_click": false
+                },
+                "user": {"user_id": id, "external_user_id": "crm-1", "timezone": "Europe/London"}
+            })
+        })
+        .collect();
+    events.push(serde_json::json!({
+        "event_type": "users.messages.pushnotification.Send", "id": "p1", "time": now
+    }));
+    serde_json::json!({ "events": events }).to_string()
+}
+
 fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     let t = Instant::now();
     while !f() {
@@ -299,10 +356,11 @@ fn serve_ingest_sigkill_restart_exactly_once() {
         assert_eq!(http.call(m, p, Some("wrong")).expect("answered").0, 401);
     }
     assert_eq!(
-        http.call("POST", "/v1/currents", Some(TOKEN))
+        http.send("POST", "/v1/currents", Some(TOKEN), b"{\"events\": [")
             .expect("answered")
             .0,
-        501
+        400,
+        "a body that is not a batch"
     );
     assert_eq!(
         http.call(
@@ -337,6 +395,30 @@ fn serve_ingest_sigkill_restart_exactly_once() {
     wait_for("the Currents file", || {
         exp(&report(addr))["clicks"]["attributed"] == 5
     });
+    // Three more clicks through Braze's Custom HTTP connector (and an event
+    // type the crate does not decode); then the same batch redelivered.
+    let batch = click_batch(&ids[5..8]);
+    let (status, body) = http
+        .send("POST", "/v1/currents", Some(TOKEN), batch.as_bytes())
+        .expect("answered");
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(
+        (v["events"].as_u64(), v["unknown_event_types"].as_u64()),
+        (Some(3), Some(1))
+    );
+    assert_eq!(exp(&report(addr))["clicks"]["attributed"], 8);
+    let (status, _) = http
+        .send("POST", "/v1/currents", Some(TOKEN), batch.as_bytes())
+        .expect("answered");
+    assert_eq!(status, 200);
+    let r = report(addr);
+    assert_eq!(
+        exp(&r)["clicks"]["attributed"],
+        8,
+        "a redelivered batch counts once"
+    );
+    assert_eq!(exp(&r)["clicks"]["duplicate"], 3);
 
     // Load from 4 connections, each recipient new; SIGKILL after 1.5 s.
     let stop = Arc::new(AtomicBool::new(false));
@@ -387,7 +469,7 @@ fn serve_ingest_sigkill_restart_exactly_once() {
     let server = Server::start(&store.0);
     let addr = server.addr;
     wait_for("the Currents file after the restart", || {
-        exp(&report(addr))["clicks"]["attributed"] == 5
+        exp(&report(addr))["clicks"]["attributed"] == 8
     });
     let r = report(addr);
     let e0 = exp(&r)["exposures"].as_u64().expect("exposures");
@@ -401,9 +483,10 @@ fn serve_ingest_sigkill_restart_exactly_once() {
     assert!(e0 <= sent, "{e0} counted, only {sent} sent");
     assert_eq!(
         exp(&r)["clicks"]["attributed"],
-        5,
-        "the Currents file counted once"
+        8,
+        "the Currents file and the batch counted once"
     );
+    assert_eq!(exp(&r)["clicks"]["duplicate"], 3);
     for v in exp(&r)["variants"].as_array().expect("variants") {
         let id = v["variant"].as_u64().expect("id");
         let answered = acked.iter().filter(|(_, a)| *a == id).count() as u64;
@@ -438,6 +521,7 @@ fn serve_ingest_sigkill_restart_exactly_once() {
     let r = report(server.addr);
     assert_eq!(exp(&r)["exposures"].as_u64(), Some(e0));
     assert_eq!(exp(&r)["repeat_exposures"].as_u64(), Some(acked_total));
-    assert_eq!(exp(&r)["clicks"]["attributed"], 5);
+    assert_eq!(exp(&r)["clicks"]["attributed"], 8);
+    assert_eq!(exp(&r)["clicks"]["duplicate"], 3);
     server.sigterm();
 }
