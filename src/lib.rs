@@ -160,4 +160,6 @@ pub use chrono;
 
 pub use serve::{ServeError, Served, serve};
 pub use snapshot::{JsonPosition, RestoreError};
-pub use vocab::{ExperimentId, InvalidRecipientKey, Pii, RecipientKey, Update, VariantId};
+pub use vocab::{
+    ExperimentId, Guardrail, InvalidRecipientKey, Pii, RecipientKey, Reward, Update, VariantId,
+};

@@ -349,6 +349,7 @@ fn handle_event_never_panics_and_accounts_for_every_click() {
     let mut rng = Pcg64::seed_from_u64(0xe7);
     let before = a.report();
     let mut clicks = 0u64;
+    let mut outcome_events = std::collections::BTreeMap::new();
     let n = iters() * 3;
     for i in 0..n {
         let et = EventType::ALL[rng.random_range(0..EventType::ALL.len())];
@@ -382,9 +383,11 @@ fn handle_event_never_panics_and_accounts_for_every_click() {
         e.suspected_bot_click_reason = rng.random_bool(0.2).then(|| vec![random_text(&mut rng)]);
         e.machine_open = rng.random_bool(0.3).then(|| random_text(&mut rng));
         e.user_agent = rng.random_bool(0.3).then(|| random_text(&mut rng));
+        e.conversion_behavior_index = rng.random_bool(0.8).then(|| rng.random_range(-2..4));
         if e.event_type == EventType::Click {
             clicks += 1;
         }
+        *outcome_events.entry(e.event_type).or_insert(0u64) += 1;
         // `now` wanders (backwards too) around the event times; extreme
         // values (which pin the watermark) only come in the last tenth.
         let now = if i * 10 >= n * 9 {
@@ -410,6 +413,49 @@ fn handle_event_never_panics_and_accounts_for_every_click() {
     }
     let r = a.report();
     assert_eq!(r.clicks.total() - before.clicks.total(), clicks);
+    // Every open, conversion and guardrail event is in exactly one outcome
+    // bucket; the experiments' buckets plus `outside` (and machine opens
+    // outside any scope) make the total.
+    let of = |t: &[EventType]| -> u64 {
+        t.iter()
+            .map(|t| outcome_events.get(t).copied().unwrap_or(0))
+            .sum()
+    };
+    let o = &r.outcomes;
+    let b = &before.outcomes;
+    assert_eq!(o.opens.total() - b.opens.total(), of(&[EventType::Open]));
+    assert_eq!(
+        o.conversions.total() - b.conversions.total(),
+        of(&[
+            EventType::CampaignConversion,
+            EventType::CanvasConversion,
+            EventType::ExperimentStepConversion
+        ])
+    );
+    assert_eq!(
+        o.unsubscribes.total() - b.unsubscribes.total(),
+        of(&[EventType::Unsubscribe])
+    );
+    assert_eq!(
+        o.spam_complaints.total() - b.spam_complaints.total(),
+        of(&[EventType::MarkAsSpam])
+    );
+    assert_eq!(
+        o.hard_bounces.total() - b.hard_bounces.total(),
+        of(&[EventType::Bounce])
+    );
+    for e in r.experiments.values() {
+        for v in &e.variants {
+            assert!(
+                v.unique_opens <= v.exposures && v.conversions <= v.exposures,
+                "{v:?}"
+            );
+            assert!(
+                v.unsubscribes <= v.exposures && v.machine_opens <= v.exposures,
+                "{v:?}"
+            );
+        }
+    }
     let per_experiment: u64 = r.experiments.values().map(|e| e.clicks.total()).sum();
     assert_eq!(per_experiment + r.clicks.outside, r.clicks.total());
     for e in r.experiments.values() {

@@ -193,6 +193,27 @@ fn small_campaign_reconciles_table_buckets_and_chart() {
         stdout.lines().any(|l| l.starts_with("control: v0 ")),
         "{stdout}"
     );
+    // The opens and guardrail table: one row per wording, with a status.
+    let guard_rows: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("opens, conversions and guardrails:"))
+        .filter(|l| l.starts_with("  v") && !l.starts_with("  variant"))
+        .collect();
+    assert_eq!(guard_rows.len(), 4, "{stdout}");
+    for row in &guard_rows {
+        let status = row.split("  ").last().expect("status").trim();
+        assert!(
+            ["ok", "watch", "capped", "retired"]
+                .iter()
+                .any(|s| status.starts_with(s)),
+            "{row}"
+        );
+    }
+    assert!(
+        guard_rows[0].trim_end().ends_with(" ok"),
+        "the control is never capped: {}",
+        guard_rows[0]
+    );
     // The SRM check: ok or ALARM, with its p-value.
     let srm = stdout
         .lines()
@@ -285,6 +306,8 @@ fn small_campaign_reconciles_table_buckets_and_chart() {
         svg.contains(">v0 (control)</text>"),
         "the legend marks the control"
     );
+    // The conversion stream: one count per variant, as many as the table's.
+    assert_eq!(svg.matches("class=\"conversions\"").count(), 4);
     let posteriors = svg.matches("class=\"posterior\"").count();
     assert_eq!(posteriors, 4);
     // The posterior axis ticks fall on round rates: evenly spaced, with a step of
@@ -341,7 +364,8 @@ fn check_currents_files(dir: &Path, stdout: &str) {
     let sanitized = avro_files(&dir.join("currents/sanitized"));
     assert_eq!(raw.len() as u64, delivered, "one raw file per delivery");
     assert_eq!(raw, sanitized, "the same keys on both sides");
-    // In delivery order: by the offset of the key's file name (not zero-padded).
+    // In delivery order per event type: by the offset of the key's file name
+    // (not zero-padded); each event type is its own partition.
     let mut keyed: Vec<(ObjectKey, PathBuf)> = raw
         .iter()
         .map(|k| {
@@ -349,22 +373,30 @@ fn check_currents_files(dir: &Path, stdout: &str) {
             (parsed, k.clone())
         })
         .collect();
-    keyed.sort_by_key(|(parsed, _)| parsed.offset);
-    let mut records = 0;
+    keyed.sort_by_key(|(parsed, _)| (parsed.event_type.map(|t| t.name()), parsed.offset));
+    let mut records = std::collections::BTreeMap::new();
     let mut first_key = None;
     for (parsed, key) in &keyed {
-        assert_eq!(parsed.event_type, Some(EventType::Click), "{key:?}");
-        assert!(parsed.queue_hour.is_some(), "{key:?}");
-        assert_eq!(
-            parsed.offset,
-            Some(records),
-            "offsets count records: {key:?}"
+        let kind = parsed.event_type.expect("an event type");
+        assert!(
+            [
+                EventType::Click,
+                EventType::Open,
+                EventType::Unsubscribe,
+                EventType::CampaignConversion
+            ]
+            .contains(&kind),
+            "{key:?}"
         );
+        assert!(parsed.queue_hour.is_some(), "{key:?}");
+        let n = records.entry(kind).or_insert(0u64);
+        assert_eq!(parsed.offset, Some(*n), "offsets count records: {key:?}");
         let bytes = std::fs::read(dir.join("currents/sanitized").join(key)).expect("file");
         let clean = Filter::default().clean_file(&bytes, &DecodeOptions::default());
         assert!(clean.error.is_none(), "{key:?}: {:?}", clean.error);
-        records += clean.events.len() as u64;
-        if first_key.is_none() {
+        assert!(clean.events.iter().all(|e| e.event_type == kind), "{key:?}");
+        *n += clean.events.len() as u64;
+        if first_key.is_none() && kind == EventType::Click {
             first_key = clean.events.first().and_then(|e| e.recipient_key);
         }
     }
@@ -372,7 +404,31 @@ fn check_currents_files(dir: &Path, stdout: &str) {
         .lines()
         .find(|l| l.starts_with("attribution buckets:"))
         .expect("bucket line");
-    assert_eq!(records, number_after(buckets, "delivered:"));
+    assert_eq!(
+        records.get(&EventType::Click).copied(),
+        Some(number_after(buckets, "delivered:"))
+    );
+    // Every open and unsubscribe record delivered is in exactly one bucket.
+    let total_of = |prefix: &str| {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("{prefix} line"));
+        number_after(line, "total")
+    };
+    assert_eq!(
+        records.get(&EventType::Open).copied(),
+        Some(total_of("open buckets:"))
+    );
+    assert_eq!(
+        records.get(&EventType::Unsubscribe).copied(),
+        Some(total_of("unsubscribe buckets:"))
+    );
+    assert_eq!(
+        records.get(&EventType::CampaignConversion).copied(),
+        Some(total_of("conversion buckets:"))
+    );
+    keyed.retain(|(parsed, _)| parsed.event_type == Some(EventType::Click));
 
     // inspect runs on a written file and shows the recipient key.
     let first = dir.join("currents/sanitized").join(&keyed[0].1);

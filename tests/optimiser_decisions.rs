@@ -543,3 +543,57 @@ fn serve_is_consistent_across_renders_and_recomputes() {
     let e = &attr.report().experiments[&id];
     assert_eq!((e.exposures, e.repeat_exposures), (5_000, 5_000));
 }
+
+/// The per-request draw caps a learning variant at 1/K like the allocation
+/// does: before the first recompute after the add and after it.
+#[test]
+fn draw_caps_a_learning_variant() {
+    let mut rng = Pcg64::seed_from_u64(77);
+    let mut e =
+        Experiment::new(ExperimentId::new("drop-draw"), OptimiserConfig::default()).unwrap();
+    for i in 0..5 {
+        e.add_variant(format!("w{i}")).unwrap();
+    }
+    let rates = [0.025, 0.026, 0.027, 0.028, 0.030, 0.060];
+    let mut pending = Vec::new();
+    let mut now = t0();
+    for _ in 0..50 {
+        e.recompute_allocation(now, &mut rng);
+        serve_batch(&mut e, &rates, 2_000, now, 3_600.0, &mut rng, &mut pending);
+        now += Duration::minutes(5);
+        deliver(&mut e, &mut pending, now);
+    }
+    let new = e.add_variant("new").unwrap();
+    // A little evidence for the new one, all clicks: its posterior is wide
+    // and high, so an uncapped draw would pick it most of the time.
+    let id = e.id().clone();
+    for _ in 0..20 {
+        e.apply(&Update::Exposure {
+            experiment: id.clone(),
+            variant: new,
+            at: now - Duration::hours(3),
+        })
+        .unwrap();
+        e.apply(&Update::Click {
+            experiment: id.clone(),
+            variant: new,
+            exposed_at: Some(now - Duration::hours(3)),
+            clicked_at: now - Duration::hours(2),
+        })
+        .unwrap();
+    }
+    for phase in ["before the recompute", "after the recompute"] {
+        if phase == "after the recompute" {
+            e.recompute_allocation(now, &mut rng);
+        } else {
+            e.refresh(now);
+        }
+        let n = 30_000;
+        let got = (0..n).filter(|_| e.draw(&mut rng).unwrap() == new).count() as f64 / n as f64;
+        println!(
+            "draw share of a learning variant {phase}: {got:.4} (cap {:.4})",
+            1.0 / 6.0
+        );
+        assert!(got <= 1.0 / 6.0 + 0.01, "{phase}: {got}");
+    }
+}

@@ -174,6 +174,60 @@ fn realistic_scenario_json_and_sanity() {
 }
 
 #[test]
+fn rewards_scenario_json_and_sanity() {
+    let args = [
+        "--scenario",
+        "rewards",
+        "--runs",
+        "2",
+        "--seed",
+        "4",
+        "--batch-size",
+        "400",
+        "--json",
+    ];
+    let out = run(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stderr: {stderr}");
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(stdout.starts_with("Opens reward:"), "{stdout}");
+    assert!(stdout.contains("Conversions reward:") && stdout.contains("Guardrails:"));
+    let last = stdout.lines().last().expect("output");
+    let v: serde_json::Value = serde_json::from_str(last).expect("last line is JSON");
+    let r = &v["rewards"];
+    let f = |path: &[&str]| {
+        let mut x = r;
+        for p in path {
+            x = &x[*p];
+        }
+        x.as_f64().unwrap_or_else(|| panic!("{path:?} in {r}"))
+    };
+    assert_eq!(f(&["runs"]), 2.0);
+    // 30 batches of 400: regret below serving the worst wording (4 points) to all.
+    for k in [
+        ["opens_even", "filtered"],
+        ["opens_even", "unfiltered"],
+        ["opens_correlated", "filtered"],
+        ["opens_correlated", "unfiltered"],
+    ] {
+        assert!((0.0..30.0 * 400.0 * 0.04).contains(&f(&k)), "{k:?}: {r}");
+    }
+    for k in ["delay_aware", "naive", "oracle", "uniform"] {
+        assert!(
+            (0.0..72.0 * 80.0 * 0.005).contains(&f(&["conversions", k])),
+            "{k}: {r}"
+        );
+    }
+    assert_eq!(f(&["guardrails", "runs"]), 5.0);
+    for k in ["caught_rate", "false_cap_rate", "bait_final_share"] {
+        assert!((0.0..=1.0).contains(&f(&["guardrails", k])), "{k}: {r}");
+    }
+    let again = run(&args);
+    let again = String::from_utf8(again.stdout).expect("utf-8");
+    assert_eq!(again.lines().last(), Some(last), "deterministic for a seed");
+}
+
+#[test]
 fn bad_arguments_are_reported_without_a_panic() {
     for args in [
         &["--scenario", "surreal"][..],

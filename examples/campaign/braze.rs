@@ -1,6 +1,6 @@
-//! The customer side's view of Braze: Currents Click files with the newest
-//! published schema, written byte for byte as Braze writes them (Avro Object
-//! Container Files, personal data included).
+//! The customer side's view of Braze: Currents Click, Open, Unsubscribe and
+//! campaign Conversion files with the newest published schemas, written byte for byte as Braze
+//! writes them (Avro Object Container Files, personal data included).
 
 use dynopt::currents::{
     Codec, EventType, FieldKind, OcfWriter, encode_long, encode_opt_bool, encode_opt_long,
@@ -8,13 +8,11 @@ use dynopt::currents::{
 };
 use dynopt::pii::ALWAYS_PERSONAL;
 
-/// The schema JSON Braze embeds in a Click file: the newest published Click
+/// The schema JSON Braze embeds in a file of `kind`: the newest published
 /// fields as the crate knows them (`EventType::published_fields`), with Braze's
 /// Avro types and its `[PII]` tags on the personal fields.
-pub(crate) fn click_schema() -> String {
-    let fields: Vec<String> = EventType::Click
-        .published_fields()
-        .iter()
+pub(crate) fn schema(kind: EventType) -> String {
+    let fields: Vec<String> = written_fields(kind)
         .map(|f| {
             let name = f.name;
             let doc = if ALWAYS_PERSONAL.contains(&name) {
@@ -36,15 +34,27 @@ pub(crate) fn click_schema() -> String {
             format!(r#"{{"name":"{name}","type":{ty},"doc":"{doc}"}}"#)
         })
         .collect();
+    let (name, ns) = (kind.record_name(), kind.namespace());
     format!(
-        r#"{{"type":"record","name":"Click","namespace":"dataexport.S3.inner.users.messages.email","doc":"Email click","fields":[{}]}}"#,
+        r#"{{"type":"record","name":"{name}","namespace":"dataexport.S3.inner.{ns}","doc":"{name} events","fields":[{}]}}"#,
         fields.join(",")
     )
 }
 
-/// One click as Braze records it. Personal fields included: this is the
-/// customer side, before `sanitize`.
-pub(crate) struct ClickRecord {
+/// The fields this simulated Braze writes for `kind`: the newest published
+/// ones, without the custom attribute maps of conversions (left out, as a
+/// workspace without custom attributes exports them).
+fn written_fields(kind: EventType) -> impl Iterator<Item = &'static dynopt::currents::FieldDef> {
+    kind.published_fields()
+        .iter()
+        .filter(|f| f.kind != FieldKind::Attributes)
+}
+
+/// One event as Braze records it (a click, an open or an unsubscribe).
+/// Personal fields included: this is the customer side, before `sanitize`.
+#[derive(Clone)]
+pub(crate) struct EventRecord {
+    pub(crate) kind: EventType,
     pub(crate) id: String,
     pub(crate) user_id: String,
     pub(crate) external_user_id: String,
@@ -56,15 +66,17 @@ pub(crate) struct ClickRecord {
     pub(crate) dispatch_id: String,
     pub(crate) link_id: String,
     pub(crate) suspected_bot: bool,
+    /// Opens: `"true"` for a machine open (Apple Mail Privacy Protection).
+    pub(crate) machine_open: Option<&'static str>,
 }
 
 /// Campaign constants shared by the Braze side and the host's attribution scope.
 pub(crate) const CAMPAIGN_ID: &str = "8f2c1e6a-spring-sale";
 pub(crate) const MESSAGE_VARIATION_ID: &str = "2d7b9c40-subject-test";
 
-/// The value this simulated Braze writes for field `name` of click `c`; `None`
+/// The value this simulated Braze writes for field `name` of event `c`; `None`
 /// writes null (the canvas fields of a campaign, fields this example leaves out).
-fn click_value<'c>(c: &'c ClickRecord, name: &str) -> Option<Value<'c>> {
+fn event_value<'c>(c: &'c EventRecord, name: &str) -> Option<Value<'c>> {
     let bot = c.suspected_bot;
     Some(match name {
         "id" => Value::Str(&c.id),
@@ -79,6 +91,9 @@ fn click_value<'c>(c: &'c ClickRecord, name: &str) -> Option<Value<'c>> {
         "message_variation_name" => Value::Str("Subject line (optimised)"),
         "email_address" => Value::Str(&c.email_address),
         "url" => Value::Str(&c.url),
+        "machine_open" => Value::Str(c.machine_open?),
+        "conversion_behavior_index" => Value::Long(0),
+        "conversion_behavior" => Value::Str(r#"{"type":"purchase","window":259200}"#),
         "send_id" => Value::Str(&c.send_id),
         "user_agent" => Value::Str(&c.user_agent),
         "ip_pool" => Value::Str("marketing-pool"),
@@ -98,7 +113,7 @@ fn click_value<'c>(c: &'c ClickRecord, name: &str) -> Option<Value<'c>> {
     })
 }
 
-/// A value of one Click field.
+/// A value of one field.
 enum Value<'c> {
     Str(&'c str),
     Long(i64),
@@ -106,14 +121,14 @@ enum Value<'c> {
     List(&'static [&'static str]),
 }
 
-fn encode_click(c: &ClickRecord, out: &mut Vec<u8>) {
-    for f in EventType::Click.published_fields() {
-        let value = click_value(c, f.name);
+fn encode_event(c: &EventRecord, out: &mut Vec<u8>) {
+    for f in written_fields(c.kind) {
+        let value = event_value(c, f.name);
         if f.kind.is_required() {
             match value {
                 Some(Value::Str(s)) => encode_str(s, out),
                 Some(Value::Long(n)) => encode_long(n, out),
-                // Every required Click field (id, user_id, time, email_address) has a value above.
+                // Every required field (id, user_id, time, email_address) has a value above.
                 _ => unreachable!("required field {} has a value", f.name),
             }
             continue;
@@ -132,17 +147,18 @@ fn encode_click(c: &ClickRecord, out: &mut Vec<u8>) {
     }
 }
 
-/// Writes one Currents delivery: a Click file holding `clicks`, as Braze would.
-pub(crate) fn write_click_file(clicks: &[ClickRecord], sync: [u8; 16]) -> Vec<u8> {
-    let schema = click_schema();
+/// Writes one Currents delivery: a file of `kind` holding `events` (all of
+/// that kind), as Braze would.
+pub(crate) fn write_file(kind: EventType, events: &[EventRecord], sync: [u8; 16]) -> Vec<u8> {
+    let schema = schema(kind);
     let writer = OcfWriter::new(&schema, Codec::Deflate, &[], sync);
     let mut file = Vec::new();
     writer.header(&mut file);
-    let mut records = Vec::with_capacity(clicks.len() * 700);
-    for c in clicks {
-        encode_click(c, &mut records);
+    let mut records = Vec::with_capacity(events.len() * 700);
+    for c in events {
+        encode_event(c, &mut records);
     }
-    writer.write_block(clicks.len() as u64, &records, &mut file);
+    writer.write_block(events.len() as u64, &records, &mut file);
     file
 }
 
@@ -152,16 +168,16 @@ const INTEGRATION: &str = "dataexport.prod-03.S3.integration.65f0c2d1a9b3e400123
 /// The schema-id segment of the keys (opaque; Braze changes it with the schema).
 const SCHEMA_SEGMENT: &str = "332";
 
-/// The object key Braze gives a Click file, relative to the Current's folder path:
-/// `<integration>/event_type=users.messages.email.Click/date=YYYY-MM-DD-HH/<schema id>/<zone>/<integration>+<partition>+<offset>.avro`,
+/// The object key Braze gives a file of `kind`, relative to the Current's folder path:
+/// `<integration>/event_type=users.messages.email.<Kind>/date=YYYY-MM-DD-HH/<schema id>/<zone>/<integration>+<partition>+<offset>.avro`,
 /// with the UTC hour the events were queued (`queued_at`, UNIX seconds) and the
 /// offset of the file's first record in its partition. `ObjectKey::parse` reads it.
-pub(crate) fn object_key(queued_at: i64, offset: u64) -> String {
+pub(crate) fn object_key(kind: EventType, queued_at: i64, offset: u64) -> String {
     let hour = chrono::DateTime::from_timestamp(queued_at, 0)
         .unwrap_or(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH)
         .format("%Y-%m-%d-%H");
     format!(
         "{INTEGRATION}/event_type={}/date={hour}/{SCHEMA_SEGMENT}/0/{INTEGRATION}+0+{offset}.avro",
-        EventType::Click.name()
+        kind.name()
     )
 }

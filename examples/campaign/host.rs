@@ -15,11 +15,11 @@
 use chrono::{DateTime, Utc};
 use dynopt::attribution::{Accounting, Attribution, AttributionConfig, Mode, Scope};
 use dynopt::currents::DecodeOptions;
-use dynopt::optimiser::{Optimiser, OptimiserConfig, Posterior, Report};
+use dynopt::optimiser::{GuardrailRule, Optimiser, OptimiserConfig, Posterior, Report};
 use dynopt::pii::{
     Filter, Policy, Pseudonymizer, RecipientKey, SanitizeOptions, SanitizeOutcome, sanitize,
 };
-use dynopt::{ExperimentId, Update, VariantId};
+use dynopt::{ExperimentId, Guardrail, Update, VariantId};
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
 
@@ -64,6 +64,9 @@ impl Host {
         let mut config = OptimiserConfig::default();
         config.salt = seed;
         config.control_share = CONTROL_SHARE;
+        // Unsubscribes may not exceed the control's by more than half
+        // (default rule: credibly, P > 0.99, with 2,000 exposures a side).
+        config.guardrails = vec![GuardrailRule::new(Guardrail::Unsubscribe)];
         let exp = optimiser
             .add_experiment(experiment.clone(), config)
             .map_err(|e| e.to_string())?;
@@ -78,14 +81,17 @@ impl Host {
             exp.set_control(Some(control)).map_err(|e| e.to_string())?;
         }
         let mut attribution = Attribution::new();
+        let mut attribution_config = AttributionConfig::new(
+            Scope::campaign(scope.campaign_id).with_variation(scope.message_variation_id),
+            Mode::ExposureJoin,
+        );
+        // Opens, conversions and unsubscribes join the exposures too;
+        // unsubscribes go to the optimiser's guardrail.
+        attribution_config.guardrails = vec![Guardrail::Unsubscribe];
+        // Purchases (the campaign's conversion events) count for three days.
+        attribution_config.conversion_window = Some(chrono::TimeDelta::days(3));
         attribution
-            .add_experiment(
-                experiment.clone(),
-                AttributionConfig::new(
-                    Scope::campaign(scope.campaign_id).with_variation(scope.message_variation_id),
-                    Mode::ExposureJoin,
-                ),
-            )
+            .add_experiment(experiment.clone(), attribution_config)
             .map_err(|e| e.to_string())?;
         let host = Host {
             experiment,
@@ -119,7 +125,7 @@ impl Host {
         Ok(served.variant)
     }
 
-    /// Hands what attribution learnt (exposures, clicks) to the optimiser.
+    /// Hands what attribution learnt (exposures, clicks, unsubscribes) to the optimiser.
     /// Call it after serving and after each file.
     pub(crate) fn apply_updates(&mut self) -> Result<(), String> {
         self.updates.clear();

@@ -11,7 +11,8 @@
 //!
 //! Two parties, as in production:
 //! - the **customer side** (holds personal data) serves Connected Content calls
-//!   through the host, receives Braze Currents Click files every 5 minutes (real
+//!   through the host, receives Braze Currents Click, Open, Unsubscribe and
+//!   Conversion files every 5 minutes (real
 //!   Avro bytes with user ids, emails and emails inside URLs) and runs
 //!   `dynopt::pii::sanitize` with the shared pseudonym key;
 //! - the **optimising side** decodes the PII-free files straight into clean
@@ -24,7 +25,7 @@
 //!
 //! - `host.rs`: the library calls a host service makes (copy it into a service);
 //! - `sim.rs`: the hidden truth and what Braze produces from it;
-//! - `braze.rs`: Braze-shaped Currents Click files;
+//! - `braze.rs`: Braze-shaped Currents Click, Open, Unsubscribe and Conversion files;
 //! - `report.rs` and `svg.rs`: what is printed and the chart;
 //! - this file: the arguments and the loop that ties them together.
 
@@ -53,18 +54,25 @@ usage: campaign [--recipients N] [--variants K] [--seed S] [--out DIR]
 
 Simulates a throttled 6-hour send in which every recipient's subject line is
 chosen by Thompson sampling (allocation recomputed every 5 minutes), with
-Braze-shaped Currents Click files every 5 minutes (delayed clicks, redelivered
-duplicates, bot clicks, personal data) that the customer side sanitizes and the
-optimising side decodes and attributes, then a 3-day click tail. Prints one
+Braze-shaped Currents Click, Open, Unsubscribe and Conversion files every 5
+minutes (delayed clicks, redelivered duplicates, bot clicks, 41% machine opens,
+purchases by 15% of clickers, personal data) that
+the customer side sanitizes and the optimising side decodes and attributes, then a
+3-day click tail. The best-clicking wording baits: three times the others'
+unsubscribe rate, which the unsubscribe guardrail catches and caps. Prints one
 progress line per batch, the final table (with each wording's uplift over the
 control, variant 0, the brand's own copy kept at a fixed 10% share), the
-sample-ratio-mismatch check, the winner, the clicks gained over an even split
-and the attribution buckets.
+sample-ratio-mismatch check, the opens, conversions and guardrails table (human
+and machine opens, converters, unsubscribe rates and the guardrail status), the
+winner, the clicks
+gained over an even split and the attribution buckets.
 
 options:
   --recipients N   recipients in the broadcast (default 200000, 100 to 100000000)
   --variants K     wordings competing, 2 to 50 (default 5); hidden click rates
-                   evenly spaced from 2.0% to 3.0%
+                   evenly spaced from 2.0% to 3.0%, human open rates from 18%
+                   to 22%; from 3 wordings on, the last one baits (unsubscribe
+                   rate 0.6% against 0.2%)
   --seed S         seed of the simulation and of the optimiser (default 7)
   --out DIR        where the outputs go (default target/campaign):
                      DIR/allocation.svg           the chart
@@ -101,6 +109,16 @@ const WORDINGS: &[&str] = &[
     "We picked these for you (20% off)",
     "Fresh picks for spring, 20% off",
 ];
+
+/// The baiting wording: the best click rate, three times the others'
+/// unsubscribe rate.
+const BAIT: &str = "LAST CHANCE!!! 20% off ends TONIGHT";
+
+/// The baiting wording's index: the last (best-clicking) one, when there are
+/// at least three wordings (the control and an honest one besides it).
+fn bait_index(k: usize) -> Option<usize> {
+    (k >= 3).then(|| k - 1)
+}
 
 struct Args {
     recipients: u64,
@@ -187,6 +205,9 @@ fn run(args: &Args) -> Result<(), String> {
         .timestamp();
     let wordings: Vec<String> = (0..args.variants)
         .map(|i| {
+            if bait_index(args.variants) == Some(i) {
+                return BAIT.to_string();
+            }
             WORDINGS
                 .get(i)
                 .map(|s| (*s).to_string())
@@ -199,10 +220,17 @@ fn run(args: &Args) -> Result<(), String> {
     };
     let experiment = ExperimentId::new("spring-sale-subject");
     let (mut host, ids) = Host::new(experiment, &wordings, scope, SHARED_SECRET, args.seed)?;
+    let k = args.variants;
+    let mut unsubscribe_rates = vec![sim::UNSUBSCRIBE_RATE; k];
+    if let Some(bait) = bait_index(k) {
+        unsubscribe_rates[bait] = 3.0 * sim::UNSUBSCRIBE_RATE;
+    }
     let mut sim = Sim::new(
         args.seed,
         &ids,
-        &sim::true_rates(args.variants),
+        &sim::true_rates(k),
+        &sim::true_open_rates(k),
+        &unsubscribe_rates,
         SHARED_SECRET,
     );
     let mut out = Printer::new(start, ids.iter().copied().zip(wordings).collect());
@@ -261,8 +289,8 @@ fn run(args: &Args) -> Result<(), String> {
     out.chart(&args.out, &host, &report, sim.rates(), send_hours)
 }
 
-/// One Currents delivery at `now`, if Braze has clicks to deliver: the customer
-/// side sanitizes the file, the optimising side ingests it.
+/// One Currents delivery at `now` (a file per event type Braze has events
+/// of): the customer side sanitizes each file, the optimising side ingests it.
 fn deliver(
     sim: &mut Sim,
     host: &mut Host,
@@ -270,21 +298,22 @@ fn deliver(
     files: &mut CurrentsDir,
     now: i64,
 ) -> Result<(), String> {
-    let Some(file) = sim.currents_file(now) else {
-        return Ok(());
-    };
-    let sanitized = host.sanitize(&file.bytes, at(now))?;
-    files.write(now, file.records, &file.bytes, &sanitized.bytes)?;
-    out.delivered(&file, &sanitized);
-    host.ingest(&sanitized.bytes, at(now))
+    for file in sim.currents_files(now) {
+        let sanitized = host.sanitize(&file.bytes, at(now))?;
+        files.write(file.kind, now, file.records, &file.bytes, &sanitized.bytes)?;
+        out.delivered(&file, &sanitized);
+        host.ingest(&sanitized.bytes, at(now))?;
+    }
+    Ok(())
 }
 
 /// `DIR/currents`: every Currents file as Braze writes it (`braze/`) and after
 /// `sanitize` (`sanitized/`), each under its Braze object key.
 struct CurrentsDir {
     root: PathBuf,
-    /// The offset of the next file's first record (one partition).
-    offset: u64,
+    /// The offset of the next file's first record, per event type (one
+    /// partition each).
+    offsets: std::collections::BTreeMap<dynopt::currents::EventType, u64>,
 }
 
 impl CurrentsDir {
@@ -297,19 +326,24 @@ impl CurrentsDir {
         }
         std::fs::create_dir_all(&root)
             .map_err(|e| format!("cannot create {}: {e}", root.display()))?;
-        Ok(CurrentsDir { root, offset: 0 })
+        Ok(CurrentsDir {
+            root,
+            offsets: std::collections::BTreeMap::new(),
+        })
     }
 
     /// Writes one delivery, raw and sanitized, under the same key.
     fn write(
         &mut self,
+        kind: dynopt::currents::EventType,
         now: i64,
         records: u64,
         raw: &[u8],
         sanitized: &[u8],
     ) -> Result<(), String> {
-        let key = braze::object_key(now, self.offset);
-        self.offset += records;
+        let offset = self.offsets.entry(kind).or_insert(0);
+        let key = braze::object_key(kind, now, *offset);
+        *offset += records;
         for (side, bytes) in [("braze", raw), ("sanitized", sanitized)] {
             let path = self.root.join(side).join(&key);
             if let Some(parent) = path.parent() {

@@ -6,8 +6,9 @@
 use std::path::Path;
 
 use dynopt::VariantId;
-use dynopt::attribution::Accounting;
-use dynopt::optimiser::{Report, SRM_MIN_DEVIATION, SRM_P_VALUE, Uplift};
+use dynopt::attribution::{Accounting, OutcomeBuckets};
+use dynopt::currents::EventType;
+use dynopt::optimiser::{GuardrailStatus, Report, SRM_MIN_DEVIATION, SRM_P_VALUE, Uplift};
 use dynopt::pii::SanitizeOutcome;
 
 use crate::host::Host;
@@ -30,7 +31,12 @@ pub(crate) struct Printer {
     labels: Vec<(VariantId, String)>,
     points: Vec<svg::AllocationPoint>,
     files: u64,
+    /// Click records delivered.
     records: u64,
+    /// Open and unsubscribe records delivered.
+    other_records: u64,
+    /// When (hours) each wording a guardrail acted on was first capped or retired.
+    capped_at: Vec<(VariantId, f64)>,
     bytes_braze: u64,
     bytes_sanitized: u64,
     dropped_fields: Vec<String>,
@@ -45,6 +51,8 @@ impl Printer {
             points: Vec::new(),
             files: 0,
             records: 0,
+            other_records: 0,
+            capped_at: Vec::new(),
             bytes_braze: 0,
             bytes_sanitized: 0,
             dropped_fields: Vec::new(),
@@ -67,7 +75,11 @@ impl Printer {
     /// Counts one Currents delivery, as Braze wrote it and after `sanitize`.
     pub(crate) fn delivered(&mut self, file: &CurrentsFile, sanitized: &SanitizeOutcome) {
         self.files += 1;
-        self.records += file.records;
+        if file.kind == EventType::Click {
+            self.records += file.records;
+        } else {
+            self.other_records += file.records;
+        }
         self.bytes_braze += file.bytes.len() as u64;
         self.bytes_sanitized += sanitized.bytes.len() as u64;
         if self.dropped_fields.is_empty() {
@@ -112,10 +124,18 @@ impl Printer {
             None => ("none".to_string(), 0.0),
         };
         let width = audience.to_string().len();
-        let head = format!(
+        let mut head = format!(
             "{prefix} | {} | served {served:>width$} of {audience} | clicks {clicks:>6} | leader {leader} P(best) {p_best:.3}",
             fmt_hours(hours),
         );
+        for v in &report.variants {
+            if let GuardrailStatus::Capped(_) | GuardrailStatus::Retired(_) = v.guardrail_status {
+                head.push_str(&format!(" | v{} {}", v.id, v.guardrail_status.label()));
+                if !self.capped_at.iter().any(|(id, _)| *id == v.id) {
+                    self.capped_at.push((v.id, hours));
+                }
+            }
+        }
         match (stage, allocation) {
             (Stage::Batch(n), Some(allocation)) => {
                 let shares = self.shares_in_order(allocation);
@@ -204,18 +224,23 @@ impl Printer {
             ),
             None => println!("SRM check: not available (fewer than two variants served)"),
         }
+        self.outcomes(sim, host, report, accounting);
         println!();
+        // The truly best wording among those within the guardrail (the
+        // baiting one has the best click rate and three times the unsubscribes).
+        let honest = |i: usize| sim.unsubscribe_rates()[i] <= crate::sim::UNSUBSCRIBE_RATE;
         let best = (0..rates.len())
+            .filter(|&i| honest(i))
             .max_by(|a, b| rates[*a].total_cmp(&rates[*b]))
             .unwrap_or(0);
         match report.winner {
             Some(w) => println!(
-                "winner: v{w} (stopping rule: 95th percentile of value remaining {:.2}% < 1% of the leader's rate); truly best: v{}",
+                "winner: v{w} (stopping rule: 95th percentile of value remaining {:.2}% < 1% of the leader's rate); truly best within the guardrail: v{}",
                 report.value_remaining * 100.0,
                 self.labels[best].0
             ),
             None => println!(
-                "winner: none declared yet (value remaining {:.2}% ≥ 1%); leader {}; truly best: v{}",
+                "winner: none declared yet (value remaining {:.2}% ≥ 1%); leader {}; truly best within the guardrail: v{}",
                 report.value_remaining * 100.0,
                 report
                     .leader
@@ -248,13 +273,105 @@ impl Printer {
             self.records
         );
         println!(
-            "currents: {} files ({} bytes from Braze, {} bytes after sanitize); fields dropped by sanitize: {}",
+            "currents: {} files ({} click records, {} open, unsubscribe and conversion records; {} bytes from Braze, {} bytes after sanitize); fields dropped by sanitize: {}",
             self.files,
+            self.records,
+            self.other_records,
             self.bytes_braze,
             self.bytes_sanitized,
             self.dropped_fields.join(", ")
         );
         Ok(())
+    }
+
+    /// The second table: opens (human, machine) and the unsubscribe
+    /// guardrail per wording, then where every open and unsubscribe went.
+    fn outcomes(&self, sim: &Sim, host: &Host, report: &Report, accounting: &Accounting) {
+        let exp_acc = accounting.experiments.get(host.experiment());
+        println!();
+        println!(
+            "opens, conversions and guardrails: unique human opens (machine opens never count), unique machine openers, unique converters within 3 days, unsubscribes with the rate's 95% interval and the ratio to the control's (rule: at most 1.5x, P > 0.99, 2,000 exposures a side)"
+        );
+        println!(
+            "  {:<8} {:>7} {:>7} {:>8} {:>7} {:>8} {:>6} {:>7} {:>7} {:>17} {:>6} {:>13}  status",
+            "variant",
+            "true op",
+            "true un",
+            "opens",
+            "rate",
+            "machine",
+            "conv.",
+            "unsubs",
+            "rate",
+            "95% interval",
+            "ratio",
+            "95% interval"
+        );
+        for (i, (id, _)) in self.labels.iter().enumerate() {
+            let counts = exp_acc.and_then(|e| e.variants.iter().find(|v| v.variant == *id));
+            let (opens, machine, conversions, unsubs) = counts.map_or((0, 0, 0, 0), |v| {
+                (
+                    v.unique_opens,
+                    v.machine_opens,
+                    v.conversions,
+                    v.unsubscribes,
+                )
+            });
+            let served = sim.served()[i].max(1) as f64;
+            let vr = report.variants.iter().find(|v| v.id == *id);
+            let line = vr.and_then(|v| v.guardrails.first());
+            let (interval, ratio, ratio_interval) = match line {
+                Some(g) => (
+                    format!("[{:.2}%,{:.2}%]", g.ci_low * 100.0, g.ci_high * 100.0),
+                    g.ratio.map_or("–".into(), |r| format!("{:.2}", r.median)),
+                    g.ratio.map_or("–".into(), |r| {
+                        format!("[{:.2},{:.2}]", r.ci_low, r.ci_high)
+                    }),
+                ),
+                None => ("–".into(), "–".into(), "–".into()),
+            };
+            let status = vr.map_or("–".to_string(), |v| v.guardrail_status.to_string());
+            println!(
+                "  {:<8} {:>6.1}% {:>6.2}% {:>8} {:>6.2}% {:>8} {:>6} {:>7} {:>6.3}% {:>17} {:>6} {:>13}  {}",
+                format!("v{id}"),
+                sim.open_rates()[i] * 100.0,
+                sim.unsubscribe_rates()[i] * 100.0,
+                opens,
+                100.0 * opens as f64 / served,
+                machine,
+                conversions,
+                unsubs,
+                100.0 * unsubs as f64 / served,
+                interval,
+                ratio,
+                ratio_interval,
+                status
+            );
+        }
+        if let Some(e) = exp_acc {
+            let fmt = |b: &OutcomeBuckets| {
+                format!(
+                    "attributed {} | duplicate {} | machine {} | unattributable {} | late {} | before exposure {} | future {} | total {}",
+                    b.attributed,
+                    b.duplicate,
+                    b.machine,
+                    b.unattributable,
+                    b.late,
+                    b.before_exposure,
+                    b.future,
+                    b.total()
+                )
+            };
+            let machine_share =
+                e.outcomes.opens.machine as f64 / e.outcomes.opens.total().max(1) as f64;
+            println!(
+                "open buckets: {} ({:.1}% of open events are machine opens)",
+                fmt(&e.outcomes.opens),
+                100.0 * machine_share
+            );
+            println!("conversion buckets: {}", fmt(&e.outcomes.conversions));
+            println!("unsubscribe buckets: {}", fmt(&e.outcomes.unsubscribes));
+        }
     }
 
     /// Writes the chart (allocation over time, the final posteriors against
@@ -285,7 +402,46 @@ impl Printer {
         let control = report
             .control
             .and_then(|c| self.labels.iter().position(|(id, _)| *id == c));
-        let chart = svg::render(&names, control, &self.points, &posteriors, send_hours);
+        let marks: Vec<svg::GuardrailMark> = report
+            .variants
+            .iter()
+            .filter_map(|v| {
+                let i = self.labels.iter().position(|(id, _)| *id == v.id)?;
+                Some(svg::GuardrailMark {
+                    variant: i,
+                    hours: self
+                        .capped_at
+                        .iter()
+                        .find(|(id, _)| *id == v.id)
+                        .map(|(_, h)| *h),
+                    status: v.guardrail_status.label().to_string(),
+                    metric: v
+                        .guardrail_status
+                        .reason()
+                        .map_or(String::new(), |r| r.metric.name().replace('_', " ") + "s"),
+                })
+            })
+            .collect();
+        let accounting = host.accounting();
+        let exp_acc = accounting.experiments.get(host.experiment());
+        let conversions: Vec<u64> = self
+            .labels
+            .iter()
+            .map(|(id, _)| {
+                exp_acc
+                    .and_then(|e| e.variants.iter().find(|v| v.variant == *id))
+                    .map_or(0, |v| v.conversions)
+            })
+            .collect();
+        let chart = svg::render(
+            &names,
+            control,
+            &self.points,
+            &posteriors,
+            send_hours,
+            &marks,
+            &conversions,
+        );
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let path = dir.join("allocation.svg");

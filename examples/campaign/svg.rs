@@ -14,6 +14,19 @@ pub(crate) struct AllocationPoint {
     pub(crate) shares: Vec<f64>,
 }
 
+/// A guardrail verdict on the chart: a dashed vertical line at the hour a
+/// wording was first capped or retired, and its status in the legend.
+pub(crate) struct GuardrailMark {
+    /// The variant's position in `names`.
+    pub(crate) variant: usize,
+    /// Hours since the start when the status first acted (`None`: never).
+    pub(crate) hours: Option<f64>,
+    /// The final status label (`ok`, `watch`, `capped`, `retired`).
+    pub(crate) status: String,
+    /// The metric, for the line's label.
+    pub(crate) metric: String,
+}
+
 /// A variant's posterior at the end.
 pub(crate) struct Posterior {
     pub(crate) name: String,
@@ -31,13 +44,16 @@ fn colour(i: usize) -> &'static str {
     PALETTE[i % PALETTE.len()]
 }
 
-/// Renders the whole chart; the legend marks `names[control]` as the control.
+/// Renders the whole chart; the legend marks `names[control]` as the control
+/// and every wording a guardrail acted on, whose cap is drawn as a dashed line.
 pub(crate) fn render(
     names: &[String],
     control: Option<usize>,
     points: &[AllocationPoint],
     posteriors: &[Posterior],
     send_hours: f64,
+    guardrails: &[GuardrailMark],
+    conversions: &[u64],
 ) -> String {
     let (w, h) = (900.0, 360.0);
     let (left, right, top, bottom) = (60.0, 160.0, 40.0, 40.0);
@@ -91,10 +107,13 @@ pub(crate) fn render(
             values.join(","),
             colour(i)
         );
-        let legend = if control == Some(i) {
-            format!("{name} (control)")
-        } else {
-            name.clone()
+        let mark = guardrails
+            .iter()
+            .find(|g| g.variant == i && g.status != "ok");
+        let legend = match (control == Some(i), mark) {
+            (true, _) => format!("{name} (control)"),
+            (false, Some(g)) => format!("{name} ({}: {})", g.status, g.metric),
+            (false, None) => name.clone(),
         };
         let _ = writeln!(
             s,
@@ -106,6 +125,35 @@ pub(crate) fn render(
             top + 18.0 * i as f64 + 10.0
         );
         lower = upper;
+    }
+    for g in guardrails {
+        let Some(hours) = g.hours else { continue };
+        let gx = x(hours);
+        let name = names.get(g.variant).map_or("?", String::as_str);
+        let _ = writeln!(
+            s,
+            r#"<line class="guardrail" data-variant="{name}" data-hours="{hours:.4}" x1="{gx:.1}" y1="{top:.1}" x2="{gx:.1}" y2="{:.1}" stroke="black" stroke-dasharray="4 3"/><text x="{:.1}" y="{:.1}" font-size="11">{name} {}: {}</text>"#,
+            top + ph,
+            gx + 4.0,
+            top + 14.0,
+            g.status,
+            g.metric
+        );
+    }
+    // The conversion stream: unique converters per variant, under the legend.
+    let cy = top + 18.0 * names.len() as f64 + 24.0;
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="{cy:.1}" font-size="11">conversions (3 days):</text>"#,
+        w - right + 15.0
+    );
+    for (i, (name, n)) in names.iter().zip(conversions).enumerate() {
+        let _ = writeln!(
+            s,
+            r#"<text class="conversions" data-variant="{name}" data-value="{n}" x="{:.1}" y="{:.1}" font-size="11">{name}: {n}</text>"#,
+            w - right + 15.0,
+            cy + 14.0 * (i as f64 + 1.0)
+        );
     }
     let labels: Vec<&str> = points.iter().map(|p| p.label.as_str()).collect();
     let hours: Vec<String> = points.iter().map(|p| format!("{:.4}", p.hours)).collect();

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::tag::DEFAULT_TAG_PARAM;
 use crate::snapshot::secs;
+use crate::vocab::{Guardrail, Reward};
 
 /// Which Currents events belong to an experiment.
 ///
@@ -216,6 +217,66 @@ pub struct AttributionConfig {
         skip_serializing_if = "is_default_max_clock_skew"
     )]
     pub max_clock_skew: TimeDelta,
+    /// What the optimiser learns from (default: the first click). With
+    /// [`Reward::Open`] each exposed recipient's first human open queues an
+    /// [`Update::Open`](crate::Update::Open); with [`Reward::Conversion`]
+    /// the first conversion with the behaviour that counts queues an
+    /// [`Update::Conversion`](crate::Update::Conversion). Clicks always
+    /// queue [`Update::Click`](crate::Update::Click). Give the optimiser the
+    /// same value.
+    #[serde(default, skip_serializing_if = "Reward::is_click")]
+    pub reward: Reward,
+    /// The guardrail metrics whose first event per exposed recipient queues
+    /// an [`Update::Guardrail`](crate::Update::Guardrail) (default none).
+    /// Every guardrail event is counted in its buckets whatever this says.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guardrails: Vec<Guardrail>,
+    /// Conversion window: a conversion more than this long after its
+    /// exposure is late (default `None`: the click `window`). Exposures are
+    /// kept for the longer of the two windows plus `allowed_lateness`.
+    #[serde(
+        with = "secs::opt_i64",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub conversion_window: Option<TimeDelta>,
+    /// How an open without `machine_open` (files written before Braze's 2022
+    /// schema update) counts (default: as a human open, as those files
+    /// predate most machine opens).
+    #[serde(default, skip_serializing_if = "MissingMachineOpen::is_default")]
+    pub missing_machine_open: MissingMachineOpen,
+}
+
+/// How an open whose `machine_open` field is absent counts. Present values
+/// are read strictly: `"false"` (ASCII case-insensitive, surrounding spaces
+/// ignored) is a human open; `"true"` and every other value, empty or future
+/// ones included, is a machine open, so an unknown value cannot inflate the
+/// reward.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum MissingMachineOpen {
+    /// A human open (the default): files without the field were written
+    /// before the 2022 schema update, mostly before Apple Mail Privacy
+    /// Protection.
+    #[default]
+    CountAsHuman,
+    /// A machine open: never a reward. Choose it when old files hold opens
+    /// from after September 2021 and open rates must not be inflated.
+    CountAsMachine,
+}
+
+impl MissingMachineOpen {
+    fn is_default(&self) -> bool {
+        *self == MissingMachineOpen::default()
+    }
+
+    /// Whether an open with this `machine_open` value is a machine open.
+    pub fn is_machine(self, machine_open: Option<&str>) -> bool {
+        match machine_open {
+            None => self == MissingMachineOpen::CountAsMachine,
+            Some(v) => !v.trim().eq_ignore_ascii_case("false"),
+        }
+    }
 }
 
 fn default_max_clock_skew() -> TimeDelta {
@@ -237,7 +298,16 @@ impl AttributionConfig {
             bot_rules: BotRules::default(),
             expected_exposures: 0,
             max_clock_skew: default_max_clock_skew(),
+            reward: Reward::Click,
+            guardrails: Vec::new(),
+            conversion_window: None,
+            missing_machine_open: MissingMachineOpen::CountAsHuman,
         }
+    }
+
+    /// The conversion window (`conversion_window`, else `window`).
+    pub fn effective_conversion_window(&self) -> TimeDelta {
+        self.conversion_window.unwrap_or(self.window)
     }
 
     /// Checks every setting; the error names the first bad one.
@@ -276,6 +346,12 @@ impl AttributionConfig {
         if !(0..=MAX_SECS).contains(&self.max_clock_skew.num_seconds()) {
             return Err(AttributionConfigError::MaxClockSkew);
         }
+        if self
+            .conversion_window
+            .is_some_and(|d| !(1..=MAX_SECS).contains(&d.num_seconds()))
+        {
+            return Err(AttributionConfigError::ConversionWindow);
+        }
         Ok(())
     }
 }
@@ -311,4 +387,7 @@ pub enum AttributionConfigError {
     /// `max_clock_skew` is negative or above 100 years.
     #[error("max_clock_skew must be 0 to 100 years")]
     MaxClockSkew,
+    /// `conversion_window` is not 1 second to 100 years.
+    #[error("conversion_window must be 1 s to 100 years")]
+    ConversionWindow,
 }

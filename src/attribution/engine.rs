@@ -7,14 +7,17 @@ use chrono::{DateTime, Utc};
 
 use super::config::{AttributionConfig, AttributionConfigError};
 use super::experiment::{
-    Experiment, MAX_TRACKED_VARIANTS, is_machine_open, live, store_secs, to_time,
+    Experiment, MAX_TRACKED_VARIANTS, OutcomeEvent, live, store_secs, to_time,
 };
-use super::report::{Accounting, ClickBucket, ClickBuckets, ExperimentReport, VariantCounts};
+use super::report::{
+    Accounting, ClickBucket, ClickBuckets, ExperimentReport, OutcomeAccounts, OutcomeBucket,
+    VariantCounts,
+};
 use super::table::Rec;
 use crate::currents::EventType;
 use crate::pii::CleanEvent;
 use crate::vocab::RecipientKey;
-use crate::vocab::{ExperimentId, Update, VariantId};
+use crate::vocab::{ExperimentId, Guardrail, Update, VariantId};
 
 /// A configuration mistake in [`Attribution::add_experiment`] (API misuse,
 /// never caused by event data).
@@ -79,11 +82,19 @@ pub enum Exposure {
 pub enum Handled {
     /// A click, and the bucket it landed in.
     Click(ClickBucket),
-    /// An open (a secondary metric), human or machine.
+    /// An open, human or machine; its bucket is in the report's
+    /// [`OutcomeAccounts::opens`].
     Open {
-        /// `machine_open` was `"true"`.
+        /// A machine open: `machine_open` is not `"false"` (or it is
+        /// absent and the experiment counts those as machine opens).
         machine: bool,
     },
+    /// A guardrail event (unsubscribe, spam complaint, hard bounce) and the
+    /// bucket it landed in.
+    Guardrail(Guardrail, OutcomeBucket),
+    /// A conversion event (campaign, Canvas or Canvas experiment step) and
+    /// the bucket it landed in.
+    Conversion(OutcomeBucket),
     /// Any other event type: counted per type.
     Counted(EventType),
 }
@@ -94,6 +105,7 @@ pub(crate) struct Global {
     pub(crate) opens: u64,
     pub(crate) machine_opens: u64,
     pub(crate) events: BTreeMap<EventType, u64>,
+    pub(crate) outcomes: OutcomeAccounts,
 }
 
 /// Attribution state: experiments, tracked exposures, dedup state, counters
@@ -347,9 +359,14 @@ impl Attribution {
     /// time is the recorded exposure (join mode), else the tag's serve time,
     /// else the event's `send_time`; without any, the window cannot be checked.
     ///
-    /// Opens count as human or machine opens (`machine_open == "true"`), and a
-    /// human open of an exposed recipient marks a unique open for the
-    /// variant. Other events are counted per type. Nothing is dropped silently.
+    /// Opens (human or machine, see
+    /// [`MissingMachineOpen`](super::MissingMachineOpen)), conversions and
+    /// guardrail events (unsubscribes, spam complaints, hard bounces) are
+    /// joined with the recipient's exposure and land in exactly one
+    /// [`OutcomeBucket`]; the first of each kind per exposure counts for the
+    /// variant and queues an update when the experiment uses it
+    /// ([`Update::Open`], [`Update::Conversion`], [`Update::Guardrail`]).
+    /// Other events are counted per type. Nothing is dropped silently.
     pub fn handle_event(&mut self, event: &CleanEvent, now: DateTime<Utc>) -> Handled {
         self.advance(now);
         let scope = self.scope_of(event);
@@ -374,18 +391,59 @@ impl Attribution {
                 Handled::Click(bucket)
             }
             EventType::Open => {
-                let machine = is_machine_open(event.machine_open.as_deref());
+                // Outside any scope the default rule decides.
+                let rule = scope
+                    .map(|i| self.experiments[i].config.missing_machine_open)
+                    .unwrap_or_default();
+                let machine = rule.is_machine(event.machine_open.as_deref());
                 if machine {
                     self.global.machine_opens += 1;
                 } else {
                     self.global.opens += 1;
                 }
-                if let Some(i) = scope {
-                    self.experiments[i].open(event, machine, self.watermark);
-                }
+                let b = self.outcome(event, scope, OutcomeEvent::Open { machine });
+                self.global.outcomes.opens.add(b);
                 Handled::Open { machine }
             }
+            EventType::CampaignConversion
+            | EventType::CanvasConversion
+            | EventType::ExperimentStepConversion => {
+                let kind = OutcomeEvent::Conversion {
+                    behavior_index: event.conversion_behavior_index,
+                };
+                let b = self.outcome(event, scope, kind);
+                self.global.outcomes.conversions.add(b);
+                Handled::Conversion(b)
+            }
+            EventType::Unsubscribe => self.guardrail(event, scope, Guardrail::Unsubscribe),
+            EventType::MarkAsSpam => self.guardrail(event, scope, Guardrail::SpamComplaint),
+            EventType::Bounce => self.guardrail(event, scope, Guardrail::HardBounce),
             other => Handled::Counted(other),
+        }
+    }
+
+    fn guardrail(&mut self, event: &CleanEvent, scope: Option<usize>, g: Guardrail) -> Handled {
+        let b = self.outcome(event, scope, OutcomeEvent::Guardrail(g));
+        self.global.outcomes.guardrail_mut(g).add(b);
+        Handled::Guardrail(g, b)
+    }
+
+    /// Attributes an open, conversion or guardrail event in its scope.
+    fn outcome(
+        &mut self,
+        event: &CleanEvent,
+        scope: Option<usize>,
+        kind: OutcomeEvent,
+    ) -> OutcomeBucket {
+        match scope {
+            None => {
+                if let OutcomeEvent::Open { machine: true } = kind {
+                    OutcomeBucket::Machine
+                } else {
+                    OutcomeBucket::Outside
+                }
+            }
+            Some(i) => self.experiments[i].outcome(event, kind, self.watermark, &mut self.pending),
         }
     }
 
@@ -477,6 +535,11 @@ impl Attribution {
                     exposures: s.exposures,
                     clicks: s.clicks,
                     unique_opens: s.unique_opens,
+                    machine_opens: s.machine_opens,
+                    conversions: s.conversions,
+                    unsubscribes: s.unsubscribes,
+                    spam_complaints: s.spam_complaints,
+                    hard_bounces: s.hard_bounces,
                 })
                 .collect();
             variants.sort_by_key(|v| v.variant);
@@ -489,6 +552,7 @@ impl Attribution {
                     opens: e.counters.opens,
                     machine_opens: e.counters.machine_opens,
                     tracked_exposures: e.exposures.len() as u64,
+                    outcomes: e.counters.outcomes,
                     variants,
                 },
             );
@@ -498,6 +562,7 @@ impl Attribution {
             opens: self.global.opens,
             machine_opens: self.global.machine_opens,
             events: self.global.events.clone(),
+            outcomes: self.global.outcomes,
             experiments,
         }
     }
@@ -554,9 +619,7 @@ impl Attribution {
                 let Some(t) = map.get(j).and_then(|&m| se.stats.get_mut(m as usize)) else {
                     continue;
                 };
-                t.exposures = t.exposures.saturating_add(s.exposures);
-                t.clicks = t.clicks.saturating_add(s.clicks);
-                t.unique_opens = t.unique_opens.saturating_add(s.unique_opens);
+                t.merge(s);
             }
             se.counters.merge(&oe.counters);
             let remap = |r: &Rec| -> Rec {
@@ -590,6 +653,7 @@ impl Attribution {
         let g = &mut self.global;
         g.opens = g.opens.saturating_add(other.global.opens);
         g.machine_opens = g.machine_opens.saturating_add(other.global.machine_opens);
+        g.outcomes.merge(&other.global.outcomes);
         for (k, v) in other.global.events {
             let n = g.events.entry(k).or_insert(0);
             *n = n.saturating_add(v);

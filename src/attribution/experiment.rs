@@ -9,14 +9,15 @@ use serde::{Deserialize, Serialize};
 use siphasher::sip128::SipHasher13;
 
 use super::config::{AttributionConfig, AttributionConfigError, Mode};
-use super::report::{ClickBucket, ClickBuckets};
-use super::table::{Density, KeyTable, Rec, VARIANT_SLOTS};
+use super::report::{ClickBucket, ClickBuckets, OutcomeAccounts, OutcomeBucket};
+use super::table::{Density, Flag, KeyTable, Rec, VARIANT_SLOTS};
 use super::tag::parse_tag;
 use crate::pii::CleanEvent;
-use crate::vocab::{ExperimentId, Update, VariantId};
+use crate::vocab::{ExperimentId, Guardrail, Reward, Update, VariantId};
 
 /// The most variants attribution tracks for one experiment (distinct variant
-/// ids seen; they are stored as 16-bit indices).
+/// ids seen; they are stored as 10-bit indices, far above the optimiser's
+/// 250 variants per experiment).
 pub const MAX_TRACKED_VARIANTS: usize = VARIANT_SLOTS;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +25,65 @@ pub(crate) struct VariantStats {
     pub(crate) exposures: u64,
     pub(crate) clicks: u64,
     pub(crate) unique_opens: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) machine_opens: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) conversions: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) unsubscribes: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) spam_complaints: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) hard_bounces: u64,
+}
+
+/// Counts added later are left out of snapshots at zero, so earlier
+/// snapshots write back byte for byte.
+fn is_zero(x: &u64) -> bool {
+    *x == 0
+}
+
+impl VariantStats {
+    pub(crate) fn all(&self) -> [u64; 8] {
+        [
+            self.exposures,
+            self.clicks,
+            self.unique_opens,
+            self.machine_opens,
+            self.conversions,
+            self.unsubscribes,
+            self.spam_complaints,
+            self.hard_bounces,
+        ]
+    }
+
+    pub(crate) fn merge(&mut self, o: &VariantStats) {
+        self.exposures = self.exposures.saturating_add(o.exposures);
+        self.clicks = self.clicks.saturating_add(o.clicks);
+        self.unique_opens = self.unique_opens.saturating_add(o.unique_opens);
+        self.machine_opens = self.machine_opens.saturating_add(o.machine_opens);
+        self.conversions = self.conversions.saturating_add(o.conversions);
+        self.unsubscribes = self.unsubscribes.saturating_add(o.unsubscribes);
+        self.spam_complaints = self.spam_complaints.saturating_add(o.spam_complaints);
+        self.hard_bounces = self.hard_bounces.saturating_add(o.hard_bounces);
+    }
+}
+
+/// What kind of outcome event is being attributed through the exposure join.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OutcomeEvent {
+    /// An open, human or machine.
+    Open {
+        /// A machine open.
+        machine: bool,
+    },
+    /// A conversion, with its behaviour index when the event has one.
+    Conversion {
+        /// `conversion_behavior_index`.
+        behavior_index: Option<i64>,
+    },
+    /// A guardrail event.
+    Guardrail(Guardrail),
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +93,8 @@ pub(crate) struct Counters {
     pub(crate) repeat_exposures: u64,
     pub(crate) opens: u64,
     pub(crate) machine_opens: u64,
+    #[serde(default, skip_serializing_if = "OutcomeAccounts::is_empty")]
+    pub(crate) outcomes: OutcomeAccounts,
 }
 
 impl Counters {
@@ -42,6 +104,7 @@ impl Counters {
         self.repeat_exposures = self.repeat_exposures.saturating_add(o.repeat_exposures);
         self.opens = self.opens.saturating_add(o.opens);
         self.machine_opens = self.machine_opens.saturating_add(o.machine_opens);
+        self.outcomes.merge(&o.outcomes);
     }
 }
 
@@ -50,6 +113,7 @@ pub(crate) struct Experiment {
     pub(crate) id: ExperimentId,
     pub(crate) config: AttributionConfig,
     window: i64,
+    conversion_window: i64,
     pub(super) lateness: i64,
     skew: i64,
     min_delay: Option<i64>,
@@ -91,10 +155,6 @@ pub(super) fn contains_ascii_ci(hay: &[u8], needle: &[u8]) -> bool {
             .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
-pub(super) fn is_machine_open(v: Option<&str>) -> bool {
-    v.is_some_and(|s| s.trim().eq_ignore_ascii_case("true"))
-}
-
 impl Experiment {
     pub(super) fn new(
         id: ExperimentId,
@@ -103,6 +163,7 @@ impl Experiment {
     ) -> Result<Experiment, AttributionConfigError> {
         config.validate()?;
         let window = config.window.num_seconds();
+        let conversion_window = config.effective_conversion_window().num_seconds();
         let lateness = config.allowed_lateness.num_seconds();
         let skew = config.max_clock_skew.num_seconds();
         let min_delay = config.bot_rules.min_click_delay.map(|d| d.num_seconds());
@@ -125,6 +186,7 @@ impl Experiment {
             ),
             config,
             window,
+            conversion_window,
             lateness,
             skew,
             min_delay,
@@ -137,8 +199,9 @@ impl Experiment {
         })
     }
 
+    /// How long an exposure is kept: the longer window plus the lateness.
     pub(super) fn horizon(&self) -> i64 {
-        self.window + self.lateness
+        self.window.max(self.conversion_window) + self.lateness
     }
 
     pub(crate) fn variant_index(&mut self, v: VariantId) -> Option<u32> {
@@ -284,21 +347,148 @@ impl Experiment {
         ClickBucket::Attributed
     }
 
-    pub(super) fn open(&mut self, ev: &CleanEvent, machine: bool, watermark: Option<i64>) {
-        if machine {
-            self.counters.machine_opens += 1;
-            return;
-        }
-        self.counters.opens += 1;
-        let horizon = self.horizon();
-        if let Some(mut r) = ev.recipient_key.and_then(|k| self.exposures.get_mut(&k.0))
-            && live(r.time(), horizon, watermark)
-            && !r.opened()
-        {
-            r.mark_opened();
-            if let Some(s) = self.stats.get_mut(r.variant() as usize) {
-                s.unique_opens += 1;
+    /// Attributes an open, conversion or guardrail event through the
+    /// exposure join (see [`OutcomeBucket`] for the order of the checks).
+    /// Opens also keep their per-event counters.
+    pub(super) fn outcome(
+        &mut self,
+        ev: &CleanEvent,
+        kind: OutcomeEvent,
+        watermark: Option<i64>,
+        pending: &mut VecDeque<Update>,
+    ) -> OutcomeBucket {
+        let b = self.judge_outcome(ev, kind, watermark, pending);
+        let accounts = &mut self.counters.outcomes;
+        match kind {
+            OutcomeEvent::Open { machine } => {
+                if machine {
+                    self.counters.machine_opens += 1;
+                } else {
+                    self.counters.opens += 1;
+                }
+                accounts.opens.add(b);
             }
+            OutcomeEvent::Conversion { .. } => accounts.conversions.add(b),
+            OutcomeEvent::Guardrail(g) => accounts.guardrail_mut(g).add(b),
         }
+        b
+    }
+
+    fn judge_outcome(
+        &mut self,
+        ev: &CleanEvent,
+        kind: OutcomeEvent,
+        watermark: Option<i64>,
+        pending: &mut VecDeque<Update>,
+    ) -> OutcomeBucket {
+        let horizon = self.horizon();
+        let (flag, window) = match kind {
+            OutcomeEvent::Open { machine: true } => {
+                // Counted apart, never a reward: mark the variant's unique
+                // machine openers when the recipient is known.
+                if let Some(mut r) = ev.recipient_key.and_then(|k| self.exposures.get_mut(&k.0))
+                    && live(r.time(), horizon, watermark)
+                    && !r.has(Flag::MachineOpened)
+                {
+                    r.mark(Flag::MachineOpened);
+                    if let Some(s) = self.stats.get_mut(r.variant() as usize) {
+                        s.machine_opens += 1;
+                    }
+                }
+                return OutcomeBucket::Machine;
+            }
+            OutcomeEvent::Open { machine: false } => (Flag::Opened, self.window),
+            OutcomeEvent::Conversion { behavior_index } => {
+                if let Reward::Conversion {
+                    behavior_index: Some(want),
+                } = self.config.reward
+                    && behavior_index != Some(i64::from(want))
+                {
+                    return OutcomeBucket::OtherBehavior;
+                }
+                (Flag::Converted, self.conversion_window)
+            }
+            OutcomeEvent::Guardrail(g) => (
+                match g {
+                    Guardrail::Unsubscribe => Flag::Unsubscribed,
+                    Guardrail::SpamComplaint => Flag::Spam,
+                    Guardrail::HardBounce => Flag::Bounced,
+                },
+                self.window,
+            ),
+        };
+        let c = ev.time.timestamp();
+        if watermark.is_some_and(|w| c > w.saturating_add(self.skew)) {
+            return OutcomeBucket::Future;
+        }
+        if watermark.is_some_and(|w| c < w.saturating_sub(self.lateness)) {
+            return OutcomeBucket::Late;
+        }
+        let Some(mut r) = ev.recipient_key.and_then(|k| self.exposures.get_mut(&k.0)) else {
+            return OutcomeBucket::Unattributable;
+        };
+        if !live(r.time(), horizon, watermark) {
+            return OutcomeBucket::Unattributable;
+        }
+        let t = i64::from(r.time());
+        if c < t {
+            return OutcomeBucket::BeforeExposure;
+        }
+        if c.saturating_sub(t) > window {
+            return OutcomeBucket::Late;
+        }
+        if r.has(flag) {
+            return OutcomeBucket::Duplicate;
+        }
+        r.mark(flag);
+        let vi = r.variant() as usize;
+        let (Some(stats), Some(&variant)) = (self.stats.get_mut(vi), self.variants.get(vi)) else {
+            return OutcomeBucket::Attributed;
+        };
+        let experiment = self.id.clone();
+        let exposed_at = DateTime::from_timestamp(t, 0);
+        let emit = match kind {
+            OutcomeEvent::Open { .. } => {
+                stats.unique_opens += 1;
+                (self.config.reward == Reward::Open).then_some(Update::Open {
+                    experiment,
+                    variant,
+                    exposed_at,
+                    opened_at: ev.time,
+                })
+            }
+            OutcomeEvent::Conversion { .. } => {
+                stats.conversions += 1;
+                matches!(self.config.reward, Reward::Conversion { .. }).then_some(
+                    Update::Conversion {
+                        experiment,
+                        variant,
+                        exposed_at,
+                        converted_at: ev.time,
+                    },
+                )
+            }
+            OutcomeEvent::Guardrail(g) => {
+                match g {
+                    Guardrail::Unsubscribe => stats.unsubscribes += 1,
+                    Guardrail::SpamComplaint => stats.spam_complaints += 1,
+                    Guardrail::HardBounce => stats.hard_bounces += 1,
+                }
+                self.config
+                    .guardrails
+                    .contains(&g)
+                    .then_some(Update::Guardrail {
+                        experiment,
+                        variant,
+                        guardrail: g,
+                        exposed_at,
+                        at: ev.time,
+                    })
+            }
+        };
+        if let Some(u) = emit {
+            pending.push_back(u);
+        }
+        OutcomeBucket::Attributed
     }
 }

@@ -12,8 +12,12 @@
 //!   message variation), [`Mode`] (URL tag or exposure join), window,
 //!   allowed lateness and [`BotRules`], checked by
 //!   [`AttributionConfig::validate`];
-//! - [`Accounting`]: where every click went ([`ClickBuckets`]) and
+//! - [`Accounting`]: where every click went ([`ClickBuckets`]), where every
+//!   open, conversion and guardrail event went ([`OutcomeAccounts`]) and
 //!   per-variant outcomes;
+//! - [`Reward`], [`Guardrail`] and [`MissingMachineOpen`]: what the experiment
+//!   learns from, which guardrail events it emits, how opens without
+//!   `machine_open` count;
 //! - [`AttributionSnapshot`]: the serde state, with a format version
 //!   (restore errors are the crate's shared [`RestoreError`]);
 //! - [`Tag`] and [`parse_tag`]: the `dov=<variant>[.<serve seconds>]` link tag.
@@ -30,14 +34,18 @@ mod table;
 mod tag;
 
 pub use config::{
-    AttributionConfig, AttributionConfigError, BotRules, DEFAULT_SCANNER_USER_AGENTS, Mode, Scope,
+    AttributionConfig, AttributionConfigError, BotRules, DEFAULT_SCANNER_USER_AGENTS,
+    MissingMachineOpen, Mode, Scope,
 };
 pub use engine::{AddExperimentError, Attribution, Exposure, ExposureError, Handled, MergeError};
 pub use experiment::MAX_TRACKED_VARIANTS;
-pub use report::{Accounting, ClickBucket, ClickBuckets, ExperimentReport, VariantCounts};
+pub use report::{
+    Accounting, ClickBucket, ClickBuckets, ExperimentReport, OutcomeAccounts, OutcomeBucket,
+    OutcomeBuckets, VariantCounts,
+};
 pub use snapshot::AttributionSnapshot;
 
 pub use crate::snapshot::{JsonPosition, RestoreError};
 pub use tag::{DEFAULT_TAG_PARAM, Tag, TagError, parse_tag};
 
-pub use crate::vocab::{ExperimentId, Update, VariantId};
+pub use crate::vocab::{ExperimentId, Guardrail, Reward, Update, VariantId};

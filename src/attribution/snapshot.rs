@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::config::AttributionConfig;
 use super::engine::{Attribution, Global};
 use super::experiment::{Counters, MAX_TRACKED_VARIANTS, VariantStats};
-use super::report::ClickBuckets;
+use super::report::{ClickBuckets, OutcomeAccounts};
 use super::table::{Density, KeyTable, Rec};
 use crate::currents::EventType;
 use crate::snapshot::{self as shared, RestoreError};
@@ -55,6 +55,8 @@ pub struct AttributionSnapshot {
     events: Vec<(EventType, u64)>,
     experiments: Vec<ExperimentSnapshot>,
     pending: Vec<Update>,
+    #[serde(default, skip_serializing_if = "OutcomeAccounts::is_empty")]
+    outcomes: OutcomeAccounts,
 }
 
 impl AttributionSnapshot {
@@ -116,6 +118,36 @@ fn dump(t: &KeyTable) -> Vec<SnapRec> {
     v
 }
 
+/// One stored record, checked: known flag bits, a known variant (exposure
+/// and clicker tables) or a bare marker (seen ids).
+fn checked(
+    key: [u8; 16],
+    bits: u32,
+    time: u32,
+    variants: usize,
+    flags_allowed: bool,
+) -> Result<Rec, RestoreError> {
+    let Some(rec) = Rec::from_bits(key, bits, time) else {
+        return Err(RestoreError::Corrupt("invalid entry flags"));
+    };
+    if flags_allowed {
+        if rec.variant() as usize >= variants {
+            return Err(RestoreError::Corrupt("entry refers to an unknown variant"));
+        }
+    } else if !rec.is_marker() {
+        return Err(RestoreError::Corrupt("invalid seen-id entry"));
+    }
+    Ok(rec)
+}
+
+/// Inserts a checked record; a key seen before is corrupt.
+fn insert_unique(t: &mut KeyTable, rec: Rec) -> Result<(), RestoreError> {
+    match t.get_or_insert(rec) {
+        Some(_) => Err(RestoreError::Corrupt("duplicate key")),
+        None => Ok(()),
+    }
+}
+
 fn load(
     recs: Vec<SnapRec>,
     variants: usize,
@@ -124,20 +156,7 @@ fn load(
 ) -> Result<KeyTable, RestoreError> {
     let mut t = KeyTable::new(density);
     for (k, bits, time) in recs {
-        let Some(rec) = Rec::from_bits(k.0, bits, time) else {
-            return Err(RestoreError::Corrupt("invalid entry flags"));
-        };
-        if flags_allowed {
-            if rec.variant() as usize >= variants {
-                return Err(RestoreError::Corrupt("entry refers to an unknown variant"));
-            }
-        } else if !rec.is_marker() {
-            return Err(RestoreError::Corrupt("invalid seen-id entry"));
-        }
-        if t.get(&k.0).is_some() {
-            return Err(RestoreError::Corrupt("duplicate key"));
-        }
-        t.insert_new(rec);
+        insert_unique(&mut t, checked(k.0, bits, time, variants, flags_allowed)?)?;
     }
     Ok(t)
 }
@@ -180,11 +199,8 @@ impl Attribution {
             let c = &es.counters;
             check_counts(buckets(&c.clicks))?;
             check_counts([c.exposures, c.repeat_exposures, c.opens, c.machine_opens])?;
-            check_counts(
-                es.stats
-                    .iter()
-                    .flat_map(|s| [s.exposures, s.clicks, s.unique_opens]),
-            )?;
+            check_counts(c.outcomes.all().iter().flat_map(|b| b.counts()))?;
+            check_counts(es.stats.iter().flat_map(|s| s.all()))?;
             exp.variants = es.variants;
             exp.stats = es.stats;
             exp.counters = es.counters;
@@ -194,12 +210,14 @@ impl Attribution {
         }
         check_counts(buckets(&snapshot.clicks))?;
         check_counts([snapshot.opens, snapshot.machine_opens])?;
+        check_counts(snapshot.outcomes.all().iter().flat_map(|b| b.counts()))?;
         check_counts(snapshot.events.iter().map(|(_, v)| *v))?;
         a.watermark = snapshot.watermark;
         a.global = Global {
             clicks: snapshot.clicks,
             opens: snapshot.opens,
             machine_opens: snapshot.machine_opens,
+            outcomes: snapshot.outcomes,
             events: {
                 let mut m = BTreeMap::new();
                 for (k, v) in snapshot.events {
@@ -253,19 +271,10 @@ fn unpack(
         key.copy_from_slice(&chunk[..16]);
         let word =
             |i: usize| u32::from_le_bytes([chunk[i], chunk[i + 1], chunk[i + 2], chunk[i + 3]]);
-        let Some(rec) = Rec::from_bits(key, word(16), word(20)) else {
-            return Err(RestoreError::Corrupt("invalid entry flags"));
-        };
-        if flags_allowed {
-            if rec.variant() as usize >= variants {
-                return Err(RestoreError::Corrupt("entry refers to an unknown variant"));
-            }
-        } else if !rec.is_marker() {
-            return Err(RestoreError::Corrupt("invalid seen-id entry"));
-        }
-        if t.get_or_insert(rec).is_some() {
-            return Err(RestoreError::Corrupt("duplicate key"));
-        }
+        insert_unique(
+            &mut t,
+            checked(key, word(16), word(20), variants, flags_allowed)?,
+        )?;
     }
     Ok(t)
 }
@@ -302,6 +311,7 @@ impl Attribution {
                 })
                 .collect(),
             pending: self.pending.iter().cloned().collect(),
+            outcomes: self.global.outcomes,
         }
     }
 

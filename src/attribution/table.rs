@@ -20,10 +20,54 @@ const OCCUPIED: u32 = 1 << 31;
 const CLICKED: u32 = 1 << 30;
 /// The recipient of this exposure has opened (a human open is counted).
 const OPENED: u32 = 1 << 29;
-/// The low 16 bits hold the variant's index in its experiment.
-const VARIANT_MASK: u32 = 0xFFFF;
+/// The recipient of this exposure has a machine open counted.
+const MACHINE_OPENED: u32 = 1 << 15;
+/// The recipient of this exposure has converted (the conversion is counted).
+const CONVERTED: u32 = 1 << 14;
+/// The recipient of this exposure has unsubscribed (counted).
+const UNSUBSCRIBED: u32 = 1 << 13;
+/// The recipient of this exposure has complained of spam (counted).
+const SPAM: u32 = 1 << 12;
+/// The email of this exposure hard-bounced (counted).
+const BOUNCED: u32 = 1 << 11;
+/// The outcome flags below the probe distance (bit 10 is spare).
+const LOW_FLAGS: u32 = MACHINE_OPENED | CONVERTED | UNSUBSCRIBED | SPAM | BOUNCED;
+/// The low 10 bits hold the variant's index in its experiment (earlier
+/// versions used 16 bits; snapshots with more than [`VARIANT_SLOTS`]
+/// variants are refused on restore, so every index they hold fits).
+const VARIANT_MASK: u32 = 0x3FF;
 /// Every bit a valid record may have set (outside the table).
-const KNOWN_BITS: u32 = OCCUPIED | CLICKED | OPENED | VARIANT_MASK;
+const KNOWN_BITS: u32 = OCCUPIED | CLICKED | OPENED | LOW_FLAGS | VARIANT_MASK;
+
+/// An outcome counted at most once per tracked exposure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Flag {
+    /// The first human open.
+    Opened,
+    /// The first machine open.
+    MachineOpened,
+    /// The first conversion that counts.
+    Converted,
+    /// The first unsubscribe.
+    Unsubscribed,
+    /// The first spam complaint.
+    Spam,
+    /// The first hard bounce.
+    Bounced,
+}
+
+impl Flag {
+    fn bit(self) -> u32 {
+        match self {
+            Flag::Opened => OPENED,
+            Flag::MachineOpened => MACHINE_OPENED,
+            Flag::Converted => CONVERTED,
+            Flag::Unsubscribed => UNSUBSCRIBED,
+            Flag::Spam => SPAM,
+            Flag::Bounced => BOUNCED,
+        }
+    }
+}
 /// How many variant indices a record can hold (`0..VARIANT_SLOTS`).
 pub(crate) const VARIANT_SLOTS: usize = VARIANT_MASK as usize;
 /// Inside the table, bits 16..29 hold the record's probe distance from its
@@ -380,21 +424,21 @@ impl RecMut<'_> {
         self.meta() & CLICKED != 0
     }
 
-    /// Whether the recipient's human open has been counted.
-    pub(crate) fn opened(&self) -> bool {
-        self.meta() & OPENED != 0
-    }
-
     /// Marks the click as counted.
     pub(crate) fn mark_clicked(&mut self) {
         let m = self.meta();
         self.set_meta(m | CLICKED);
     }
 
-    /// Marks the human open as counted.
-    pub(crate) fn mark_opened(&mut self) {
+    /// Whether the outcome is already counted for this exposure.
+    pub(crate) fn has(&self, flag: Flag) -> bool {
+        self.meta() & flag.bit() != 0
+    }
+
+    /// Marks the outcome as counted.
+    pub(crate) fn mark(&mut self, flag: Flag) {
         let m = self.meta();
-        self.set_meta(m | OPENED);
+        self.set_meta(m | flag.bit());
     }
 
     /// Replaces flags, variant and time with those of `rec` (same key).
@@ -405,9 +449,9 @@ impl RecMut<'_> {
     }
 
     /// Merges another shard's exposure of the same recipient: the earlier
-    /// exposure's variant and time stand; clicked and opened are united.
+    /// exposure's variant and time stand; the outcome flags are united.
     pub(crate) fn merge_exposure(&mut self, other: &Rec) {
-        let flags = (self.meta() | other.meta) & (CLICKED | OPENED);
+        let flags = (self.meta() | other.meta) & (CLICKED | OPENED | LOW_FLAGS);
         if other.time < self.time() {
             self.overwrite(*other);
         }

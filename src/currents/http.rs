@@ -18,9 +18,12 @@ use super::kind::{FieldDef, FieldKind, Target};
 
 /// Limits for decoding a Custom HTTP body (see `docs/design.md`, *Bounded memory*).
 ///
-/// The parsed body is held as a JSON tree while its events are decoded: at
-/// worst about 16 times [`max_body_bytes`](Self::max_body_bytes) (a body made
-/// of tiny values), typically 2 to 3 times.
+/// The parsed body is held as a JSON tree while its events are decoded. Before
+/// parsing, a scan of the body bounds that tree's size from its objects, members
+/// and arrays; a body whose bound exceeds [`MAX_TREE_FACTOR`](Self::MAX_TREE_FACTOR)
+/// times [`max_body_bytes`](Self::max_body_bytes) is refused
+/// ([`HttpError::TooComplex`]), so the tree never exceeds that (real events of
+/// about 1 KB bound at under 10 times their size).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HttpOptions {
@@ -33,6 +36,12 @@ pub struct HttpOptions {
     /// level 1; `properties` members are at level 3). Default 16. The JSON parser
     /// itself refuses anything nested deeper than 128 levels.
     pub max_depth: usize,
+}
+
+impl HttpOptions {
+    /// The JSON tree of a body is bounded by this many times
+    /// [`max_body_bytes`](Self::max_body_bytes).
+    pub const MAX_TREE_FACTOR: usize = 16;
 }
 
 impl Default for HttpOptions {
@@ -68,6 +77,15 @@ pub enum HttpError {
         line: usize,
         /// The column (1-based).
         column: usize,
+    },
+    /// The body's JSON tree could exceed [`HttpOptions::MAX_TREE_FACTOR`] times
+    /// [`HttpOptions::max_body_bytes`] (a body of many tiny objects).
+    #[error("the body's JSON tree could take {bound} bytes, above the limit of {limit}")]
+    TooComplex {
+        /// The bound computed from the body.
+        bound: usize,
+        /// The limit.
+        limit: usize,
     },
     /// The body is JSON but not an object with an `events` array.
     #[error("the body is not an object with an `events` array")]
@@ -132,6 +150,39 @@ impl fmt::Display for HttpEventError {
 
 impl std::error::Error for HttpEventError {}
 
+/// An upper bound of the memory `serde_json` takes for the tree of `body`:
+/// every object's first B-tree node (768 bytes), every member and array item
+/// (128 bytes: its share of the nodes, its key and value), every array (64
+/// bytes), plus the text itself. Counts the structural characters outside
+/// strings; never fails.
+fn tree_bound(body: &[u8]) -> usize {
+    let (mut objects, mut items, mut arrays) = (0usize, 0usize, 0usize);
+    let (mut in_string, mut escape) = (false, false);
+    for &b in body {
+        if in_string {
+            match (escape, b) {
+                (true, _) => escape = false,
+                (false, b'\\') => escape = true,
+                (false, b'"') => in_string = false,
+                (false, _) => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' => objects += 1,
+            b'[' => arrays += 1,
+            b',' | b':' => items += 1,
+            _ => {}
+        }
+    }
+    objects
+        .saturating_mul(768)
+        .saturating_add(items.saturating_add(1).saturating_mul(128))
+        .saturating_add(arrays.saturating_mul(64))
+        .saturating_add(body.len())
+}
+
 /// Parses a body into its `events` array, within the limits.
 pub(crate) fn parse_body(body: &[u8], options: &HttpOptions) -> Result<Vec<Value>, HttpError> {
     if body.len() > options.max_body_bytes {
@@ -139,6 +190,13 @@ pub(crate) fn parse_body(body: &[u8], options: &HttpOptions) -> Result<Vec<Value
             len: body.len(),
             limit: options.max_body_bytes,
         });
+    }
+    let limit = options
+        .max_body_bytes
+        .saturating_mul(HttpOptions::MAX_TREE_FACTOR);
+    let bound = tree_bound(body);
+    if bound > limit {
+        return Err(HttpError::TooComplex { bound, limit });
     }
     let v: Value = serde_json::from_slice(body).map_err(|e| HttpError::NotJson {
         // The position only: serde_json's message may quote the input.
@@ -445,6 +503,30 @@ mod tests {
         assert!(matches!(
             integer(&n("0.5")),
             Err(HttpEventErrorKind::WrongKind(_))
+        ));
+    }
+
+    #[test]
+    fn tree_bounds() {
+        // A real-sized Click event (about 1 KB) bounds at under 10 times its size.
+        let ev = format!(
+            r#"{{"event_type":"users.messages.email.Click","id":"0b8e5c52-9f4e-4c1e-8d7a-3f2b1c0d9e8f","time":1767225600,"properties":{{"app_group_id":"5a9ee6a2d4c3b3001b3f8a11","campaign_id":"{u}","campaign_name":"Spring sale 2026 – subject line test, wave 2","dispatch_id":"{u}","message_variation_id":"{u}","message_variation_name":"Variant B: 20% off ends Sunday","canvas_id":null,"canvas_name":null,"send_id":"{u}","url":"https://www.acme-shop.com/collections/summer-1234?utm_source=braze&utm_medium=email&utm_campaign=spring_sale&lid=abcd1234&dov=v2.1767222000","link_id":"{u}","link_alias":"cta_button_1","is_amp":false,"email_address":"jane.doe12345@gmail.com","user_agent":"Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148","esp":"sendgrid","from_domain":"mail.acme-shop.com","ip_pool":"marketing_pool_2","device_class":"mobile","device_os":"iOS","browser":"Safari","mailbox_provider":"Gmail","is_suspected_bot_click":false}},"user":{{"user_id":"5f1a2b3c4d5e6f7a8b9c0d1e","external_user_id":"crm-3f2b1c0d9e8f","device_id":null,"timezone":"Europe/Berlin"}}}}"#,
+            u = "0b8e5c52-9f4e-4c1e-8d7a-3f2b1c0d9e8f"
+        );
+        let b = tree_bound(ev.as_bytes());
+        assert!(ev.len() > 900 && b < 10 * ev.len(), "{b} for {}", ev.len());
+        // Structure inside strings does not count.
+        let quoted = br#""{{{{,,,:::\"{{""#;
+        assert_eq!(tree_bound(quoted), 128 + quoted.len());
+        // Tiny objects bound high and are refused under the default factor.
+        let tiny = format!("{{\"events\":[{}]}}", vec![r#"{"a":0}"#; 2000].join(","));
+        let o = HttpOptions {
+            max_body_bytes: tiny.len(),
+            ..HttpOptions::default()
+        };
+        assert!(matches!(
+            parse_body(tiny.as_bytes(), &o),
+            Err(HttpError::TooComplex { .. })
         ));
     }
 

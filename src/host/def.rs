@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::attribution::{AttributionConfig, Mode, Scope};
-use crate::optimiser::OptimiserConfig;
-use crate::vocab::ExperimentId;
+use crate::optimiser::{DelayModel, GuardrailRule, OptimiserConfig};
+use crate::vocab::{ExperimentId, Reward};
 
 /// One variant: a label (what reports show) and, for a multi-part variant,
 /// its named parts (for example `subject`, `preheader`, `body`), which the
@@ -115,5 +115,47 @@ impl ExperimentDef {
     pub fn with_control(mut self, index: usize) -> ExperimentDef {
         self.control = Some(index);
         self
+    }
+
+    /// Sets the reward in both configurations, and the optimiser's delay
+    /// model to the reward's learned default ([`DelayModel::default_for`]).
+    ///
+    /// ```
+    /// use dynopt::attribution::{Mode, Scope};
+    /// use dynopt::host::ExperimentDef;
+    /// use dynopt::Reward;
+    /// let def = ExperimentDef::new("s", Scope::campaign("c"), Mode::ExposureJoin, 7)
+    ///     .with_reward(Reward::Open);
+    /// assert_eq!(def.attribution.reward, def.optimiser.reward);
+    /// ```
+    pub fn with_reward(mut self, reward: Reward) -> ExperimentDef {
+        self.attribution.reward = reward;
+        self.optimiser.reward = reward;
+        self.optimiser.delay = DelayModel::default_for(reward);
+        self
+    }
+
+    /// Adds a guardrail: the optimiser's rule, and its metric to what
+    /// attribution emits.
+    pub fn with_guardrail(mut self, rule: GuardrailRule) -> ExperimentDef {
+        if !self.attribution.guardrails.contains(&rule.metric) {
+            self.attribution.guardrails.push(rule.metric);
+        }
+        self.optimiser
+            .guardrails
+            .retain(|r| r.metric != rule.metric);
+        self.optimiser.guardrails.push(rule);
+        self
+    }
+
+    /// Whether the two configurations agree: the same reward kind, and every
+    /// guardrail rule's metric emitted by attribution.
+    pub(crate) fn consistent(&self) -> bool {
+        self.attribution.reward.name() == self.optimiser.reward.name()
+            && self
+                .optimiser
+                .guardrails
+                .iter()
+                .all(|r| self.attribution.guardrails.contains(&r.metric))
     }
 }

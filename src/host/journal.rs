@@ -8,7 +8,7 @@
 //! | bytes | field |
 //! |---|---|
 //! | 4 | `len`: bytes after this field and the checksum (payload length) |
-//! | 4 | checksum of the payload |
+//! | 4 | CRC-32 (IEEE) of the payload |
 //! | 1 | record format version (1) |
 //! | 1 | kind (1: exposure) |
 //! | 2 | reserved (0) |
@@ -30,7 +30,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 
-use super::checksum::checksum32;
 use crate::vocab::{ExperimentId, RecipientKey, VariantId};
 
 /// Longest experiment id a journal record carries (bytes of UTF-8).
@@ -94,7 +93,7 @@ impl JournalEntry {
         out.extend_from_slice(self.record.recipient_key.as_bytes());
         out.extend_from_slice(&(id.len() as u16).to_le_bytes());
         out.extend_from_slice(id);
-        let sum = checksum32(&out[start + 8..]);
+        let sum = crc32fast::hash(&out[start + 8..]);
         out[start + 4..start + 8].copy_from_slice(&sum.to_le_bytes());
         true
     }
@@ -134,7 +133,7 @@ fn decode_one(bytes: &[u8]) -> Option<(JournalEntry, usize)> {
         return None;
     }
     let p = &bytes[8..8 + len];
-    if checksum32(p) != u32_at(bytes, 4) {
+    if crc32fast::hash(p) != u32_at(bytes, 4) {
         return None;
     }
     if p[0] != VERSION || p[1] != KIND_EXPOSURE || p[2] != 0 || p[3] != 0 {

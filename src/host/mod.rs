@@ -26,7 +26,6 @@
 //! experiments remain possible on separate message variations or Canvas steps.
 
 mod allocation;
-mod checksum;
 mod def;
 mod journal;
 mod state;
@@ -73,6 +72,11 @@ pub enum HostError {
     /// The experiment has no active variant to serve.
     #[error("experiment {0} has no active variant")]
     NoActiveVariant(ExperimentId),
+    /// The attribution and optimiser configurations disagree: another reward,
+    /// or a guardrail rule whose metric attribution does not emit (set both
+    /// with [`ExperimentDef::with_reward`] and [`ExperimentDef::with_guardrail`]).
+    #[error("experiment {0}: attribution and optimiser disagree on the reward or guardrails")]
+    Inconsistent(ExperimentId),
     /// Attribution refused the experiment (overlapping scope, invalid settings).
     #[error(transparent)]
     Attribution(#[from] AddExperimentError),
@@ -266,6 +270,9 @@ impl Host {
             return Err(HostError::Variants(id));
         }
         def.optimiser.validate().map_err(OptimiserError::from)?;
+        if !def.consistent() {
+            return Err(HostError::Inconsistent(id));
+        }
         self.attribution
             .add_experiment(id.clone(), def.attribution.clone())?;
         // Validated above: adding to the optimiser cannot fail now.
@@ -540,7 +547,15 @@ impl Host {
                 ..IngestReport::default()
             };
         }
-        let clean = self.filter.clean_file(bytes, &self.decode);
+        // A schema that does not name its event type (a bare `Conversion`)
+        // takes the key's `event_type=` segment.
+        let clean = if self.decode.fallback_event_type.is_none() && key.event_type.is_some() {
+            let mut decode = self.decode.clone();
+            decode.fallback_event_type = key.event_type;
+            self.filter.clean_file(bytes, &decode)
+        } else {
+            self.filter.clean_file(bytes, &self.decode)
+        };
         let mut report = self.ingest_events(&clean.events, now);
         report.filter = Some(clean.report);
         if clean.error.is_none() {
@@ -567,13 +582,15 @@ impl Host {
     }
 
     /// How long a processed file is remembered: the longest attribution
-    /// window plus allowed lateness (events older than that are late anyway).
+    /// window (click or conversion) plus allowed lateness (events older than
+    /// that are late anyway).
     fn memory_secs(&self) -> i64 {
         self.defs
             .values()
             .map(|d| {
                 d.attribution
                     .window
+                    .max(d.attribution.effective_conversion_window())
                     .num_seconds()
                     .saturating_add(d.attribution.allowed_lateness.num_seconds())
             })

@@ -11,7 +11,7 @@
 //! | 8 | `m`: length of the metadata |
 //! | m | metadata, JSON: definitions, optimiser snapshot, attribution snapshot without its record tables, processed files, applied journal sequence numbers, allocation version |
 //! | 8 + 24 × n, per table | three tables per experiment (exposures, unique clickers, seen event ids), each a record count `n` then `n` packed records: 16-byte key, record word, time in UNIX seconds (`u32` each) |
-//! | 8 | checksum of everything before |
+//! | 4 | CRC-32 (IEEE) of everything before |
 //!
 //! Every length is checked against the bytes present before anything is
 //! allocated, so a corrupt length cannot ask for memory the input does not
@@ -22,7 +22,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::checksum::checksum;
 use super::{ExperimentDef, Host, MAX_VERSIONS, Shares};
 use crate::attribution::{Attribution, AttributionSnapshot};
 use crate::currents::ObjectKey;
@@ -153,7 +152,7 @@ impl Host {
         out.extend_from_slice(&(meta.len() as u64).to_le_bytes());
         out.extend_from_slice(&meta);
         self.attribution.pack_tables(&mut out);
-        let sum = checksum(&out);
+        let sum = crc32fast::hash(&out);
         out.extend_from_slice(&sum.to_le_bytes());
         out
     }
@@ -169,10 +168,8 @@ impl Host {
         let word =
             |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
         shared::check_version(word(8), STATE_FORMAT_VERSION)?;
-        let (body, sum) = bytes.split_at(bytes.len() - 8);
-        let mut s = [0u8; 8];
-        s.copy_from_slice(sum);
-        if checksum(body) != u64::from_le_bytes(s) {
+        let (body, sum) = bytes.split_at(bytes.len() - 4);
+        if crc32fast::hash(body) != u32::from_le_bytes([sum[0], sum[1], sum[2], sum[3]]) {
             return Err(corrupt("checksum mismatch (truncated or damaged)"));
         }
         if word(12) != 0 {

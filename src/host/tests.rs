@@ -316,9 +316,9 @@ proptest! {
 fn forged_lengths_and_records_are_refused() {
     let h = busy_host(20);
     let good = h.snapshot();
-    let body = &good[..good.len() - 8];
+    let body = &good[..good.len() - 4];
     let reseal = |mut b: Vec<u8>| {
-        let s = checksum::checksum(&b);
+        let s = crc32fast::hash(&b);
         b.extend_from_slice(&s.to_le_bytes());
         b
     };
@@ -514,4 +514,29 @@ fn version_history_is_bounded() {
     assert!(h.shares_at(&id(), h.allocation_version()).is_some());
     let r = Host::restore(&h.snapshot()).expect("restores");
     assert_eq!(r.to_json(), h.to_json());
+}
+
+#[test]
+fn a_bare_conversion_file_takes_its_type_from_the_key() {
+    let mut h = host();
+    let schema = r#"{"type":"record","name":"Conversion","fields":[{"name":"id","type":"string"},{"name":"user_id","type":"string"},{"name":"time","type":"int"},{"name":"campaign_id","type":"string"}]}"#;
+    let w = crate::currents::OcfWriter::new(schema, crate::currents::Codec::Null, &[], [1; 16]);
+    let mut file = Vec::new();
+    w.header(&mut file);
+    let mut rec = Vec::new();
+    crate::currents::encode_str("ev-1", &mut rec);
+    crate::currents::encode_str("5f1a2b3c4d5e6f7a8b9c0d1e", &mut rec);
+    crate::currents::encode_long(t0().timestamp(), &mut rec);
+    crate::currents::encode_str("c1", &mut rec);
+    w.write_block(1, &rec, &mut file);
+    let k =
+        ObjectKey::parse("p/event_type=users.campaigns.Conversion/date=2026-03-20-09/f+0+1.avro")
+            .expect("a key");
+    let r = h.ingest_file(&k, &file, t0());
+    assert!(r.error.is_none(), "{r:?}");
+    assert_eq!(r.events, 1);
+    // Without a type in the key the file is refused, typed.
+    let k = ObjectKey::parse("p/date=2026-03-20-09/f+0+2.avro").expect("a key");
+    let r = h.ingest_file(&k, &file, t0());
+    assert!(r.error.is_some());
 }

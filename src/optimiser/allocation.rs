@@ -5,8 +5,9 @@
 use chrono::{DateTime, Utc};
 use rand::Rng;
 
-use super::config::OptimiserConfig;
+use super::config::{GuardrailAction, OptimiserConfig};
 use super::experiment::Experiment;
+use super::guardrail::GuardrailStatus;
 use super::monte_carlo::{Tally, argmax_tally};
 
 /// One active variant's result of an allocation recompute.
@@ -32,6 +33,10 @@ impl Experiment {
     /// of the audience changes variant.
     pub fn recompute_allocation<R: Rng + ?Sized>(&mut self, now: DateTime<Utc>, rng: &mut R) {
         let trials = self.refresh_trials(now);
+        let verdicts = self.judge_guardrails();
+        for (v, g) in self.state.variants.iter_mut().zip(verdicts) {
+            v.guardrail = g;
+        }
         let min_evidence = self.state.config.min_evidence;
         for (v, &n) in self.state.variants.iter_mut().zip(&trials) {
             if v.learning && n >= min_evidence {
@@ -58,6 +63,11 @@ impl Experiment {
             .map(|&(i, _)| Role {
                 control: Some(i) == control,
                 learning: self.state.variants[i].learning,
+                guard: match self.state.variants[i].guardrail {
+                    GuardrailStatus::Capped(_) => Some(GuardrailAction::Cap),
+                    GuardrailStatus::Retired(_) => Some(GuardrailAction::Retire),
+                    GuardrailStatus::Ok | GuardrailStatus::Watch(_) => None,
+                },
             })
             .collect();
         let result = shares(&tally, &exposures, &roles, &self.state.config);
@@ -80,14 +90,17 @@ pub(super) struct Role {
     pub(super) control: bool,
     /// Still learning: share capped at `1/K`, never retired.
     pub(super) learning: bool,
+    /// A guardrail acts on it: capped at the minimum share, or retired.
+    pub(super) guard: Option<GuardrailAction>,
 }
 
 /// The allocation policy as a pure function of the Monte Carlo tally over the
 /// active variants, their exposures and roles: probability of being best,
 /// automatic retirement (never of the variant with the most wins, the control
 /// or a learning variant), renormalisation over the variants kept, top-two
-/// Thompson sampling, the minimum share, the control's fixed share and the
-/// `1/K` cap of learning variants.
+/// Thompson sampling, the minimum share, the control's fixed share, the
+/// `1/K` cap of learning variants and the guardrails (retired, or capped at
+/// the minimum share; never the control, never the last active variant).
 pub(super) fn shares(
     tally: &Tally,
     exposures: &[u64],
@@ -109,6 +122,16 @@ pub(super) fn shares(
             if j != top && !exempt && exposures[j] >= rule.min_exposures && p[j] < rule.max_p_best {
                 active[j] = false;
             }
+        }
+    }
+    // Guardrail retirement: never the control, never the last active variant.
+    for j in 0..k {
+        if role(j).guard == Some(GuardrailAction::Retire)
+            && !role(j).control
+            && active[j]
+            && active.iter().filter(|&&a| a).count() > 1
+        {
+            active[j] = false;
         }
     }
     let total: f64 = (0..k).filter(|&j| active[j]).map(|j| p[j]).sum();
@@ -199,6 +222,35 @@ pub(super) fn shares(
             } else {
                 excess / n_takers as f64
             };
+        }
+    }
+    // Guardrail caps: at most the minimum share; the excess goes to the
+    // uncapped non-control variants in proportion (established ones first),
+    // else to the control. Nothing is capped when no one could take it.
+    let capped = |j: usize| active[j] && !role(j).control && role(j).guard.is_some();
+    let tiers: [&dyn Fn(usize) -> bool; 3] = [
+        &|j| active[j] && !capped(j) && !role(j).control && !role(j).learning,
+        &|j| active[j] && !capped(j) && !role(j).control,
+        &|j| active[j] && role(j).control,
+    ];
+    if let Some(takers) = tiers.iter().find(|t| (0..k).any(t)) {
+        let mut excess = 0.0;
+        for (j, s) in share.iter_mut().enumerate() {
+            if capped(j) && *s > m {
+                excess += *s - m;
+                *s = m;
+            }
+        }
+        if excess > 0.0 {
+            let base: f64 = (0..k).filter(|&j| takers(j)).map(|j| share[j]).sum();
+            let n = (0..k).filter(|&j| takers(j)).count();
+            for j in (0..k).filter(|&j| takers(j)) {
+                share[j] += if base > 0.0 {
+                    excess * share[j] / base
+                } else {
+                    excess / n as f64
+                };
+            }
         }
     }
     (0..k)

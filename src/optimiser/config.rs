@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::delay::DelayModel;
 use crate::snapshot::secs;
-use crate::vocab::{ExperimentId, VariantId};
+use crate::vocab::{ExperimentId, Guardrail, Reward, VariantId};
 
 /// Most variants an experiment may serve at once.
 pub const MAX_ACTIVE_VARIANTS: usize = 50;
@@ -90,6 +90,91 @@ pub struct OptimiserConfig {
         skip_serializing_if = "is_default_control_share"
     )]
     pub control_share: f64,
+    /// What the posteriors learn from (default: the first click). Only the
+    /// updates of this kind are successes; the other outcomes are counted
+    /// for the report. Give attribution the same value. Build with
+    /// [`with_reward`](Self::with_reward) to get the reward's default delay
+    /// prior too.
+    #[serde(default, skip_serializing_if = "Reward::is_click")]
+    pub reward: Reward,
+    /// Guardrail metrics that must not get worse than the control's (at
+    /// most one rule per metric; default none). See [`GuardrailRule`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guardrails: Vec<GuardrailRule>,
+}
+
+/// What happens to a wording whose guardrail rate is credibly worse than the
+/// reference's by more than the margin.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum GuardrailAction {
+    /// Its share is capped at the minimum share (`min_share`, at most `1/K`;
+    /// none when `min_share` is 0) at every recompute while the verdict
+    /// stands; it cannot lead or be declared winner (the default). The cap
+    /// holds until the probability of exceeding the margin falls below one
+    /// half.
+    #[default]
+    Cap,
+    /// It is retired for good.
+    Retire,
+}
+
+/// One guardrail: a metric (unsubscribes, spam complaints, hard bounces)
+/// whose rate per exposure a wording may not raise above the reference's by
+/// more than `margin`.
+///
+/// The reference is the control ([`Experiment::set_control`](super::Experiment::set_control));
+/// without one, the other active wordings pooled. At each allocation
+/// recompute the rate ratio `R = rate(wording) / rate(reference)` gets a
+/// posterior from the events and exposures of both, compared within the
+/// same exposure-time buckets (so events still to come and a changing
+/// allocation bias neither side); the wording *acts* (capped or retired, see
+/// [`GuardrailAction`]) when `P(R > 1 + margin) > probability` and it has
+/// the evidence (`min_exposures` on each side, `min_events` events in all),
+/// and is *watched* when that probability is above one half without acting.
+/// The control is never capped.
+///
+/// ```
+/// use dynopt::optimiser::{GuardrailRule, OptimiserConfig};
+/// use dynopt::Guardrail;
+/// let mut config = OptimiserConfig::default();
+/// config.guardrails.push(GuardrailRule::new(Guardrail::Unsubscribe));
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct GuardrailRule {
+    /// The metric.
+    pub metric: Guardrail,
+    /// Tolerated relative excess over the reference's rate (default 0.5: up
+    /// to 1.5 times the reference's rate is tolerated). At least 0.
+    pub margin: f64,
+    /// Posterior probability of exceeding the margin above which the
+    /// wording acts (default 0.99; in `[0.5, 1)`).
+    pub probability: f64,
+    /// Exposures the wording and the reference each need, in the buckets
+    /// where both were served, before it can act (default 2,000).
+    pub min_exposures: u64,
+    /// Guardrail events (wording and reference together) needed before it
+    /// can act (default 10).
+    pub min_events: u64,
+    /// Cap or retire (default cap).
+    pub action: GuardrailAction,
+}
+
+impl GuardrailRule {
+    /// A rule with the defaults: margin 0.5, probability 0.99, 2,000
+    /// exposures and 10 events of evidence, cap.
+    pub fn new(metric: Guardrail) -> GuardrailRule {
+        GuardrailRule {
+            metric,
+            margin: 0.5,
+            probability: 0.99,
+            min_exposures: 2_000,
+            min_events: 10,
+            action: GuardrailAction::Cap,
+        }
+    }
 }
 
 fn default_min_evidence() -> f64 {
@@ -136,6 +221,20 @@ impl Default for OptimiserConfig {
             min_evidence: default_min_evidence(),
             added_prior_weight: default_added_prior_weight(),
             control_share: default_control_share(),
+            reward: Reward::Click,
+            guardrails: Vec::new(),
+        }
+    }
+}
+
+impl OptimiserConfig {
+    /// The defaults for `reward`: the reward and its learned delay model's
+    /// prior ([`DelayModel::default_for`]).
+    pub fn with_reward(reward: Reward) -> OptimiserConfig {
+        OptimiserConfig {
+            reward,
+            delay: DelayModel::default_for(reward),
+            ..OptimiserConfig::default()
         }
     }
 }
@@ -229,6 +328,17 @@ impl OptimiserConfig {
         {
             return Err(E::ControlShare);
         }
+        for (i, g) in self.guardrails.iter().enumerate() {
+            let ok = g.margin.is_finite()
+                && g.margin >= 0.0
+                && g.margin <= 1_000.0
+                && g.probability.is_finite()
+                && (0.5..1.0).contains(&g.probability)
+                && !self.guardrails[..i].iter().any(|h| h.metric == g.metric);
+            if !ok {
+                return Err(E::Guardrail);
+            }
+        }
         Ok(())
     }
 
@@ -295,6 +405,10 @@ pub enum OptimiserConfigError {
     /// `control_share` is not in `(0, 1)`.
     #[error("control_share must be in (0, 1)")]
     ControlShare,
+    /// A guardrail rule's `margin` is not 0 to 1,000, its `probability` is
+    /// not in `[0.5, 1)`, or two rules name the same metric.
+    #[error("guardrail margin must be 0 to 1000, probability in [0.5, 1), one rule per metric")]
+    Guardrail,
 }
 
 /// What went wrong in an optimiser call. None of these is caused by a panic

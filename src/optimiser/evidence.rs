@@ -7,7 +7,7 @@ use super::beta::{Posterior, Sampler};
 use super::config::OptimiserError;
 use super::delay::{DelayCdf, DelayModel, bin_of};
 use super::experiment::{COARSE_SECS, Counts, Experiment, FineBucket};
-use crate::vocab::Update;
+use crate::vocab::{RewardKind, Update};
 
 fn secs(t: DateTime<Utc>) -> i64 {
     t.timestamp()
@@ -18,35 +18,28 @@ fn secs_f(t: DateTime<Utc>) -> f64 {
 }
 
 impl Experiment {
-    /// Learns from one update from attribution. Exposures and clicks for
-    /// retired variants still count. Updates may come late and out of order.
+    /// Learns from one update from attribution. Exposures and outcomes for
+    /// retired variants still count. Only the outcome of the configured
+    /// [`reward`](super::OptimiserConfig::reward) (clicks by default) feeds the
+    /// posteriors and the delay model; the other outcomes are counted for the
+    /// report, guardrail events by exposure time for the guardrails. Updates may come late and out of order.
     /// An update never moves the experiment's clock: only the `now` given to
     /// [`refresh`](Self::refresh) (and so to
     /// [`recompute_allocation`](Self::recompute_allocation)) does, so a
     /// future-dated update cannot make recent exposures look matured; it
     /// counts as not yet matured until `now` reaches it.
     pub fn apply(&mut self, update: &Update) -> Result<(), OptimiserError> {
-        let (experiment, variant) = match update {
-            Update::Exposure {
-                experiment,
-                variant,
-                ..
-            }
-            | Update::Click {
-                experiment,
-                variant,
-                ..
-            } => (experiment, *variant),
-        };
+        let experiment = update.experiment();
         if *experiment != self.state.id {
             return Err(OptimiserError::WrongExperiment {
                 update: experiment.clone(),
                 experiment: self.state.id.clone(),
             });
         }
-        let idx = self.position(variant)?;
+        let idx = self.position(update.variant())?;
         let nv = self.state.variants.len();
         let nb = self.derived.edges.len();
+        let reward = self.state.config.reward.kind();
         match update {
             Update::Exposure { at, .. } => {
                 let t = secs(*at);
@@ -63,34 +56,69 @@ impl Experiment {
                     fb.last_offset_secs = fb.last_offset_secs.max(off);
                 }
             }
-            Update::Click {
+            Update::Guardrail {
+                guardrail,
                 exposed_at,
-                clicked_at,
+                at,
                 ..
             } => {
-                let tc = secs(*clicked_at);
-                let te = exposed_at.map(secs).unwrap_or(tc);
-                let v = &mut self.state.variants[idx];
-                v.clicks = v.clicks.saturating_add(1);
+                // Counted by exposure time, so that the comparison with the
+                // reference is made between exposures of the same age.
+                let te = secs(exposed_at.unwrap_or(*at));
                 let c = self.cell(te, idx, nv, nb);
-                c.clicks = c.clicks.saturating_add(1);
-                if let Some(e) = exposed_at {
-                    let delay = (*clicked_at - *e).num_milliseconds() as f64 / 1000.0;
-                    let bin = bin_of(&self.derived.edges, delay.max(0.0));
-                    let h = match self.fine_key(te) {
-                        Some(b) => &mut self.fine_bucket(b, nv, nb).delays,
-                        None => &mut self.state.mature_delays,
+                let x = c.guard_mut(*guardrail);
+                *x = x.saturating_add(1);
+                return Ok(());
+            }
+            Update::Click { .. } | Update::Open { .. } | Update::Conversion { .. } => {
+                let Some((kind, exposed_at, at)) = update.reward_outcome() else {
+                    return Err(OptimiserError::UnsupportedUpdate);
+                };
+                if kind != reward {
+                    let o = &mut self.state.variants[idx].other;
+                    let n = match kind {
+                        RewardKind::Click => &mut o.clicks,
+                        RewardKind::Open => &mut o.opens,
+                        RewardKind::Conversion => &mut o.conversions,
                     };
-                    if let Some(x) = h.get_mut(bin) {
-                        *x = x.saturating_add(1);
-                    }
+                    *n = n.saturating_add(1);
+                    return Ok(());
                 }
+                self.learn_reward(idx, exposed_at, at, nv, nb);
             }
         }
         if self.is_simple() {
             self.refresh_variant_simple(idx);
         }
         Ok(())
+    }
+
+    /// Counts a success of the experiment's reward and learns its delay.
+    fn learn_reward(
+        &mut self,
+        idx: usize,
+        exposed_at: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+        nv: usize,
+        nb: usize,
+    ) {
+        let tc = secs(at);
+        let te = exposed_at.map(secs).unwrap_or(tc);
+        let v = &mut self.state.variants[idx];
+        v.clicks = v.clicks.saturating_add(1);
+        let c = self.cell(te, idx, nv, nb);
+        c.clicks = c.clicks.saturating_add(1);
+        if let Some(e) = exposed_at {
+            let delay = (at - e).num_milliseconds() as f64 / 1000.0;
+            let bin = bin_of(&self.derived.edges, delay.max(0.0));
+            let h = match self.fine_key(te) {
+                Some(b) => &mut self.fine_bucket(b, nv, nb).delays,
+                None => &mut self.state.mature_delays,
+            };
+            if let Some(x) = h.get_mut(bin) {
+                *x = x.saturating_add(1);
+            }
+        }
     }
 
     /// Immediate feedback without discounting: posteriors follow every update.
@@ -198,8 +226,7 @@ impl Experiment {
                 cells.resize(fb.cells.len(), Counts::default());
             }
             for (c, f) in cells.iter_mut().zip(&fb.cells) {
-                c.exposures = c.exposures.saturating_add(f.exposures);
-                c.clicks = c.clicks.saturating_add(f.clicks);
+                c.add(f);
             }
             for (m, d) in self.state.mature_delays.iter_mut().zip(&fb.delays) {
                 *m = m.saturating_add(*d);

@@ -13,17 +13,82 @@ use serde::{Deserialize, Serialize};
 use super::beta::{Posterior, Sampler};
 use super::config::{MAX_ACTIVE_VARIANTS, MAX_VARIANTS, OptimiserConfig, OptimiserError};
 use super::delay::bin_edges;
+use super::guardrail::GuardrailStatus;
 use super::layout::{self, assign_key};
-use crate::vocab::{ExperimentId, VariantId};
+use crate::vocab::{ExperimentId, Guardrail, VariantId};
 
 /// Width of the buckets that exposures older than the horizon are merged into.
 pub(super) const COARSE_SECS: i64 = 86_400;
 
-/// Exposures and clicks of one variant in one time bucket.
+/// Exposures, rewards (under the historical name `clicks`) and guardrail
+/// events of one variant in one time bucket (by exposure time).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct Counts {
     pub(super) exposures: u64,
+    /// Successes of the experiment's reward (first clicks by default).
     pub(super) clicks: u64,
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub(super) unsubscribes: u64,
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub(super) spam_complaints: u64,
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub(super) hard_bounces: u64,
+}
+
+impl Counts {
+    /// The events of one guardrail metric.
+    pub(super) fn guard(&self, g: Guardrail) -> u64 {
+        match g {
+            Guardrail::Unsubscribe => self.unsubscribes,
+            Guardrail::SpamComplaint => self.spam_complaints,
+            Guardrail::HardBounce => self.hard_bounces,
+        }
+    }
+
+    pub(super) fn guard_mut(&mut self, g: Guardrail) -> &mut u64 {
+        match g {
+            Guardrail::Unsubscribe => &mut self.unsubscribes,
+            Guardrail::SpamComplaint => &mut self.spam_complaints,
+            Guardrail::HardBounce => &mut self.hard_bounces,
+        }
+    }
+
+    /// Adds another cell's counts (saturating).
+    pub(super) fn add(&mut self, o: &Counts) {
+        self.exposures = self.exposures.saturating_add(o.exposures);
+        self.clicks = self.clicks.saturating_add(o.clicks);
+        self.unsubscribes = self.unsubscribes.saturating_add(o.unsubscribes);
+        self.spam_complaints = self.spam_complaints.saturating_add(o.spam_complaints);
+        self.hard_bounces = self.hard_bounces.saturating_add(o.hard_bounces);
+    }
+}
+
+fn is_zero_u64(x: &u64) -> bool {
+    *x == 0
+}
+
+/// Outcomes of a variant that are not the experiment's reward (counted for
+/// the report only).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct OtherOutcomes {
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub(super) clicks: u64,
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub(super) opens: u64,
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub(super) conversions: u64,
+}
+
+impl OtherOutcomes {
+    fn is_empty(&self) -> bool {
+        *self == OtherOutcomes::default()
+    }
+
+    pub(super) fn add(&mut self, o: &OtherOutcomes) {
+        self.clicks = self.clicks.saturating_add(o.clicks);
+        self.opens = self.opens.saturating_add(o.opens);
+        self.conversions = self.conversions.saturating_add(o.conversions);
+    }
 }
 
 /// One fine time bucket (by exposure time): per-variant counts (indexed by
@@ -72,6 +137,12 @@ pub(super) struct Variant {
     /// given this variant (the sum of its share then); for the SRM check.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub(super) expected_exposures: f64,
+    /// Outcomes other than the reward (for the report).
+    #[serde(default, skip_serializing_if = "OtherOutcomes::is_empty")]
+    pub(super) other: OtherOutcomes,
+    /// The guardrail verdict of the last recompute.
+    #[serde(default, skip_serializing_if = "GuardrailStatus::is_ok")]
+    pub(super) guardrail: GuardrailStatus,
 }
 
 // Fields at their defaults are left out of snapshots, so a snapshot of an
@@ -392,6 +463,8 @@ impl Experiment {
             added_running: running,
             learning: running,
             expected_exposures: 0.0,
+            other: OtherOutcomes::default(),
+            guardrail: GuardrailStatus::Ok,
         });
         // Every bucket holds one cell per variant (a canonical form, so that
         // merged and single-instance states compare equal).

@@ -88,6 +88,7 @@ mod config;
 mod delay;
 mod evidence;
 mod experiment;
+mod guardrail;
 mod layout;
 mod monte_carlo;
 pub mod offpolicy;
@@ -103,11 +104,12 @@ use rand::Rng;
 
 pub use beta::Posterior;
 pub use config::{
-    AutoRetire, MAX_ACTIVE_VARIANTS, MAX_VARIANTS, OptimiserConfig, OptimiserConfigError,
-    OptimiserError,
+    AutoRetire, GuardrailAction, GuardrailRule, MAX_ACTIVE_VARIANTS, MAX_VARIANTS, OptimiserConfig,
+    OptimiserConfigError, OptimiserError,
 };
 pub use delay::{DelayModel, LogNormalDelay};
 pub use experiment::{Experiment, ExperimentState};
+pub use guardrail::{GuardrailLine, GuardrailReason, GuardrailStatus, RatioSummary};
 pub use layout::{assign_key, assign_point};
 pub use report::{Report, VariantReport};
 pub use state::OptimiserSnapshot;
@@ -116,6 +118,7 @@ pub use uplift::{SRM_MIN_DEVIATION, SRM_P_VALUE, Srm, Uplift};
 pub use crate::snapshot::{JsonPosition, RestoreError};
 
 use crate::vocab::{ExperimentId, RecipientKey, Update, VariantId};
+pub use crate::vocab::{Guardrail, Reward};
 
 /// All experiments of a host, by id.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -164,9 +167,7 @@ impl Optimiser {
 
     /// Routes an update from attribution to its experiment.
     pub fn apply(&mut self, update: &Update) -> Result<(), OptimiserError> {
-        let id = match update {
-            Update::Exposure { experiment, .. } | Update::Click { experiment, .. } => experiment,
-        };
+        let id = update.experiment();
         self.experiments
             .get_mut(id)
             .ok_or_else(|| OptimiserError::UnknownExperiment(id.clone()))?

@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use super::beta::Sampler;
 use super::experiment::Experiment;
+use super::guardrail::{GuardrailLine, GuardrailStatus};
 use super::monte_carlo::argmax_tally;
 use super::uplift::{Srm, Stratum, Uplift, srm, uplift};
-use crate::vocab::{ExperimentId, VariantId};
+use crate::vocab::{ExperimentId, Reward, RewardKind, VariantId};
 
 /// One variant's line in a [`Report`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -25,11 +26,26 @@ pub struct VariantReport {
     pub exposures: u64,
     /// First clicks reported by attribution (undiscounted).
     pub clicks: u64,
+    /// Successes of the experiment's reward reported by attribution
+    /// (undiscounted): first clicks, first human opens or first conversions.
+    /// The posterior, probability of being best and uplift are of this.
+    pub rewards: u64,
+    /// First human opens reported by attribution (undiscounted; only
+    /// emitted for open-reward experiments).
+    pub opens: u64,
+    /// First conversions reported by attribution (undiscounted; only
+    /// emitted for conversion-reward experiments).
+    pub conversions: u64,
+    /// One line per configured guardrail: events, rate with its 95%
+    /// credible interval, and the ratio against the reference.
+    pub guardrails: Vec<GuardrailLine>,
+    /// The guardrail verdict of the last allocation recompute, with the reason.
+    pub guardrail_status: GuardrailStatus,
     /// Exposures counted as trials now (matured and discounted).
     pub effective_trials: f64,
     /// Share of traffic in the current allocation.
     pub share: f64,
-    /// Posterior mean click rate.
+    /// Posterior mean reward rate (click rate by default).
     pub posterior_mean: f64,
     /// 2.5th percentile of the posterior.
     pub ci_low: f64,
@@ -54,6 +70,8 @@ pub struct VariantReport {
 pub struct Report {
     /// The experiment.
     pub experiment: ExperimentId,
+    /// What the posteriors learn from.
+    pub reward: Reward,
     /// Per variant, in id order (retired ones included).
     pub variants: Vec<VariantReport>,
     /// The active variant most likely to be best, among those not learning
@@ -114,8 +132,14 @@ impl Experiment {
         let nv = vs.len();
         let draws = self.state.config.mc_draws as usize;
         let samplers: Vec<Sampler> = post.iter().map(|&p| Sampler::new(p)).collect();
-        let eligible: Vec<bool> = vs.iter().map(|v| !v.retired).collect();
-        let active: Vec<usize> = (0..nv).filter(|&i| eligible[i]).collect();
+        // A wording a guardrail caps cannot be best: it is left out of the
+        // argmax (its draws still give its interval), unless all are capped.
+        let any_uncapped = vs.iter().any(|v| !v.retired && !v.guardrail.acts());
+        let eligible: Vec<bool> = vs
+            .iter()
+            .map(|v| !(v.retired || (any_uncapped && v.guardrail.acts())))
+            .collect();
+        let active: Vec<usize> = (0..nv).filter(|&i| !vs[i].retired).collect();
         let mut cols: Vec<Vec<f64>> = vec![Vec::with_capacity(draws); nv];
         let mut maxes = Vec::with_capacity(draws);
         let tally = argmax_tally(
@@ -130,9 +154,24 @@ impl Experiment {
         );
         let dn = draws as f64;
         let p_best: Vec<f64> = tally.wins.iter().map(|&w| f64::from(w) / dn).collect();
-        let settled: Vec<usize> = active.iter().copied().filter(|&i| !learning[i]).collect();
-        let candidates = if settled.is_empty() {
+        // A capped wording cannot lead (unless every one is capped).
+        let uncapped: Vec<usize> = active
+            .iter()
+            .copied()
+            .filter(|&i| !vs[i].guardrail.acts())
+            .collect();
+        let active_for_lead = if uncapped.is_empty() {
             &active
+        } else {
+            &uncapped
+        };
+        let settled: Vec<usize> = active_for_lead
+            .iter()
+            .copied()
+            .filter(|&i| !learning[i])
+            .collect();
+        let candidates = if settled.is_empty() {
+            active_for_lead
         } else {
             &settled
         };
@@ -158,6 +197,7 @@ impl Experiment {
             .filter(|_| value_remaining < self.state.config.stop_threshold && !any_learning)
             .map(|l| vs[l].id);
         let control = self.control_position();
+        let reward = self.state.config.reward.kind();
         let variants = (0..nv)
             .map(|i| {
                 let v = &vs[i];
@@ -177,7 +217,21 @@ impl Experiment {
                     label: v.label.clone(),
                     retired: v.retired,
                     exposures: v.exposures,
-                    clicks: v.clicks,
+                    clicks: match reward {
+                        RewardKind::Click => v.clicks,
+                        RewardKind::Open | RewardKind::Conversion => v.other.clicks,
+                    },
+                    rewards: v.clicks,
+                    opens: match reward {
+                        RewardKind::Open => v.clicks,
+                        RewardKind::Click | RewardKind::Conversion => v.other.opens,
+                    },
+                    conversions: match reward {
+                        RewardKind::Conversion => v.clicks,
+                        RewardKind::Click | RewardKind::Open => v.other.conversions,
+                    },
+                    guardrails: self.guard_lines(i),
+                    guardrail_status: v.guardrail,
                     effective_trials: trials[i],
                     share: v.share,
                     posterior_mean: post[i].mean(),
@@ -203,6 +257,7 @@ impl Experiment {
             .flatten();
         Report {
             experiment: self.state.id.clone(),
+            reward: self.state.config.reward,
             variants,
             leader: leader.map(|l| vs[l].id),
             value_remaining,

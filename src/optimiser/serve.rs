@@ -53,7 +53,8 @@ impl Experiment {
     /// variant is served uniformly with probability `min_share` (capped at
     /// `1/K`); with `top_two = b`, the draw's winner is served with
     /// probability `b`, else the winner of fresh draws that is not it (Russo's
-    /// top-two Thompson sampling). With none of these set, one uniform draw per
+    /// top-two Thompson sampling). A variant still learning (added while
+    /// running, before its minimum evidence) gets at most `1/K` of the draws. With none of these set, one uniform draw per
     /// active variant is all the generator gives.
     #[inline]
     pub fn draw<R: Rng + ?Sized>(&self, rng: &mut R) -> Result<VariantId, OptimiserError> {
@@ -70,29 +71,39 @@ impl Experiment {
             return Ok(self.state.variants[ci].id);
         }
         let others = samplers.len() - usize::from(control.is_some() && samplers.len() > 1);
-        let eligible = |i: usize| samplers.len() == 1 || Some(i) != control;
+        // A wording a guardrail caps only gets the minimum share's uniform
+        // draws, unless every other one is capped too.
+        let vs = &self.state.variants;
+        let any_uncapped = samplers
+            .iter()
+            .any(|(i, _)| Some(*i) != control && !vs[*i].guardrail.acts());
+        let eligible = |i: usize| {
+            samplers.len() == 1 || (Some(i) != control && !(any_uncapped && vs[i].guardrail.acts()))
+        };
         if c.min_share > 0.0 {
             let m = c.min_share.min(1.0 / others as f64);
             let u = rng.random::<f64>();
             if u < m * others as f64 {
                 let pick = ((u / m) as usize).min(others - 1);
-                if let Some(&(i, _)) = samplers.iter().filter(|(i, _)| eligible(*i)).nth(pick) {
+                let not_control = |i: usize| samplers.len() == 1 || Some(i) != control;
+                if let Some(&(i, _)) = samplers.iter().filter(|(i, _)| not_control(*i)).nth(pick) {
                     return Ok(self.state.variants[i].id);
                 }
             }
         }
-        let argmax = |rng: &mut R| {
+        let argmax_of = |rng: &mut R, ok: &dyn Fn(usize) -> bool| {
             let mut best = None;
             let mut bv = -1.0;
             for (i, s) in samplers {
                 let x = s.sample(rng);
-                if x > bv && eligible(*i) {
+                if x > bv && ok(*i) {
                     bv = x;
                     best = Some(*i);
                 }
             }
             best
         };
+        let argmax = |rng: &mut R| argmax_of(rng, &eligible);
         let mut best = argmax(rng);
         if let (Some(b), Some(leader)) = (c.top_two, best)
             && others > 1
@@ -106,6 +117,28 @@ impl Experiment {
                     best = x;
                     break;
                 }
+            }
+        }
+        // A variant still learning gets at most 1/K of the draws, as in
+        // allocation mode: when it wins, it is served with probability
+        // `min(1, (1/K) / P(best))` (P(best) of the last recompute; `1/K`
+        // before the first), else the draw is redone among the established.
+        if let Some(i) = best
+            && vs[i].learning
+            && Some(i) != control
+        {
+            let cap = 1.0 / samplers.len() as f64;
+            let p = vs[i].p_best;
+            let accept = if p > cap {
+                cap / p
+            } else if p > 0.0 {
+                1.0
+            } else {
+                cap
+            };
+            let established = |j: usize| eligible(j) && !vs[j].learning;
+            if rng.random::<f64>() >= accept && samplers.iter().any(|(j, _)| established(*j)) {
+                best = argmax_of(rng, &established);
             }
         }
         best.map(|i| self.state.variants[i].id)

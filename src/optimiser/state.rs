@@ -238,6 +238,8 @@ impl Experiment {
                     v.clicks = v.clicks.saturating_add(y.clicks);
                     v.expected_exposures += y.expected_exposures;
                     v.learning &= y.learning;
+                    v.other.add(&y.other);
+                    v.guardrail = v.guardrail.worst(y.guardrail);
                     map_a.push(merged.len());
                     map_b.push(merged.len());
                     merged.push(v);
@@ -274,8 +276,7 @@ impl Experiment {
             }
             for (i, c) in cells.iter().enumerate() {
                 if let Some(&j) = map.get(i) {
-                    out[j].exposures = out[j].exposures.saturating_add(c.exposures);
-                    out[j].clicks = out[j].clicks.saturating_add(c.clicks);
+                    out[j].add(c);
                 }
             }
         };
