@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::text::{DECODE_ROUNDS, base64_text, has_escape, next_layer, pct_and_cases};
+use super::text::{DECODE_ROUNDS, base64_text, has_escape, next_layer, pct_and_letters};
 
 /// The record's personal values worth searching for, with a filter of the byte
 /// triples that start them: one strided pass over a text finds them all, ASCII
@@ -158,10 +158,10 @@ fn holds_core(text: &[u8], known: Option<&str>, needles: &Needles<'_>) -> bool {
     if needles.found_in_bytes(text) {
         return true;
     }
-    // Not encoded (no escape, and not both cases, which a base64 token of text
+    // Not encoded (no escape, and no letter, which a base64 token of text
     // needs): the search above was the whole check.
-    let (pct, both_cases) = pct_and_cases(text);
-    if !(pct || (both_cases && text.len() >= 8)) {
+    let (pct, letters) = pct_and_letters(text);
+    if !(pct || (letters && text.len() >= 8)) {
         return false;
     }
     if let Some(memo) = needles.memo

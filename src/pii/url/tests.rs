@@ -122,3 +122,13 @@ fn phone_runs() {
         assert!(!has_phone_run(no), "{no}");
     }
 }
+
+/// Base64 of text may have a single case, or no digit: such tokens are decoded
+/// too (only tokens without a letter are not).
+#[test]
+fn single_case_base64_is_decoded() {
+    use super::text::base64_text;
+    assert_eq!(base64_text("ZDB0MG00Y20=").as_deref(), Some("d0t0m4cm"));
+    assert_eq!(base64_text("QUJDREVGR0g=").as_deref(), Some("ABCDEFGH"));
+    assert_eq!(base64_text("12345678"), None);
+}

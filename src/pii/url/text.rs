@@ -95,22 +95,21 @@ impl Summary {
         self.dots >= 3 || self.colons >= 2
     }
 
-    /// [`base64_text`] needs eight bytes with both ASCII cases.
+    /// [`base64_text`] needs eight bytes with an ASCII letter.
     pub(super) fn may_be_base64(&self) -> bool {
-        self.len >= 8 && self.flags & (C_UPPER | C_LOWER) == (C_UPPER | C_LOWER)
+        self.len >= 8 && self.flags & (C_UPPER | C_LOWER) != 0
     }
 }
 
-/// Whether `b` holds a `%`, and whether it holds both ASCII cases (one pass
+/// Whether `b` holds a `%`, and whether it holds an ASCII letter (one pass
 /// without branches, which the compiler vectorises).
-pub(super) fn pct_and_cases(b: &[u8]) -> (bool, bool) {
-    let (mut pct, mut upper, mut lower) = (false, false, false);
+pub(super) fn pct_and_letters(b: &[u8]) -> (bool, bool) {
+    let (mut pct, mut letter) = (false, false);
     for &c in b {
         pct |= c == b'%';
-        upper |= c.wrapping_sub(b'A') < 26;
-        lower |= c.wrapping_sub(b'a') < 26;
+        letter |= (c | 0x20).wrapping_sub(b'a') < 26;
     }
-    (pct, upper && lower)
+    (pct, letter)
 }
 
 /// Whether `s` holds a `%XX` escape.
@@ -174,14 +173,14 @@ pub(super) fn is_b64(c: u8) -> bool {
 
 /// The text of a base64 token or of a JWT's segments, when at least one decodes
 /// to text (printable, at least four characters). Tokens shorter than eight
-/// characters are not read, and `s` is read only when one of its tokens of at
-/// least eight characters has both ASCII cases (base64 of text nearly always
-/// has both; hex ids, UUIDs and words do not get decoded).
+/// characters or without an ASCII letter are not read (base64 of text may have
+/// a single case: `ZDB0MG00Y20=` is `d0t0m4cm`); a token whose first six
+/// decoded bytes cannot start text is dropped after decoding those.
 pub(super) fn base64_text(s: &str) -> Option<String> {
     if s.len() < 8 {
         return None;
     }
-    let mut mixed_case = false;
+    let mut letters = false;
     let mut out: Option<String> = None;
     let mut stack = [0u8; 192];
     // Tokens of the alphabet (in free text, between spaces and punctuation),
@@ -191,7 +190,7 @@ pub(super) fn base64_text(s: &str) -> Option<String> {
         if seg.len() < 8 {
             continue;
         }
-        mixed_case = mixed_case || pct_and_cases(seg).1;
+        letters = letters || pct_and_letters(seg).1;
         if !head_may_be_text(seg) {
             continue;
         }
@@ -219,7 +218,7 @@ pub(super) fn base64_text(s: &str) -> Option<String> {
             o.push_str(text);
         }
     }
-    out.filter(|_| mixed_case)
+    out.filter(|_| letters)
 }
 
 /// Whether the first six bytes a token (at least eight characters) decodes to
