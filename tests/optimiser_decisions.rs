@@ -61,6 +61,29 @@ fn deliver(e: &mut Experiment, pending: &mut Vec<Update>, now: DateTime<Utc>) {
     });
 }
 
+/// Five wordings served in 50 five-minute batches of 2,000 (100k exposures) at
+/// `rates`' first five, clicks delivered as they happen; returns the
+/// experiment, the clicks still to come and the time after the last batch.
+fn five_wordings_after_100k(
+    name: &str,
+    rates: &[f64],
+    rng: &mut Pcg64,
+) -> (Experiment, Vec<Update>, DateTime<Utc>) {
+    let mut e = Experiment::new(ExperimentId::new(name), OptimiserConfig::default()).unwrap();
+    for i in 0..5 {
+        e.add_variant(format!("w{i}")).unwrap();
+    }
+    let mut pending = Vec::new();
+    let mut now = t0();
+    for _ in 0..50 {
+        e.recompute_allocation(now, rng);
+        serve_batch(&mut e, rates, 2_000, now, 3_600.0, rng, &mut pending);
+        now += Duration::minutes(5);
+        deliver(&mut e, &mut pending, now);
+    }
+    (e, pending, now)
+}
+
 /// A wording added mid-send: five wordings near 2.5–3% with 100k exposures; a
 /// sixth (better or worse) is added. Before its minimum evidence its share
 /// stays at most 1/K + 0.05, it never leads, and no winner is declared at
@@ -71,11 +94,6 @@ fn a_wording_added_mid_send_earns_its_share() {
     let (mut max_share, mut winners_while_learning, mut graduated) = (0.0f64, 0, 0);
     for run in 0..runs {
         let mut rng = Pcg64::seed_from_u64(100 + run);
-        let id = ExperimentId::new("drop");
-        let mut e = Experiment::new(id, OptimiserConfig::default()).unwrap();
-        for i in 0..5 {
-            e.add_variant(format!("w{i}")).unwrap();
-        }
         let better = run % 2 == 0;
         let rates = [
             0.025,
@@ -85,15 +103,7 @@ fn a_wording_added_mid_send_earns_its_share() {
             0.030,
             if better { 0.036 } else { 0.020 },
         ];
-        let mut pending = Vec::new();
-        let mut now = t0();
-        // 100k exposures over 50 five-minute batches.
-        for _ in 0..50 {
-            e.recompute_allocation(now, &mut rng);
-            serve_batch(&mut e, &rates, 2_000, now, 3_600.0, &mut rng, &mut pending);
-            now += Duration::minutes(5);
-            deliver(&mut e, &mut pending, now);
-        }
+        let (mut e, mut pending, mut now) = five_wordings_after_100k("drop", &rates, &mut rng);
         let new = e.add_variant("new").unwrap();
         let k = 6.0;
         // At the add and for the next batches until it leaves learning.
@@ -549,20 +559,8 @@ fn serve_is_consistent_across_renders_and_recomputes() {
 #[test]
 fn draw_caps_a_learning_variant() {
     let mut rng = Pcg64::seed_from_u64(77);
-    let mut e =
-        Experiment::new(ExperimentId::new("drop-draw"), OptimiserConfig::default()).unwrap();
-    for i in 0..5 {
-        e.add_variant(format!("w{i}")).unwrap();
-    }
     let rates = [0.025, 0.026, 0.027, 0.028, 0.030, 0.060];
-    let mut pending = Vec::new();
-    let mut now = t0();
-    for _ in 0..50 {
-        e.recompute_allocation(now, &mut rng);
-        serve_batch(&mut e, &rates, 2_000, now, 3_600.0, &mut rng, &mut pending);
-        now += Duration::minutes(5);
-        deliver(&mut e, &mut pending, now);
-    }
+    let (mut e, _pending, now) = five_wordings_after_100k("drop-draw", &rates, &mut rng);
     let new = e.add_variant("new").unwrap();
     // A little evidence for the new one, all clicks: its posterior is wide
     // and high, so an uncapped draw would pick it most of the time.
