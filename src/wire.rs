@@ -1,5 +1,6 @@
 //! The wire primitives every parser and writer in the crate shares: Avro
-//! zig-zag varints and length-prefixed bytes, hex digits and percent-decoding.
+//! zig-zag varints and length-prefixed bytes, fixed-width little-endian words,
+//! hex digits and percent-decoding.
 //! One place each, so that a fix to one reaches every caller.
 
 use std::borrow::Cow;
@@ -58,6 +59,18 @@ pub(crate) fn read_long(b: &[u8]) -> Result<(i64, usize), VarintError> {
             return Err(VarintError::Overlong);
         }
     }
+}
+
+/// The little-endian `u32` at `b[i..i + 4]` (the caller has checked the length).
+pub(crate) fn u32_le(b: &[u8], i: usize) -> u32 {
+    u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
+}
+
+/// The little-endian `u64` at `b[i..i + 8]` (the caller has checked the length).
+pub(crate) fn u64_le(b: &[u8], i: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[i..i + 8]);
+    u64::from_le_bytes(w)
 }
 
 /// The value of one hex digit (either case).

@@ -269,8 +269,7 @@ fn unpack(
     for chunk in bytes.chunks_exact(PACKED_RECORD) {
         let mut key = [0u8; 16];
         key.copy_from_slice(&chunk[..16]);
-        let word =
-            |i: usize| u32::from_le_bytes([chunk[i], chunk[i + 1], chunk[i + 2], chunk[i + 3]]);
+        let word = |i: usize| crate::wire::u32_le(chunk, i);
         insert_unique(
             &mut t,
             checked(key, word(16), word(20), variants, flags_allowed)?,

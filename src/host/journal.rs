@@ -31,6 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::{DateTime, Utc};
 
 use crate::vocab::{ExperimentId, RecipientKey, VariantId};
+use crate::wire::{u32_le as u32_at, u64_le as u64_at};
 
 /// Longest experiment id a journal record carries (bytes of UTF-8).
 pub const MAX_EXPERIMENT_ID: usize = 1024;
@@ -110,16 +111,6 @@ pub struct Segment {
     pub valid_len: usize,
     /// Bytes after `valid_len` were ignored (a torn or corrupt tail).
     pub torn_tail: bool,
-}
-
-fn u32_at(b: &[u8], i: usize) -> u32 {
-    u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
-}
-
-fn u64_at(b: &[u8], i: usize) -> u64 {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(&b[i..i + 8]);
-    u64::from_le_bytes(w)
 }
 
 /// One record at the start of `bytes`: the entry and its length, or `None`

@@ -165,11 +165,10 @@ impl Host {
         if bytes.len() < 32 || &bytes[..8] != MAGIC {
             return Err(corrupt("not a dynopt host state"));
         }
-        let word =
-            |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+        let word = |i: usize| crate::wire::u32_le(bytes, i);
         shared::check_version(word(8), STATE_FORMAT_VERSION)?;
         let (body, sum) = bytes.split_at(bytes.len() - 4);
-        if crc32fast::hash(body) != u32::from_le_bytes([sum[0], sum[1], sum[2], sum[3]]) {
+        if crc32fast::hash(body) != crate::wire::u32_le(sum, 0) {
             return Err(corrupt("checksum mismatch (truncated or damaged)"));
         }
         if word(12) != 0 {
@@ -178,10 +177,8 @@ impl Host {
         let mut at = 16;
         let take_len = |at: &mut usize| -> Result<usize, RestoreError> {
             let b = body.get(*at..*at + 8).ok_or(corrupt("truncated"))?;
-            let mut w = [0u8; 8];
-            w.copy_from_slice(b);
             *at += 8;
-            usize::try_from(u64::from_le_bytes(w)).map_err(|_| corrupt("length out of range"))
+            usize::try_from(crate::wire::u64_le(b, 0)).map_err(|_| corrupt("length out of range"))
         };
         let m = take_len(&mut at)?;
         let meta_bytes = body
