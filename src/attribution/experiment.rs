@@ -15,6 +15,14 @@ use super::tag::parse_tag;
 use crate::pii::CleanEvent;
 use crate::vocab::{ExperimentId, Guardrail, Reward, Update, VariantId};
 
+/// An event outside the watermark's bounds (see `Experiment::arrival`).
+enum Arrival {
+    /// Further ahead than the allowed clock skew.
+    Future,
+    /// Further behind than the allowed lateness.
+    Late,
+}
+
 /// The most variants attribution tracks for one experiment (distinct variant
 /// ids seen; they are stored as 10-bit indices, far above the optimiser's
 /// 250 variants per experiment).
@@ -248,6 +256,20 @@ impl Experiment {
         false
     }
 
+    /// Whether an event at `c` (UNIX seconds) is further ahead of the
+    /// watermark than the allowed skew, or further behind it than the
+    /// allowed lateness: the same rule for clicks and every other outcome.
+    fn arrival(&self, c: i64, watermark: Option<i64>) -> Option<Arrival> {
+        let w = watermark?;
+        if c > w.saturating_add(self.skew) {
+            Some(Arrival::Future)
+        } else if c < w.saturating_sub(self.lateness) {
+            Some(Arrival::Late)
+        } else {
+            None
+        }
+    }
+
     pub(super) fn click(
         &mut self,
         ev: &CleanEvent,
@@ -255,11 +277,10 @@ impl Experiment {
         pending: &mut VecDeque<Update>,
     ) -> ClickBucket {
         let c = ev.time.timestamp();
-        if watermark.is_some_and(|w| c > w.saturating_add(self.skew)) {
-            return ClickBucket::Future;
-        }
-        if watermark.is_some_and(|w| c < w.saturating_sub(self.lateness)) {
-            return ClickBucket::Late;
+        match self.arrival(c, watermark) {
+            Some(Arrival::Future) => return ClickBucket::Future,
+            Some(Arrival::Late) => return ClickBucket::Late,
+            None => {}
         }
         let idk = id_key(&ev.id);
         let lateness = self.lateness;
@@ -418,11 +439,10 @@ impl Experiment {
             ),
         };
         let c = ev.time.timestamp();
-        if watermark.is_some_and(|w| c > w.saturating_add(self.skew)) {
-            return OutcomeBucket::Future;
-        }
-        if watermark.is_some_and(|w| c < w.saturating_sub(self.lateness)) {
-            return OutcomeBucket::Late;
+        match self.arrival(c, watermark) {
+            Some(Arrival::Future) => return OutcomeBucket::Future,
+            Some(Arrival::Late) => return OutcomeBucket::Late,
+            None => {}
         }
         let Some(mut r) = ev.recipient_key.and_then(|k| self.exposures.get_mut(&k.0)) else {
             return OutcomeBucket::Unattributable;
