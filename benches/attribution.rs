@@ -90,7 +90,7 @@ fn clicks(keys: &[RecipientKey], seed: u64) -> Vec<CleanEvent> {
         e.url = Some(format!(
             "https://shop.example.com/products/item?utm_source=braze&utm_medium=email&dov={}.{served}&lid=abc123xyz",
             i % 5
-        ));
+        ).into());
         e.is_suspected_bot_click = Some((15..20).contains(&roll));
         out.push(e);
     }

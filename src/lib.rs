@@ -161,5 +161,6 @@ pub use chrono;
 pub use serve::{ServeError, Served, serve};
 pub use snapshot::{JsonPosition, RestoreError};
 pub use vocab::{
-    ExperimentId, Guardrail, InvalidRecipientKey, Pii, RecipientKey, Reward, Update, VariantId,
+    ExperimentId, Guardrail, InvalidRecipientKey, Pii, RecipientKey, Reward, Text, Update,
+    VariantId,
 };

@@ -369,20 +369,20 @@ fn handle_event_never_panics_and_accounts_for_every_click() {
             1 => Some(random_text(rng)),
             _ => Some(usual.to_owned()),
         };
-        e.campaign_id = pick(&mut rng, "cj");
-        e.canvas_step_id = pick(&mut rng, "s");
-        e.canvas_step_message_variation_id = pick(&mut rng, "m");
+        e.campaign_id = pick(&mut rng, "cj").map(Into::into);
+        e.canvas_step_id = pick(&mut rng, "s").map(Into::into);
+        e.canvas_step_message_variation_id = pick(&mut rng, "m").map(Into::into);
         e.url = rng
             .random_bool(0.8)
-            .then(|| format!("https://x.com/?{}", random_text(&mut rng)));
+            .then(|| format!("https://x.com/?{}", random_text(&mut rng)).into());
         e.recipient_key = rng
             .random_bool(0.7)
             .then(|| RecipientKey([rng.random_range(0..4); 16]));
         e.send_time = rng.random_bool(0.3).then(|| random_time(&mut rng));
         e.is_suspected_bot_click = [None, Some(true), Some(false)][rng.random_range(0..3)];
         e.suspected_bot_click_reason = rng.random_bool(0.2).then(|| vec![random_text(&mut rng)]);
-        e.machine_open = rng.random_bool(0.3).then(|| random_text(&mut rng));
-        e.user_agent = rng.random_bool(0.3).then(|| random_text(&mut rng));
+        e.machine_open = rng.random_bool(0.3).then(|| random_text(&mut rng).into());
+        e.user_agent = rng.random_bool(0.3).then(|| random_text(&mut rng).into());
         e.conversion_behavior_index = rng.random_bool(0.8).then(|| rng.random_range(-2..4));
         if e.event_type == EventType::Click {
             clicks += 1;

@@ -31,7 +31,7 @@ fn event(ty: EventType, id: &str, at: i64, k: Option<RecipientKey>) -> CleanEven
 
 fn open(id: &str, at: i64, k: u8, machine: Option<&str>) -> CleanEvent {
     let mut e = event(EventType::Open, id, at, Some(key(k)));
-    e.machine_open = machine.map(str::to_owned);
+    e.machine_open = machine.map(Into::into);
     e
 }
 
@@ -278,7 +278,7 @@ proptest! {
             let ty = types[*ty as usize];
             let mut e = event(ty, &format!("{eid}"), *at, Some(key(*k)));
             if *k == 7 { e.campaign_id = None; }
-            e.machine_open = [None, Some("true"), Some("false"), Some("maybe")][*m as usize].map(str::to_owned);
+            e.machine_open = [None, Some("true"), Some("false"), Some("maybe")][*m as usize].map(Into::into);
             *per_type.entry(ty).or_default() += 1;
             a.handle_event(&e, t(at + arrive / 10));
             evs.push((e, t(at + arrive / 10)));

@@ -232,10 +232,13 @@ fn click_event(c: &Campaign, g: &ClickGen) -> CleanEvent {
     if g.style == TagStyle::SendTime {
         e.send_time = Some(at(r.served));
     }
-    e.url = Some(format!(
-        "https://shop.example.com/item?utm_source=braze{tag}&lid=l{}#top",
-        g.id.len()
-    ));
+    e.url = Some(
+        format!(
+            "https://shop.example.com/item?utm_source=braze{tag}&lid=l{}#top",
+            g.id.len()
+        )
+        .into(),
+    );
     match g.kind {
         Kind::FlaggedBot => e.is_suspected_bot_click = Some(true),
         Kind::ReasonBot => e.suspected_bot_click_reason = Some(vec!["ip_address".into()]),

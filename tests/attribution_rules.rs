@@ -293,7 +293,7 @@ fn stricter_bot_rules_and_opens() {
         let mut e = CleanEvent::new(EventType::Open, id, t(50));
         e.campaign_id = Some("c1".into());
         e.recipient_key = Some(key(k));
-        e.machine_open = machine.map(str::to_owned);
+        e.machine_open = machine.map(Into::into);
         e
     };
     assert_eq!(

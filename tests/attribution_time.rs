@@ -16,7 +16,7 @@ fn click(id: &str, at: DateTime<Utc>, who: u8, url: Option<String>) -> CleanEven
     let mut c = CleanEvent::new(EventType::Click, id, at);
     c.campaign_id = Some("c1".into());
     c.recipient_key = Some(RecipientKey([who; 16]));
-    c.url = url;
+    c.url = url.map(Into::into);
     c
 }
 

@@ -2,15 +2,17 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 
 use chrono::{DateTime, Utc};
 
-use super::url::{LayerMemo, Needles, holds_in};
+use super::url::{LayerMemo, Layers, Needles, WordHasher, holds_in};
 use super::{CleanEvent, FilterReport, Policy, Pseudonymizer, RecipientKey, UrlScrubber};
 use crate::currents::{
     DecodeError, DecodeOptions, Event, EventType, RECIPIENT_KEY_FIELD, Reader, each_keyed_event,
 };
-use crate::vocab::Pii;
+use crate::vocab::{Pii, Text};
 
 macro_rules! slots {
     ( ; $( $name:ident : $kind:ident, $class:ident, $doc:literal; )* ) => {
@@ -39,45 +41,69 @@ fn slot_mask(name: &str) -> u64 {
         .map_or(0, |i| 1u64 << i)
 }
 
-/// A raw field value as its clean event field: owned strings, no wrapper.
+/// A raw field value as its clean event field: owned, no wrapper.
 trait Take {
     type Clean;
-    fn take(&self) -> Self::Clean;
-    /// Whether the value holds one of the record's personal values.
-    fn holds(&self, personal: &Needles<'_>) -> bool;
+    /// The clean value, unless absent or holding one of the record's personal
+    /// values (`personal`); `texts`, when given, shares the file's repeated
+    /// texts and their decoding layers.
+    fn kept(
+        &self,
+        slot: Slot,
+        personal: &Needles<'_>,
+        texts: Option<&mut FileTexts>,
+    ) -> Self::Clean;
+}
+
+/// A kept text: shared through the file's texts when there are any.
+#[inline]
+fn kept_text(
+    v: &str,
+    slot: Slot,
+    personal: &Needles<'_>,
+    texts: Option<&mut FileTexts>,
+) -> Option<Text> {
+    match texts {
+        Some(t) => t.kept(slot, v, personal),
+        None => (personal.is_empty() || !holds_in(v, personal)).then(|| Text::from(v)),
+    }
 }
 
 impl Take for Option<Cow<'_, str>> {
-    type Clean = Option<String>;
-    fn take(&self) -> Option<String> {
-        self.as_deref().map(str::to_owned)
-    }
-    fn holds(&self, personal: &Needles<'_>) -> bool {
-        self.as_deref().is_some_and(|v| holds_in(v, personal))
+    type Clean = Option<Text>;
+    #[inline]
+    fn kept(
+        &self,
+        slot: Slot,
+        personal: &Needles<'_>,
+        texts: Option<&mut FileTexts>,
+    ) -> Option<Text> {
+        kept_text(self.as_deref()?, slot, personal, texts)
     }
 }
 
 /// Quasi-identifying strings, carried only when the policy allows them.
 impl Take for Option<Pii<Cow<'_, str>>> {
-    type Clean = Option<String>;
-    fn take(&self) -> Option<String> {
-        self.as_ref().map(|p| p.expose().clone().into_owned())
-    }
-    fn holds(&self, personal: &Needles<'_>) -> bool {
-        self.as_ref()
-            .is_some_and(|v| holds_in(v.expose(), personal))
+    type Clean = Option<Text>;
+    #[inline]
+    fn kept(
+        &self,
+        slot: Slot,
+        personal: &Needles<'_>,
+        texts: Option<&mut FileTexts>,
+    ) -> Option<Text> {
+        kept_text(self.as_ref()?.expose(), slot, personal, texts)
     }
 }
 
 impl Take for Option<Vec<Cow<'_, str>>> {
     type Clean = Option<Vec<String>>;
-    fn take(&self) -> Option<Vec<String>> {
-        self.as_ref()
-            .map(|l| l.iter().map(|s| s.clone().into_owned()).collect())
-    }
-    fn holds(&self, personal: &Needles<'_>) -> bool {
-        self.as_ref()
-            .is_some_and(|l| l.iter().any(|v| holds_in(v, personal)))
+    fn kept(&self, _: Slot, personal: &Needles<'_>, _: Option<&mut FileTexts>) -> Self::Clean {
+        let l = self.as_ref()?;
+        if !personal.is_empty() && l.iter().any(|v| holds_in(v, personal)) {
+            return None;
+        }
+        Some(l.iter().map(|s| s.clone().into_owned()).collect())
     }
 }
 
@@ -85,11 +111,9 @@ macro_rules! take_copy {
     ($($t:ty),*) => {$(
         impl Take for Option<$t> {
             type Clean = Option<$t>;
-            fn take(&self) -> Option<$t> {
+            #[inline]
+            fn kept(&self, _: Slot, _: &Needles<'_>, _: Option<&mut FileTexts>) -> Option<$t> {
                 *self
-            }
-            fn holds(&self, _: &Needles<'_>) -> bool {
-                false
             }
         }
     )*};
@@ -97,30 +121,157 @@ macro_rules! take_copy {
 
 take_copy!(bool, i64, DateTime<Utc>);
 
+/// The texts of one file that repeat from record to record (ids, names, user
+/// agents), each kept once with its decoding layers: a record's kept field then
+/// costs a comparison with the last value of its slot (or a lookup) and the
+/// search for the record's own personal values, and no allocation. Bounded in
+/// entries and text length; a slot whose values do not repeat stops being
+/// remembered.
+pub(crate) struct FileTexts {
+    /// Per slot, the entry of its last value (`entries` index + 1; 0: none).
+    last: [u32; SLOT_NAMES.len()],
+    /// Lookups and hits per slot, to stop remembering a slot of unique values.
+    seen: [(u32, u32); SLOT_NAMES.len()],
+    /// Per slot, a direct-mapped cache of recent entries (index + 1), by a
+    /// cheap hash of the text's length and ends.
+    recent: Vec<[u32; RECENT]>,
+    index: HashMap<Text, u32, BuildHasherDefault<WordHasher>>,
+    entries: Vec<(Text, Layers)>,
+    /// The buffer a URL is scrubbed into before it is copied.
+    scratch: String,
+}
+
+/// Entries of a slot's direct-mapped cache.
+const RECENT: usize = 64;
+
+/// The cache line of `v` in a slot's direct-mapped cache: from its length and
+/// its first and last eight bytes (a collision costs a full lookup only).
+#[inline]
+fn recent_line(v: &[u8]) -> usize {
+    let mut w = [0u8; 8];
+    let n = v.len().min(8);
+    w[..n].copy_from_slice(&v[..n]);
+    let head = u64::from_le_bytes(w);
+    let mut w = [0u8; 8];
+    w[..n].copy_from_slice(&v[v.len() - n..]);
+    let tail = u64::from_le_bytes(w);
+    let h = (head ^ tail.rotate_left(23) ^ (v.len() as u64).wrapping_mul(0x9E37_79B9))
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h >> 58) as usize
+}
+
+impl Default for FileTexts {
+    fn default() -> Self {
+        FileTexts {
+            last: [0; SLOT_NAMES.len()],
+            seen: [(0, 0); SLOT_NAMES.len()],
+            recent: vec![[0; RECENT]; SLOT_NAMES.len()],
+            index: HashMap::default(),
+            entries: Vec::new(),
+            scratch: String::new(),
+        }
+    }
+}
+
+impl FileTexts {
+    /// At most this many texts are remembered.
+    const MAX_TEXTS: usize = 8192;
+    /// Longer texts are not remembered.
+    const MAX_LEN: usize = 512;
+    /// After this many lookups, a slot that found fewer than a quarter of its
+    /// values remembered is no longer remembered.
+    const TRIAL: u32 = 512;
+
+    /// `v` of `slot` as a shared text, unless it holds one of `personal`.
+    #[inline]
+    fn kept(&mut self, slot: Slot, v: &str, personal: &Needles<'_>) -> Option<Text> {
+        let i = slot as usize;
+        if let Some((a, layers)) = (self.last[i] as usize)
+            .checked_sub(1)
+            .and_then(|k| self.entries.get(k))
+            && **a == *v
+        {
+            return (!layers.text_holds(v, personal)).then(|| a.clone());
+        }
+        self.kept_slow(i, v, personal)
+    }
+
+    #[inline(never)]
+    fn kept_slow(&mut self, i: usize, v: &str, personal: &Needles<'_>) -> Option<Text> {
+        let (tries, hits) = &mut self.seen[i];
+        if *tries >= Self::TRIAL && *hits < *tries / 4 {
+            // Unique values: decode and copy this one alone.
+            return (personal.is_empty() || !holds_in(v, personal)).then(|| Text::from(v));
+        }
+        *tries = tries.saturating_add(1);
+        let line = recent_line(v.as_bytes());
+        if let Some(k) = self.recent.get(i).and_then(|r| r[line].checked_sub(1))
+            && let Some((a, layers)) = self.entries.get(k as usize)
+            && **a == *v
+        {
+            *hits = hits.saturating_add(1);
+            self.last[i] = k + 1;
+            return (!layers.text_holds(v, personal)).then(|| a.clone());
+        }
+        let k = match self.index.get(v) {
+            Some(&k) => {
+                *hits = hits.saturating_add(1);
+                k as usize
+            }
+            None => {
+                let layers = Layers::of_text(v);
+                if self.entries.len() >= Self::MAX_TEXTS || v.len() > Self::MAX_LEN {
+                    return (!layers.text_holds(v, personal)).then(|| Text::from(v));
+                }
+                let a = Text::from(v);
+                let k = self.entries.len();
+                self.index.insert(a.clone(), k as u32);
+                self.entries.push((a, layers));
+                k
+            }
+        };
+        self.last[i] = k as u32 + 1;
+        if let Some(r) = self.recent.get_mut(i) {
+            r[line] = k as u32 + 1;
+        }
+        let (a, layers) = self.entries.get(k)?;
+        (!layers.text_holds(v, personal)).then(|| a.clone())
+    }
+}
+
 /// Copies one field of a raw event into the clean event when the mask keeps it;
 /// `url` is scrubbed on the way. Required fields are set by `CleanEvent::new`
 /// and personal fields have no place in a clean event.
 macro_rules! copy_field {
-    (Url, Kept, $doc:literal, $c:ident, $e:ident, $m:ident, $scrubber:ident, $p:ident, $name:ident) => {
+    (Url, Kept, $doc:literal, $c:ident, $e:ident, $m:ident, $scrubber:ident, $p:ident, $t:ident, $name:ident) => {
         if $m & bit(Slot::$name) != 0 {
             $c.$name = $e.$name.as_ref().map(|u| {
                 // Built straight into the kept value (the same text as
-                // `scrub_with`, without checking it clean first).
+                // `scrub_with`, without checking it clean first), in the
+                // file's scratch buffer when there is one.
                 let u = u.expose();
-                let mut s = String::with_capacity(u.len());
-                $scrubber.scrub_into(u, $p, &mut s);
-                s
+                match $t.as_deref_mut() {
+                    Some(t) => {
+                        $scrubber.scrub_into(u, $p, &mut t.scratch);
+                        Text::from(t.scratch.as_str())
+                    }
+                    None => {
+                        let mut s = String::with_capacity(u.len());
+                        $scrubber.scrub_into(u, $p, &mut s);
+                        Text::from(s)
+                    }
+                }
             });
         }
     };
-    ($kind:ident, Kept, $doc:literal, $c:ident, $e:ident, $m:ident, $scrubber:ident, $p:ident, $name:ident) => {
-        if $m & bit(Slot::$name) != 0 && ($p.is_empty() || !Take::holds(&$e.$name, $p)) {
-            $c.$name = Take::take(&$e.$name);
+    ($kind:ident, Kept, $doc:literal, $c:ident, $e:ident, $m:ident, $scrubber:ident, $p:ident, $t:ident, $name:ident) => {
+        if $m & bit(Slot::$name) != 0 {
+            $c.$name = Take::kept(&$e.$name, Slot::$name, $p, $t.as_deref_mut());
         }
     };
-    ($kind:ident, Quasi, $doc:literal, $c:ident, $e:ident, $m:ident, $scrubber:ident, $p:ident, $name:ident) => {
-        if $m & bit(Slot::$name) != 0 && ($p.is_empty() || !Take::holds(&$e.$name, $p)) {
-            $c.$name = Take::take(&$e.$name);
+    ($kind:ident, Quasi, $doc:literal, $c:ident, $e:ident, $m:ident, $scrubber:ident, $p:ident, $t:ident, $name:ident) => {
+        if $m & bit(Slot::$name) != 0 {
+            $c.$name = Take::kept(&$e.$name, Slot::$name, $p, $t.as_deref_mut());
         }
     };
     ($kind:ident, Required, $($rest:tt)*) => {};
@@ -141,11 +292,12 @@ macro_rules! copy_fields {
             m: u64,
             scrubber: &UrlScrubber,
             p: &Needles<'_>,
+            mut t: Option<&mut FileTexts>,
         ) {
             match event {
                 $( Event::$ty(e) => {
-                    $( field!($field, copy_field, c, e, m, scrubber, p, $field); )*
-                    $( field!($announced, copy_field, c, e, m, scrubber, p, $announced); )*
+                    $( field!($field, copy_field, c, e, m, scrubber, p, t, $field); )*
+                    $( field!($announced, copy_field, c, e, m, scrubber, p, t, $announced); )*
                 } )*
             }
         }
@@ -407,14 +559,14 @@ impl FileFilter<'_> {
         self.clean_memo(event, key, extra, None)
     }
 
-    /// [`clean_with`](Self::clean_with), remembering in `memo` the kept texts
-    /// of the file that have no decoding layer (one memo per file).
+    /// [`clean_with`](Self::clean_with), remembering in `memo` the file's
+    /// texts: their decoding layers, and the repeated ones shared.
     fn clean_memo(
         &self,
         event: &Event<'_>,
         key: Option<RecipientKey>,
         extra: &[(&str, &str)],
-        memo: Option<&RefCell<LayerMemo>>,
+        memo: Option<&mut FileMemo>,
     ) -> CleanEvent {
         let mut c = CleanEvent::new(event.event_type(), event.id(), event.time());
         c.recipient_key = key.or_else(|| {
@@ -428,9 +580,12 @@ impl FileFilter<'_> {
         for (name, v) in extra {
             personal.push(name, v);
         }
-        let needles = match memo {
-            Some(m) => Needles::with_memo(personal.as_slice(), m),
-            None => Needles::new(personal.as_slice()),
+        let (needles, texts) = match memo {
+            Some(m) => (
+                Needles::with_memo(personal.as_slice(), &m.layers),
+                Some(&mut m.texts),
+            ),
+            None => (Needles::new(personal.as_slice()), None),
         };
         copy_fields(
             event,
@@ -438,9 +593,18 @@ impl FileFilter<'_> {
             self.mask,
             self.filter.policy.url_scrubber(),
             &needles,
+            texts,
         );
         c
     }
+}
+
+/// What the filter remembers of one file: the decoding layers of its texts and
+/// its repeated kept texts.
+#[derive(Default)]
+pub(crate) struct FileMemo {
+    layers: RefCell<LayerMemo>,
+    texts: FileTexts,
 }
 
 /// The clean events of one file, what was dropped, and the error that stopped
@@ -523,11 +687,71 @@ impl Filter {
         out.event_type = Some(reader.event_type());
         out.sanitized = reader.is_sanitized();
         let file = self.for_reader(&reader, &mut out.report);
-        let memo = RefCell::new(LayerMemo::default());
+        let mut memo = FileMemo::default();
         let (_, error) = each_keyed_event(&mut reader, &mut out.events, 0, |events, event, key| {
-            events.push(file.clean_memo(&event, key, &[], Some(&memo)));
+            events.push(file.clean_memo(&event, key, &[], Some(&mut memo)));
         });
         out.error = error;
+        out
+    }
+
+    /// [`clean_file`](Self::clean_file) one event at a time: each clean event
+    /// goes to `sink` as it is decoded, so memory holds one block and the
+    /// file's shared texts, whatever the file's size. The returned
+    /// [`CleanFile`] has no events (they went to `sink`); its report, flags and
+    /// error are those `clean_file` gives. Never panics.
+    ///
+    /// ```
+    /// use dynopt::currents::DecodeOptions;
+    /// use dynopt::pii::Filter;
+    ///
+    /// let mut clicks = 0;
+    /// let done = Filter::default().clean_each(b"not avro", &DecodeOptions::default(), |_| clicks += 1);
+    /// assert!(done.error.is_some() && done.events.is_empty() && clicks == 0);
+    /// ```
+    pub fn clean_each(
+        &self,
+        bytes: &[u8],
+        options: &DecodeOptions,
+        mut sink: impl FnMut(CleanEvent),
+    ) -> CleanFile {
+        let mut out = CleanFile {
+            event_type: None,
+            events: Vec::new(),
+            report: FilterReport::new(),
+            sanitized: false,
+            error: None,
+        };
+        let mut reader = match Reader::new(bytes, options) {
+            Ok(r) => r,
+            Err(e) => {
+                out.error = Some(e);
+                return out;
+            }
+        };
+        out.event_type = Some(reader.event_type());
+        out.sanitized = reader.is_sanitized();
+        let file = self.for_reader(&reader, &mut out.report);
+        let mut memo = FileMemo::default();
+        while let Some(block) = reader.next_block() {
+            let block = match block {
+                Ok(b) => b,
+                Err(e) => {
+                    out.error = Some(e);
+                    return out;
+                }
+            };
+            for r in block.keyed_events() {
+                match r {
+                    Ok((event, key)) => sink(file.clean_memo(&event, key, &[], Some(&mut memo))),
+                    Err(e) => {
+                        out.error = Some(e);
+                        return out;
+                    }
+                }
+            }
+            reader.recycle(block);
+        }
         out
     }
 }

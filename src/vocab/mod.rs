@@ -11,9 +11,11 @@ use std::fmt;
 
 mod key;
 mod pii;
+mod text;
 
 pub use key::{InvalidRecipientKey, RecipientKey};
 pub use pii::Pii;
+pub use text::Text;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

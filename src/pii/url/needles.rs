@@ -183,12 +183,33 @@ fn holds_core(text: &[u8], known: Option<&str>, needles: &Needles<'_>) -> bool {
 /// The decoding layers of a text (percent-decoding, base64, JWT segments), which
 /// do not depend on the record: the first up to the decoding bound, and whether
 /// the last one could still be decoded (then the text counts as personal).
-struct Layers {
+pub(crate) struct Layers {
     layers: Vec<String>,
     encoded_at_bound: bool,
 }
 
 impl Layers {
+    /// The layers of any text: none when it cannot be encoded (no escape, and
+    /// no letter, which a base64 token of text needs).
+    pub(crate) fn of_text(t: &str) -> Layers {
+        let (pct, letters) = pct_and_letters(t.as_bytes());
+        if pct || (letters && t.len() >= 8) {
+            Layers::of(t, pct)
+        } else {
+            Layers {
+                layers: Vec::new(),
+                encoded_at_bound: false,
+            }
+        }
+    }
+
+    /// Whether `t`, whose layers these are, holds one of `needles` (the
+    /// verdict of [`holds_in`] without decoding `t` again).
+    #[inline]
+    pub(crate) fn text_holds(&self, t: &str, needles: &Needles<'_>) -> bool {
+        !needles.is_empty() && (needles.found_in(t) || self.holds(needles))
+    }
+
     /// The layers of `t` (`pct`: whether it holds a `%`).
     #[inline(never)]
     fn of(t: &str, pct: bool) -> Layers {
