@@ -214,6 +214,46 @@ impl RecordSpan {
     }
 }
 
+impl Block<'_> {
+    /// The records' field boundaries, one record at a time (see
+    /// [`Plan::bounds`]): [`Block::record_spans`] without a range per
+    /// zero-size field.
+    pub(crate) fn record_bounds(&self) -> RecordBounds<'_> {
+        RecordBounds { walk: self.walk() }
+    }
+
+    /// The byte range of writer field `i` of a record with `bounds`.
+    #[inline]
+    pub(crate) fn span_of(&self, bounds: &[usize], i: usize) -> Range<usize> {
+        self.plan.span_of(bounds, i)
+    }
+}
+
+/// The records of a block as field boundaries (see [`Block::record_bounds`]).
+pub(crate) struct RecordBounds<'b> {
+    walk: Walk<'b>,
+}
+
+impl RecordBounds<'_> {
+    /// The next record's boundaries into `out`; `None` after the last record
+    /// or an error.
+    pub(crate) fn next_into(&mut self, out: &mut Vec<usize>) -> Option<Result<(), DecodeError>> {
+        if let Err(e) = self.walk.before()? {
+            return Some(Err(e));
+        }
+        match self.walk.plan.bounds(&mut self.walk.cur, out) {
+            Ok(()) => {
+                self.walk.index += 1;
+                Some(Ok(()))
+            }
+            Err(fail) => {
+                self.walk.done = true;
+                Some(Err(self.walk.error(fail)))
+            }
+        }
+    }
+}
+
 /// Iterator over the [`RecordSpan`]s of a [`Block`]. After an error it ends.
 pub struct RecordSpans<'b> {
     walk: Walk<'b>,
@@ -236,6 +276,63 @@ impl Iterator for RecordSpans<'_> {
                 self.walk.done = true;
                 Some(Err(self.walk.error(fail)))
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::currents::{Codec, DecodeOptions, OcfWriter, Reader, encode_long, encode_str};
+
+    /// The boundaries give every field the range `record_spans` gives it, for
+    /// any mix of zero-size and sized fields.
+    #[test]
+    fn bounds_agree_with_spans() {
+        for mask in 0u32..64 {
+            // Six optional fields between the required ones: null when the
+            // mask's bit is clear, a string otherwise.
+            let mut fields = String::from(
+                r#"{"name":"id","type":"string"},{"name":"user_id","type":"string"},{"name":"time","type":"int"},{"name":"email_address","type":"string"}"#,
+            );
+            for b in 0..6 {
+                let ty = if mask & (1 << b) != 0 {
+                    "string"
+                } else {
+                    "null"
+                };
+                fields.push_str(&format!(r#",{{"name":"x{b}","type":"{ty}"}}"#));
+            }
+            let schema = format!(r#"{{"type":"record","name":"Click","fields":[{fields}]}}"#);
+            let w = OcfWriter::new(&schema, Codec::Null, &[], [7; 16]);
+            let mut file = Vec::new();
+            w.header(&mut file);
+            let mut rec = Vec::new();
+            for r in 0..5 {
+                encode_str(&format!("e{r}"), &mut rec);
+                encode_str("u", &mut rec);
+                encode_long(r, &mut rec);
+                encode_str("a@b.c", &mut rec);
+                for b in 0..6 {
+                    if mask & (1 << b) != 0 {
+                        encode_str(&"v".repeat(b * r as usize), &mut rec);
+                    }
+                }
+            }
+            w.write_block(5, &rec, &mut file);
+            let mut reader = Reader::new(&file, &DecodeOptions::default()).expect("reads");
+            let block = reader.next_block().expect("a block").expect("valid");
+            let spans: Vec<_> = block.record_spans().map(|s| s.expect("valid")).collect();
+            let mut walk = block.record_bounds();
+            let mut bounds = Vec::new();
+            let mut n = 0;
+            while let Some(r) = walk.next_into(&mut bounds) {
+                r.expect("valid");
+                let want = &spans[n].fields;
+                let got: Vec<_> = (0..want.len()).map(|i| block.span_of(&bounds, i)).collect();
+                assert_eq!(&got, want, "mask {mask:b}, record {n}");
+                n += 1;
+            }
+            assert_eq!(n, 5);
         }
     }
 }

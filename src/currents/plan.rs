@@ -50,6 +50,11 @@ pub(crate) struct Plan {
     pub(crate) live: Vec<(u32, Op)>,
     pub(crate) unions: Vec<Vec<Option<Wire>>>,
     pub(crate) field_nodes: Vec<NodeId>,
+    /// The writer fields of types that take at least one byte, with the type.
+    pub(crate) sized: Vec<(u32, NodeId)>,
+    /// Per writer field, the number of `sized` fields before it; one more
+    /// entry (the count of `sized`) at the end.
+    pub(crate) rank: Vec<u32>,
     pub(crate) names: Vec<String>,
     pub(crate) schema: Schema,
     pub(crate) max_depth: usize,
@@ -246,6 +251,42 @@ impl Plan {
                 }
                 self.skip(item, cur, depth + 1)?;
             }
+        }
+    }
+
+    /// Walks one record, returning its start and the end of every field that
+    /// takes at least one byte (zero-size fields cost nothing): the ranges of
+    /// the record's fields follow with [`Plan::span_of`].
+    pub(crate) fn bounds(&self, cur: &mut Cur<'_>, out: &mut Vec<usize>) -> Result<(), Fail> {
+        out.clear();
+        out.push(cur.pos);
+        for &(i, node) in &self.sized {
+            let start = cur.pos;
+            if let Err(code) = self.skip(node, cur, 0) {
+                return Err(Fail {
+                    code,
+                    pos: start,
+                    field: Some(i as usize),
+                });
+            }
+            out.push(cur.pos);
+        }
+        Ok(())
+    }
+
+    /// The byte range of writer field `i` in a record whose [`Plan::bounds`]
+    /// are `bounds` (empty when out of range).
+    #[inline]
+    pub(crate) fn span_of(&self, bounds: &[usize], i: usize) -> std::ops::Range<usize> {
+        let at = |k: usize| {
+            self.rank
+                .get(k)
+                .and_then(|&r| bounds.get(r as usize))
+                .copied()
+        };
+        match (at(i), at(i + 1)) {
+            (Some(a), Some(b)) => a..b,
+            _ => 0..0,
         }
     }
 

@@ -601,14 +601,18 @@ fn sanitize_with(
     // Kept texts of this file without a decoding layer (repeated names, agents).
     let memo = std::cell::RefCell::new(super::url::LayerMemo::default());
     let (mut records, mut blocks) = (0u64, 0u64);
+    // The current record's field boundaries (reused).
+    let mut bounds = Vec::new();
     while let Some(block) = reader.next_block() {
         let block = block?;
         records_out.clear();
         let data = block.data();
         let mut n = 0u64;
-        for span in block.record_spans() {
-            let span = span?;
-            let f = &span.fields;
+        let mut walk = block.record_bounds();
+        while let Some(r) = walk.next_into(&mut bounds) {
+            r?;
+            // The range of writer field `i` (zero-size fields cost nothing).
+            let f = |i: usize| block.span_of(&bounds, i);
             let corrupt = |i: usize, reason| SanitizeError::Corrupt {
                 block_offset: block.offset(),
                 record: n,
@@ -622,7 +626,7 @@ fn sanitize_with(
             let mut personal = super::filter::Personal::new();
             for (i, shape, _) in &plan.personal {
                 if let Some(shape) = shape
-                    && let Ok(Some(v)) = span_str(&data[f[*i].clone()], *shape)
+                    && let Ok(Some(v)) = span_str(&data[f(*i)], *shape)
                 {
                     let name = reader
                         .writer_fields()
@@ -640,7 +644,7 @@ fn sanitize_with(
             for check in &plan.checks {
                 match *check {
                     Check::Str { i, shape } => {
-                        let span = &data[f[i].clone()];
+                        let span = &data[f(i)];
                         // Checked (encoding, UTF-8) and read in one step.
                         let value = checked_str(span, shape).map_err(|r| corrupt(i, r))?;
                         if !personal.is_empty()
@@ -651,7 +655,7 @@ fn sanitize_with(
                         }
                     }
                     Check::StrList { i, branch } => {
-                        let span = &data[f[i].clone()];
+                        let span = &data[f(i)];
                         check_str_list(span, branch).map_err(|r| corrupt(i, r))?;
                         if !personal.is_empty() && list_holds(span, branch, personal) {
                             blanked[i] = true;
@@ -659,12 +663,12 @@ fn sanitize_with(
                         }
                     }
                     Check::Time { i } => {
-                        if !reader.time_in_range(i, &data[f[i].clone()]) {
+                        if !reader.time_in_range(i, &data[f(i)]) {
                             return Err(corrupt(i, CorruptReason::TimeOutOfRange));
                         }
                     }
                     Check::Key { i, shape } => {
-                        let ok = match span_str(&data[f[i].clone()], shape) {
+                        let ok = match span_str(&data[f(i)], shape) {
                             Ok(None) => true,
                             Ok(Some(k)) => {
                                 k.len() == 32
@@ -681,18 +685,18 @@ fn sanitize_with(
             for op in &plan.ops {
                 match *op {
                     Op::Copy { first, last } if blanked_list.is_empty() => {
-                        records_out.extend_from_slice(&data[f[first].start..f[last].end]);
+                        records_out.extend_from_slice(&data[f(first).start..f(last).end]);
                     }
                     Op::Copy { first, last } => {
                         for j in first..=last {
                             match plan.blanks[j] {
                                 Some(blank) if blanked[j] => blank.write(&mut records_out),
-                                _ => records_out.extend_from_slice(&data[f[j].clone()]),
+                                _ => records_out.extend_from_slice(&data[f(j)]),
                             }
                         }
                     }
                     Op::Url { i, shape } => {
-                        let bytes = &data[f[i].clone()];
+                        let bytes = &data[f(i)];
                         match span_str(bytes, shape).map_err(|r| corrupt(i, r))? {
                             None => records_out.extend_from_slice(bytes),
                             Some(url) => {
@@ -714,7 +718,7 @@ fn sanitize_with(
             }
             if plan.add_key {
                 let key = match plan.user_id {
-                    Some((i, shape)) => span_str(&data[f[i].clone()], shape)
+                    Some((i, shape)) => span_str(&data[f(i)], shape)
                         .map_err(|r| corrupt(i, r))?
                         .and_then(|uid| options.pseudonymizer.as_ref()?.key_for(uid)),
                     None => None,
