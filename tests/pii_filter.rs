@@ -189,10 +189,12 @@ mod shared_texts {
             let shape = fx::newest_shape("Click");
             let mut g = fx::generate(&shape, &GenOptions { realistic, ..GenOptions::new(records, seed, GenCodec::Null) });
             let name = shape.field_index("campaign_name").expect("campaign_name");
+            let url = shape.field_index("url").expect("url");
             let uid = shape.field_index("user_id").expect("user_id");
-            // A few campaign names shared by many records...
+            // A few campaign names and link parameters shared by many records...
             for (r, rec) in g.records.iter_mut().enumerate() {
                 rec[name] = Val::Str(format!("Spring sale {}", r % groups));
+                rec[url] = Val::Str(format!("https://shop.example/p/{}?utm_source=braze&promo=spring{}", r % groups, r % groups));
             }
             // ...some of which also hold one record's own user id: personal for
             // that record only.
@@ -204,6 +206,7 @@ mod shared_texts {
                 for (q, rec) in g.records.iter_mut().enumerate() {
                     if q % groups == r % groups {
                         rec[name] = Val::Str(shared.clone());
+                        rec[url] = Val::Str(format!("https://shop.example/p/{}?utm_source=braze&promo=x{id}", r % groups));
                     }
                 }
                 owners.retain(|&(o, _)| o % groups != r % groups);
@@ -224,6 +227,14 @@ mod shared_texts {
                     let owned = owners.iter().any(|(o, _)| *o == r);
                     let holder = owners.iter().any(|(o, s)| *o % groups == r % groups && e.campaign_name.as_deref() == Some(s));
                     prop_assert!(!owned || e.campaign_name.is_none(), "record {} kept its own id", r);
+                    let link = e.url.as_deref().unwrap_or_default();
+                    prop_assert!(link.contains("utm_source=braze"), "{}", link);
+                    // Owners lose the parameter; records of groups without an
+                    // owner keep it (the others' verdict is the per-event one,
+                    // compared above).
+                    let planted_group = owners.iter().any(|(o, _)| *o % groups == r % groups);
+                    prop_assert!(!owned || !link.contains("promo="), "record {}: {}", r, link);
+                    prop_assert!(planted_group || link.contains("promo="), "record {}: {}", r, link);
                     prop_assert!(owned || e.campaign_name.is_some() || holder, "record {} lost a shared name", r);
                 }
                 // One copy per distinct kept name.

@@ -250,7 +250,7 @@ pub fn scrub_url(url: &str) -> Cow<'_, str> {
 
 /// What the checks decided for one parameter or value.
 #[derive(Debug, PartialEq, Eq)]
-enum Verdict {
+pub(crate) enum Verdict {
     Keep,
     Drop,
     /// Keep with this (already percent-encoded) value: a nested URL, scrubbed.
@@ -524,6 +524,50 @@ impl UrlScrubber {
     }
 
     fn param_verdict(&self, param: &str, needles: &Needles<'_>, depth: usize) -> Verdict {
+        // A parameter that repeats through a file (`utm_source=braze`) is
+        // judged once: what does not depend on the record is remembered, and
+        // each record only searches the remembered layers for its own values.
+        let Some(memo) = needles.memo() else {
+            return self.param_verdict_full(param, needles, depth);
+        };
+        let known = memo.borrow_mut().judge_param(param, needles);
+        match known {
+            Some(Some(v)) => return v,
+            Some(None) => return self.param_verdict_full(param, needles, depth),
+            None => {}
+        }
+        if !memo.borrow().remembers_params() {
+            return self.param_verdict_full(param, needles, depth);
+        }
+        let facts = self.param_facts(param, depth);
+        let verdict = match &facts {
+            Some(f) => f.verdict(needles),
+            None => self.param_verdict_full(param, needles, depth),
+        };
+        memo.borrow_mut().remember_param(param, facts);
+        verdict
+    }
+
+    /// What the verdict on `param` is without the record's own values: `None`
+    /// when it also depends on them in another way (a nested URL).
+    fn param_facts(&self, param: &str, depth: usize) -> Option<ParamFacts> {
+        let none = Needles::new(&[]);
+        match self.param_verdict_full(param, &none, depth) {
+            Verdict::Drop => return Some(ParamFacts::Drop),
+            Verdict::Replace(_) => return None,
+            Verdict::Keep => {}
+        }
+        let (raw_name, raw_value) = match find_byte(param, b'=') {
+            Some(i) => (&param[..i], &param[i + 1..]),
+            None => (param, ""),
+        };
+        let mut layers = Vec::new();
+        plain_layers(raw_name, &mut layers)?;
+        plain_layers(raw_value, &mut layers)?;
+        Some(ParamFacts::Layers(layers))
+    }
+
+    fn param_verdict_full(&self, param: &str, needles: &Needles<'_>, depth: usize) -> Verdict {
         let (raw_name, raw_value) = match find_byte(param, b'=') {
             Some(i) => (&param[..i], &param[i + 1..]),
             None => (param, ""),
@@ -569,6 +613,54 @@ impl UrlScrubber {
                 .any(|n| norm_eq(n.as_bytes(), norm))
             || self.extra_keep.iter().any(|n| norm_eq(n.as_bytes(), norm))
     }
+}
+
+/// The verdict on a parameter without the record's own values (see
+/// `UrlScrubber::param_facts`).
+pub(crate) enum ParamFacts {
+    /// Dropped whatever the record.
+    Drop,
+    /// Kept unless one of these texts (the decoding layers of its name and
+    /// value) holds one of the record's values.
+    Layers(Vec<String>),
+}
+
+impl ParamFacts {
+    pub(super) fn verdict(&self, needles: &Needles<'_>) -> Verdict {
+        match self {
+            ParamFacts::Drop => Verdict::Drop,
+            ParamFacts::Layers(l) if l.iter().any(|t| needles.found_in(t)) => Verdict::Drop,
+            ParamFacts::Layers(_) => Verdict::Keep,
+        }
+    }
+}
+
+/// Appends `raw` and its decoding layers (the ones `value_verdict` reads) to
+/// `out`; `None` when a layer is a URL (scrubbed with the record's values).
+/// Empty texts hold nothing and are not kept.
+fn plain_layers(raw: &str, out: &mut Vec<String>) -> Option<()> {
+    let mut layer: Cow<'_, str> = Cow::Borrowed(raw);
+    for _ in 0..=DECODE_ROUNDS {
+        if layer.is_empty() {
+            return Some(());
+        }
+        let sum = Summary::of(&layer);
+        if sum.any(C_SLASH) && looks_like_url(&layer) {
+            return None;
+        }
+        let encoded = sum.any(C_PCT) && has_escape(&layer);
+        let next = if encoded || sum.may_be_base64() {
+            next_layer(&layer)
+        } else {
+            None
+        };
+        out.push(layer.into_owned());
+        match next {
+            None => return Some(()),
+            Some(n) => layer = Cow::Owned(n),
+        }
+    }
+    Some(())
 }
 
 /// The checks of one value (or name, or path segment) through its decoding

@@ -73,6 +73,11 @@ impl<'a> Needles<'a> {
         }
     }
 
+    /// The file's memo, when the caller keeps one.
+    pub(super) fn memo(&self) -> Option<&'a RefCell<LayerMemo>> {
+        self.memo
+    }
+
     /// Whether there is any value to search for.
     pub(crate) fn is_empty(&self) -> bool {
         self.min_len == usize::MAX
@@ -263,6 +268,11 @@ pub(super) const MIN_PERSONAL_LEN: usize = 5;
 #[derive(Default)]
 pub(crate) struct LayerMemo {
     texts: HashMap<Box<[u8]>, Layers, BuildHasherDefault<WordHasher>>,
+    /// URL parameters (`name=value`) judged without the record's values;
+    /// `None` for one that depends on them otherwise (a nested URL).
+    params: HashMap<Box<str>, Option<super::ParamFacts>, BuildHasherDefault<WordHasher>>,
+    /// Parameter lookups and hits, to stop remembering a file of unique ones.
+    param_seen: (u32, u32),
 }
 
 impl LayerMemo {
@@ -277,6 +287,38 @@ impl LayerMemo {
             return None;
         }
         self.texts.get(text).map(|l| l.holds(needles))
+    }
+
+    /// The verdict on URL parameter `param` from what is remembered of it:
+    /// `Some(Some(v))` when known, `Some(None)` when it must be judged in full
+    /// (a nested URL), `None` when not remembered.
+    pub(super) fn judge_param(
+        &mut self,
+        param: &str,
+        needles: &Needles<'_>,
+    ) -> Option<Option<super::Verdict>> {
+        if self.params.is_empty() {
+            return None;
+        }
+        let found = self.params.get(param)?;
+        self.param_seen.0 = self.param_seen.0.saturating_add(1);
+        self.param_seen.1 = self.param_seen.1.saturating_add(1);
+        Some(found.as_ref().map(|f| f.verdict(needles)))
+    }
+
+    /// Whether new parameters are still worth remembering: not past the
+    /// bound, and after a trial, found again often enough.
+    pub(super) fn remembers_params(&self) -> bool {
+        let (tries, hits) = self.param_seen;
+        self.params.len() < Self::MAX_TEXTS && (tries < 1024 || hits >= tries / 4)
+    }
+
+    /// Remembers the facts of `param` (counted as a lookup that missed).
+    pub(super) fn remember_param(&mut self, param: &str, facts: Option<super::ParamFacts>) {
+        self.param_seen.0 = self.param_seen.0.saturating_add(1);
+        if param.len() <= Self::MAX_LEN {
+            self.params.insert(param.into(), facts);
+        }
     }
 
     fn remember(&mut self, text: &[u8], layers: Layers) {
