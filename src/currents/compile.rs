@@ -225,6 +225,22 @@ impl Plan {
     }
 }
 
+/// The writer fields that take at least one byte (with their type), and per
+/// writer field the number of such fields before it (one more entry at the
+/// end): a record's field boundaries then cost nothing per zero-size field.
+fn sized_fields(field_nodes: &[NodeId], zero_size: &[bool]) -> (Vec<(u32, NodeId)>, Vec<u32>) {
+    let mut sized = Vec::new();
+    let mut rank = Vec::with_capacity(field_nodes.len() + 1);
+    for (i, &node) in field_nodes.iter().enumerate() {
+        rank.push(u32::try_from(sized.len()).unwrap_or(u32::MAX));
+        if !zero_size.get(node as usize).copied().unwrap_or(false) {
+            sized.push((u32::try_from(i).unwrap_or(u32::MAX), node));
+        }
+    }
+    rank.push(u32::try_from(sized.len()).unwrap_or(u32::MAX));
+    (sized, rank)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,20 +292,4 @@ mod tests {
         extra.push(("future", r#""long""#));
         assert_eq!(plan_for(&extra).prefix, None);
     }
-}
-
-/// The writer fields that take at least one byte (with their type), and per
-/// writer field the number of such fields before it (one more entry at the
-/// end): a record's field boundaries then cost nothing per zero-size field.
-fn sized_fields(field_nodes: &[NodeId], zero_size: &[bool]) -> (Vec<(u32, NodeId)>, Vec<u32>) {
-    let mut sized = Vec::new();
-    let mut rank = Vec::with_capacity(field_nodes.len() + 1);
-    for (i, &node) in field_nodes.iter().enumerate() {
-        rank.push(u32::try_from(sized.len()).unwrap_or(u32::MAX));
-        if !zero_size.get(node as usize).copied().unwrap_or(false) {
-            sized.push((u32::try_from(i).unwrap_or(u32::MAX), node));
-        }
-    }
-    rank.push(u32::try_from(sized.len()).unwrap_or(u32::MAX));
-    (sized, rank)
 }
