@@ -612,3 +612,28 @@ fn quasi_fields_pass_only_when_allowed_and_the_report_names_fields() {
     );
     assert_eq!(out.unknown_fields, 1);
 }
+
+/// An IP address is dropped from every kept text but `sending_ip` (the sending
+/// server's address, kept as the Avro export keeps it), with either family.
+#[test]
+fn ip_addresses_are_dropped_except_the_senders() {
+    for ip in ["168.245.12.7", "2001:db8::1", "10.0.0.254"] {
+        let ev = json!({
+            "event_type": "users.messages.email.Delivery", "id": "o1", "time": T0,
+            "properties": {
+                "campaign_id": "cmp-1", "sending_ip": ip, "ip_pool": format!("pool {ip}"),
+                "esp": format!("relay {ip}"),
+            },
+            "user": {"user_id": "u-1"}
+        });
+        let out = filter()
+            .clean_http(&body(&[ev]), &HttpOptions::default())
+            .expect("decodes");
+        let c = &out.events[0];
+        assert_eq!(c.sending_ip.as_deref(), Some(ip), "{ip}");
+        assert_eq!(c.ip_pool, None, "{ip}");
+        assert_eq!(c.esp, None, "{ip}");
+        assert_eq!(c.campaign_id.as_deref(), Some("cmp-1"));
+        assert_eq!(out.ip_values_dropped, 2, "{ip}");
+    }
+}

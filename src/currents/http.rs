@@ -337,8 +337,9 @@ fn object_member<'v>(
 }
 
 /// Decodes element `index` of a batch's `events`. `drop_text` is asked about
-/// every non-personal text value (not `url`, which the filter scrubs); a value
-/// it refuses is left out and counted.
+/// every non-personal text value (not `url`, which the filter scrubs, nor
+/// `sending_ip`, the sending server's address); a value it refuses is left out
+/// and counted.
 pub(crate) fn decode_event<'v>(
     index: usize,
     v: &'v Value,
@@ -383,6 +384,9 @@ pub(crate) fn decode_event<'v>(
         out.present.push(def.name);
         if let Some(typed) = typed {
             let refused = match (def.kind, &typed) {
+                // The address Braze sent from is infrastructure, not the
+                // recipient's: kept as the Avro export keeps it.
+                (FieldKind::String, Val::Str(_)) if def.name == "sending_ip" => false,
                 (FieldKind::String, Val::Str(s)) => drop_text(s),
                 (FieldKind::StringList, Val::List(items)) => items.iter().any(|s| drop_text(s)),
                 _ => false,
