@@ -157,3 +157,45 @@ fn an_absurd_capacity_hint_is_refused() {
     c.expected_exposures = 10_000_000;
     assert!(c.validate().is_ok());
 }
+
+#[test]
+fn the_output_cap_grows_with_the_input() {
+    // 2,000 records of long strings: the events take about twice the input.
+    let schema = format!(r#"{{"type":"record","name":"Click","fields":[{BASE}]}}"#);
+    let w = OcfWriter::new(&schema, Codec::Null, &[], [1; 16]);
+    let mut file = Vec::new();
+    w.header(&mut file);
+    let mut rec = Vec::new();
+    for i in 0..2_000 {
+        encode_str(&format!("{i:01000}"), &mut rec);
+        encode_str("", &mut rec);
+        encode_long(0, &mut rec);
+        encode_str("", &mut rec);
+    }
+    w.write_block(2_000, &rec, &mut file);
+    let mut opts = DecodeOptions::default();
+    opts.max_output_bytes = 1 << 20;
+    for whole in [false, true] {
+        // With the default 4 bytes per input byte the file decodes whole...
+        let before = ALLOC.allocated();
+        let (n, error) = if whole {
+            let out = Filter::default().clean_file(&file, &opts);
+            (out.events.len(), out.error)
+        } else {
+            let out = decode_file(&file, &opts);
+            let peak = ALLOC.allocated() - before;
+            assert!(peak <= (1 << 20) + 4 * file.len(), "{peak} bytes held");
+            (out.events.len(), out.error)
+        };
+        assert!(error.is_none(), "{error:?}");
+        assert_eq!(n, 2_000);
+    }
+    // ...and with none, the constant part alone stops it, with a typed error.
+    opts.max_output_per_input_byte = 0;
+    let out = decode_file(&file, &opts);
+    assert!(out.events.len() < 2_000);
+    assert_eq!(
+        out.error.map(|e| e.kind().clone()),
+        Some(DecodeErrorKind::OutputTooLarge)
+    );
+}

@@ -61,7 +61,8 @@ pub fn decode_file(bytes: &[u8], options: &DecodeOptions) -> FileOutcome {
 /// until the first error. Returns the number of blocks read without error and
 /// the error, if any; blocks are recycled.
 ///
-/// Memory is bounded by [`DecodeOptions::max_output_bytes`]: `out` grows under
+/// Memory is bounded by [`DecodeOptions::max_output_bytes`] plus
+/// [`DecodeOptions::max_output_per_input_byte`] times the input: `out` grows under
 /// the cap (each item costs its size, `extra` bytes of side tables and 64 bytes
 /// of allocation overhead; the blocks decoded so far bound the strings), and
 /// decoding stops with [`DecodeErrorKind::OutputTooLarge`] before it is exceeded.
@@ -71,7 +72,7 @@ pub(crate) fn each_keyed_event<T>(
     extra: usize,
     mut sink: impl FnMut(&mut Vec<T>, Event<'_>, Option<RecipientKey>),
 ) -> (u64, Option<DecodeError>) {
-    let cap = reader.options().max_output_bytes;
+    let cap = reader.options().output_cap(reader.input_len());
     let per_item = std::mem::size_of::<T>()
         .saturating_add(extra)
         .saturating_add(64);
@@ -90,7 +91,7 @@ pub(crate) fn each_keyed_event<T>(
                         let e = DecodeError::new(DecodeErrorKind::OutputTooLarge)
                             .at(block.offset())
                             .with_detail(format!(
-                                "the decoded events would exceed max_output_bytes ({cap} bytes)"
+                                "the decoded events would exceed the output cap ({cap} bytes)"
                             ));
                         return (blocks, Some(e));
                     }

@@ -41,6 +41,13 @@ impl std::fmt::Debug for Reader<'_> {
     }
 }
 
+impl Reader<'_> {
+    /// The size of the input, in bytes.
+    pub(crate) fn input_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
 impl<'f> Reader<'f> {
     /// Parses and validates the header and compiles the decoding plan.
     pub fn new(bytes: &'f [u8], options: &DecodeOptions) -> Result<Reader<'f>, DecodeError> {
