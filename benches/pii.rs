@@ -7,7 +7,7 @@
 //!   floor under `sanitize`), `sanitize` without and with a
 //!   pseudonymizer, `sanitize` with `url` denied (what URL scrubbing costs), for
 //!   deflate also recompressing at level 1, and decode + filter into clean events
-//!   (`Filter::clean_file`).
+//!   (`Filter::clean_file`, and `Filter::clean_each`, which streams them).
 //! - `pii_filter/*`: the filter alone on events decoded beforehand (events/s), with
 //!   and without a pseudonymizer, and `scrub_url` on the file's URLs.
 //!
@@ -118,6 +118,16 @@ fn bench_codec(c: &mut Criterion, codec: GenCodec) {
             let clean = filter.clean_file(black_box(&bytes), &DecodeOptions::default());
             assert_eq!(clean.events.len(), RECORDS);
             clean
+        })
+    });
+    g.bench_function("clean_each_keyed", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            let done = filter.clean_each(black_box(&bytes), &DecodeOptions::default(), |e| {
+                black_box(e);
+                n += 1;
+            });
+            assert!(done.error.is_none() && n == RECORDS);
         })
     });
     g.finish();
