@@ -655,28 +655,9 @@ impl Filter {
     /// into clean events: the optimising side's path. Never panics; the events
     /// decoded before an error stay.
     pub fn clean_file(&self, bytes: &[u8], options: &DecodeOptions) -> CleanFile {
-        let mut out = CleanFile {
-            event_type: None,
-            events: Vec::new(),
-            report: FilterReport::new(),
-            sanitized: false,
-            error: None,
-        };
-        let mut reader = match Reader::new(bytes, options) {
-            Ok(r) => r,
-            Err(e) => {
-                out.error = Some(e);
-                return out;
-            }
-        };
-        out.event_type = Some(reader.event_type());
-        out.sanitized = reader.is_sanitized();
-        let file = self.for_reader(&reader, &mut out.report);
-        let mut memo = FileMemo::default();
-        let (_, error) = each_keyed_event(&mut reader, &mut out.events, 0, |events, event, key| {
-            events.push(file.clean_memo(&event, key, &[], Some(&mut memo)));
-        });
-        out.error = error;
+        let mut events = Vec::new();
+        let mut out = self.each_clean(bytes, options, &mut events, |events, e| events.push(e));
+        out.events = events;
         out
     }
 
@@ -700,7 +681,20 @@ impl Filter {
         options: &DecodeOptions,
         mut sink: impl FnMut(CleanEvent),
     ) -> CleanFile {
-        let mut out = CleanFile {
+        // A list of nothing: never full, so the output cap never applies.
+        self.each_clean(bytes, options, &mut Vec::<()>::new(), |_, e| sink(e))
+    }
+
+    /// The clean events of a file, each given to `sink` with `out` (the list
+    /// the whole-file cap watches); the report, flags and error.
+    fn each_clean<T>(
+        &self,
+        bytes: &[u8],
+        options: &DecodeOptions,
+        out: &mut Vec<T>,
+        mut sink: impl FnMut(&mut Vec<T>, CleanEvent),
+    ) -> CleanFile {
+        let mut done = CleanFile {
             event_type: None,
             events: Vec::new(),
             report: FilterReport::new(),
@@ -710,34 +704,19 @@ impl Filter {
         let mut reader = match Reader::new(bytes, options) {
             Ok(r) => r,
             Err(e) => {
-                out.error = Some(e);
-                return out;
+                done.error = Some(e);
+                return done;
             }
         };
-        out.event_type = Some(reader.event_type());
-        out.sanitized = reader.is_sanitized();
-        let file = self.for_reader(&reader, &mut out.report);
+        done.event_type = Some(reader.event_type());
+        done.sanitized = reader.is_sanitized();
+        let file = self.for_reader(&reader, &mut done.report);
         let mut memo = FileMemo::default();
-        while let Some(block) = reader.next_block() {
-            let block = match block {
-                Ok(b) => b,
-                Err(e) => {
-                    out.error = Some(e);
-                    return out;
-                }
-            };
-            for r in block.keyed_events() {
-                match r {
-                    Ok((event, key)) => sink(file.clean_memo(&event, key, &[], Some(&mut memo))),
-                    Err(e) => {
-                        out.error = Some(e);
-                        return out;
-                    }
-                }
-            }
-            reader.recycle(block);
-        }
-        out
+        let (_, error) = each_keyed_event(&mut reader, out, 0, |out, event, key| {
+            sink(out, file.clean_memo(&event, key, &[], Some(&mut memo)));
+        });
+        done.error = error;
+        done
     }
 }
 
