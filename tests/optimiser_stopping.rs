@@ -14,13 +14,13 @@ fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 4, 1, 8, 0, 0).unwrap()
 }
 
-/// Four wordings at the start; the first is the control at 10%.
-const INITIAL: [f64; 4] = [0.025, 0.026, 0.027, 0.028];
+/// Three wordings at the start; the first is the control at 10%.
+const INITIAL: [f64; 3] = [0.025, 0.027, 0.030];
 /// Five-minute batches and recipients per batch.
 const BATCHES: usize = 60;
 const PER_BATCH: usize = 2_500;
-/// The batch before which the fifth wording is added (1.5 h in).
-const ADDED_AT: usize = 18;
+/// The batch before which the fourth wording is added (1 h in).
+const ADDED_AT: usize = 12;
 
 /// A log-normal click delay, median 3 h, 90th percentile 64 h, in seconds.
 fn delay(rng: &mut Pcg64) -> f64 {
@@ -109,14 +109,17 @@ fn tally(added_rate: f64, serve_time: bool, runs: u64, seed0: u64) -> (u32, u32)
     (fired, right)
 }
 
+/// On these sends the rule without the minimum of rewards (`stop_min_rewards
+/// = 0`) was right in 105 of 121 stops (86.8%), most wrong stops an early
+/// control with a few dozen clicks; with it, 93 of 93.
 #[test]
 fn the_stopping_rule_picks_the_best_wording_when_it_fires() {
     let runs = 40;
-    let (mut fired_all, mut right_all) = (0, 0);
-    for (k, (name, added)) in [("added better", 0.031), ("added worse", 0.024)]
+    for (k, (name, added)) in [("added better", 0.036), ("added worse", 0.022)]
         .into_iter()
         .enumerate()
     {
+        let (mut fired_all, mut right_all) = (0, 0);
         for (m, serve_time) in [true, false].into_iter().enumerate() {
             let seed0 = 7_000 + 1_000 * (2 * k + m) as u64;
             let (fired, right) = tally(added, serve_time, runs, seed0);
@@ -126,15 +129,15 @@ fn the_stopping_rule_picks_the_best_wording_when_it_fires() {
             fired_all += fired;
             right_all += right;
         }
+        let rate = f64::from(right_all) / f64::from(fired_all.max(1));
+        println!(
+            "{name}: right in {right_all} of {fired_all} stops ({:.1}%)",
+            100.0 * rate
+        );
+        assert!(
+            fired_all >= 10,
+            "{name}: the rule fires in too few runs: {fired_all}"
+        );
+        assert!(rate >= 0.95, "{name}: right in {right_all} of {fired_all}");
     }
-    let rate = f64::from(right_all) / f64::from(fired_all.max(1));
-    println!(
-        "right in {right_all} of {fired_all} stops ({:.1}%)",
-        100.0 * rate
-    );
-    assert!(
-        fired_all >= 16,
-        "the rule fires in too few runs: {fired_all}"
-    );
-    assert!(rate >= 0.95, "right in {right_all} of {fired_all}");
 }
