@@ -240,7 +240,7 @@ impl Printer {
                 self.labels[best].0
             ),
             None => println!(
-                "winner: none declared yet (value remaining {:.2}% ≥ 1%); leader {}; truly best within the guardrail: v{}",
+                "winner: none declared yet (value remaining {:.2}%; the rule needs it below 1% and at least 50 clicks on every wording that can lead); leader {}; truly best within the guardrail: v{}",
                 report.value_remaining * 100.0,
                 report
                     .leader

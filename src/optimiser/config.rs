@@ -64,6 +64,18 @@ pub struct OptimiserConfig {
     /// Stopping rule: declare a winner when the 95th percentile of the value
     /// remaining is below this fraction of the leader's rate (default 0.01).
     pub stop_threshold: f64,
+    /// Stopping rule: successes of the reward (first clicks by default)
+    /// every active variant that can lead needs before a winner may be
+    /// declared (default 50). Counted as observed, whatever the delay model
+    /// says: early in a send the matured trials rest on the delay model's
+    /// extrapolation beyond the delays seen so far, and with a few dozen
+    /// clicks per variant the rule fired on flukes. See docs/design.md,
+    /// *Report and stopping rule*.
+    #[serde(
+        default = "default_stop_min_rewards",
+        skip_serializing_if = "is_default_stop_min_rewards"
+    )]
+    pub stop_min_rewards: u64,
     /// Learning mode for variants added while the experiment runs: matured
     /// (effective) trials such a variant needs before it may lead, be
     /// declared winner or get more than `1 / K` of the traffic (default
@@ -181,6 +193,10 @@ fn default_min_evidence() -> f64 {
     1_000.0
 }
 
+fn default_stop_min_rewards() -> u64 {
+    50
+}
+
 fn default_added_prior_weight() -> f64 {
     100.0
 }
@@ -193,6 +209,10 @@ fn default_control_share() -> f64 {
 // earlier version restores and writes back byte for byte.
 fn is_default_min_evidence(x: &f64) -> bool {
     *x == default_min_evidence()
+}
+
+fn is_default_stop_min_rewards(x: &u64) -> bool {
+    *x == default_stop_min_rewards()
 }
 
 fn is_default_added_prior_weight(x: &f64) -> bool {
@@ -218,6 +238,7 @@ impl Default for OptimiserConfig {
             horizon: TimeDelta::days(7),
             auto_retire: None,
             stop_threshold: 0.01,
+            stop_min_rewards: default_stop_min_rewards(),
             min_evidence: default_min_evidence(),
             added_prior_weight: default_added_prior_weight(),
             control_share: default_control_share(),

@@ -106,6 +106,9 @@ impl Experiment {
         let te = exposed_at.map(secs).unwrap_or(tc);
         let v = &mut self.state.variants[idx];
         v.clicks = v.clicks.saturating_add(1);
+        if exposed_at.is_none() {
+            v.untimed = v.untimed.saturating_add(1);
+        }
         let c = self.cell(te, idx, nv, nb);
         c.clicks = c.clicks.saturating_add(1);
         if let Some(e) = exposed_at {
@@ -307,20 +310,8 @@ impl Experiment {
                 Some(h) => (-(age.max(0.0)) / h * std::f64::consts::LN_2).exp(),
                 None => 1.0,
             };
-            let w = self.bucket_secs();
             for (&b, fb) in &self.state.fine {
-                // Age from the bucket's mean exposure time.
-                let total: u64 = fb
-                    .cells
-                    .iter()
-                    .map(|c| c.exposures)
-                    .fold(0, u64::saturating_add);
-                let offset = if total > 0 {
-                    fb.offset_secs as f64 / total as f64
-                } else {
-                    0.5 * w as f64
-                };
-                let t = b.saturating_mul(w) as f64 + offset;
+                let t = self.bucket_time(b, fb);
                 let age = now_f - t;
                 let d = disc(disc_f - t);
                 let mature = cdf.at(age);
@@ -356,6 +347,44 @@ impl Experiment {
             })
             .collect();
         (post, n, cdf)
+    }
+
+    /// The mean exposure time of a fine bucket, in seconds (its middle when
+    /// it holds no exposure): the age of its exposures is measured from it.
+    fn bucket_time(&self, b: i64, fb: &FineBucket) -> f64 {
+        let w = self.bucket_secs();
+        let total: u64 = fb
+            .cells
+            .iter()
+            .map(|c| c.exposures)
+            .fold(0, u64::saturating_add);
+        let offset = if total > 0 {
+            fb.offset_secs as f64 / total as f64
+        } else {
+            0.5 * w as f64
+        };
+        b.saturating_mul(w) as f64 + offset
+    }
+
+    /// Each variant's exposures weighted by how far their rewards have
+    /// matured as of `now` under `cdf` (undiscounted): the denominator of a
+    /// rate estimated from pooled counts.
+    pub(super) fn matured_exposures(&self, now: DateTime<Utc>, cdf: &DelayCdf) -> Vec<f64> {
+        let nv = self.state.variants.len();
+        let now_f = secs_f(now);
+        let mut n = vec![0.0; nv];
+        for (&b, fb) in &self.state.fine {
+            let mature = cdf.at(now_f - self.bucket_time(b, fb));
+            for (x, cell) in n.iter_mut().zip(&fb.cells) {
+                *x += cell.exposures as f64 * mature;
+            }
+        }
+        for cells in self.state.coarse.values() {
+            for (x, cell) in n.iter_mut().zip(cells) {
+                *x += cell.exposures as f64;
+            }
+        }
+        n
     }
 
     /// Brings posteriors up to `now` (clicks matured, discounting) without

@@ -137,6 +137,11 @@ pub(super) struct Variant {
     /// given this variant (the sum of its share then); for the SRM check.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub(super) expected_exposures: f64,
+    /// Successes of the reward that came without an exposure time (counted
+    /// in the bucket of their own time): the uplift against the control is
+    /// then estimated from pooled counts (see [`super::Uplift::pooled`]).
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub(super) untimed: u64,
     /// Outcomes other than the reward (for the report).
     #[serde(default, skip_serializing_if = "OtherOutcomes::is_empty")]
     pub(super) other: OtherOutcomes,
@@ -463,6 +468,7 @@ impl Experiment {
             added_running: running,
             learning: running,
             expected_exposures: 0.0,
+            untimed: 0,
             other: OtherOutcomes::default(),
             guardrail: GuardrailStatus::Ok,
         });

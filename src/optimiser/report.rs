@@ -9,7 +9,7 @@ use super::beta::Sampler;
 use super::experiment::Experiment;
 use super::guardrail::{GuardrailLine, GuardrailStatus};
 use super::monte_carlo::argmax_tally;
-use super::uplift::{Srm, Stratum, Uplift, srm, uplift};
+use super::uplift::{Srm, Stratum, Uplift, srm, uplift, uplift_pooled};
 use crate::vocab::{ExperimentId, Reward, RewardKind, VariantId};
 
 /// One variant's line in a [`Report`].
@@ -83,7 +83,9 @@ pub struct Report {
     /// over the posterior (Scott 2015).
     pub value_remaining: f64,
     /// The stopping rule's verdict: the leader, when the value remaining is
-    /// below the configured fraction and no active variant is learning.
+    /// below the configured fraction, no active variant is learning and
+    /// every active variant that can lead has at least `stop_min_rewards`
+    /// successes of the reward.
     pub winner: Option<VariantId>,
     /// The click-delay CDF at its bin edges `(seconds, matured fraction)`
     /// (empty when every exposure counts at once).
@@ -193,11 +195,19 @@ impl Experiment {
             None => f64::INFINITY,
         };
         let any_learning = active.iter().any(|&i| learning[i]);
+        // Every variant that can lead has its minimum of observed rewards (a
+        // capped one cannot lead, so its evidence does not hold the verdict
+        // back).
+        let stop_min = self.state.config.stop_min_rewards;
+        let evidenced = active_for_lead.iter().all(|&i| vs[i].clicks >= stop_min);
         let winner = leader
-            .filter(|_| value_remaining < self.state.config.stop_threshold && !any_learning)
+            .filter(|_| {
+                value_remaining < self.state.config.stop_threshold && !any_learning && evidenced
+            })
             .map(|l| vs[l].id);
         let control = self.control_position();
         let reward = self.state.config.reward.kind();
+        let mut matured: Option<Vec<f64>> = None;
         let variants = (0..nv)
             .map(|i| {
                 let v = &vs[i];
@@ -240,9 +250,15 @@ impl Experiment {
                     p_best: p_best[i],
                     expected_loss: loss,
                     learning: learning[i],
-                    uplift: control
-                        .filter(|&c| c != i)
-                        .and_then(|c| uplift(self.strata(i, c))),
+                    uplift: control.filter(|&c| c != i).and_then(|c| {
+                        if vs[i].untimed > 0 || vs[c].untimed > 0 {
+                            let ev =
+                                matured.get_or_insert_with(|| self.matured_exposures(now, &cdf));
+                            uplift_pooled(ev[i], vs[i].clicks, ev[c], vs[c].clicks)
+                        } else {
+                            uplift(self.strata(i, c))
+                        }
+                    }),
                 }
             })
             .collect();

@@ -116,6 +116,9 @@ impl Experiment {
             if v.learning && !v.added_running {
                 return inv("learning variant not added while running");
             }
+            if v.untimed > v.clicks {
+                return inv("more untimed rewards than rewards");
+            }
             share_sum += v.share;
         }
         if nv > 0 && s.variants.iter().any(|v| !v.retired) && (share_sum - 1.0).abs() > 1e-6 {
@@ -236,6 +239,7 @@ impl Experiment {
                     v.retired |= y.retired;
                     v.exposures = v.exposures.saturating_add(y.exposures);
                     v.clicks = v.clicks.saturating_add(y.clicks);
+                    v.untimed = v.untimed.saturating_add(y.untimed);
                     v.expected_exposures += y.expected_exposures;
                     v.learning &= y.learning;
                     v.other.add(&y.other);

@@ -24,6 +24,15 @@ const Z95: f64 = 1.959_963_984_540_054;
 /// Both sides have matured alike within a bucket, so clicks still to come do
 /// not bias the ratio. Intervals: delta method on `ln(X / Y)` (relative) and
 /// on `X − Y` (incremental), binomial variances per bucket, 95% two-sided.
+///
+/// When either side has rewards without an exposure time (URL tags without
+/// the serve time), those rewards sit in the bucket of their own time, not of
+/// their exposure, and cannot be stratified: the estimate is then made from
+/// pooled counts ([`pooled`](Self::pooled)), `Y = control rewards ·
+/// E_variant / E_control` with `E` the exposures weighted by how far they
+/// have matured under the delay model. That is unbiased while the base rate
+/// does not drift over the send; when it drifts while the allocation changes
+/// the interval does not account for the bias.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Uplift {
@@ -40,6 +49,15 @@ pub struct Uplift {
     pub incremental_ci_low: f64,
     /// Upper end of the 95% interval of `incremental_clicks`.
     pub incremental_ci_high: f64,
+    /// Estimated from pooled counts, not stratified by exposure time, because
+    /// some rewards of either side came without an exposure time (see the
+    /// type's documentation for when it is biased).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub pooled: bool,
+}
+
+fn is_false(x: &bool) -> bool {
+    !*x
 }
 
 /// One exposure-time stratum: `(variant exposures, variant clicks, control
@@ -49,12 +67,30 @@ pub(super) type Stratum = (u64, u64, u64, u64);
 /// The stratified uplift estimator; `None` when either side has no click in
 /// the strata both were served in.
 pub(super) fn uplift(strata: impl IntoIterator<Item = Stratum>) -> Option<Uplift> {
+    estimate(
+        strata
+            .into_iter()
+            .map(|(nv, cv, nc, cc)| (nv as f64, cv as f64, nc as f64, cc as f64)),
+        false,
+    )
+}
+
+/// The pooled estimator: one stratum of the matured exposures and all the
+/// rewards of each side, `(variant matured exposures, variant rewards,
+/// control matured exposures, control rewards)`.
+pub(super) fn uplift_pooled(ev: f64, cv: u64, ec: f64, cc: u64) -> Option<Uplift> {
+    estimate([(ev, cv as f64, ec, cc as f64)], true)
+}
+
+fn estimate(
+    strata: impl IntoIterator<Item = (f64, f64, f64, f64)>,
+    pooled: bool,
+) -> Option<Uplift> {
     let (mut x, mut y, mut vx, mut vy) = (0.0, 0.0, 0.0, 0.0);
     for (nv, cv, nc, cc) in strata {
-        if nv == 0 || nc == 0 {
+        if !(nv > 0.0 && nc > 0.0) {
             continue;
         }
-        let (nv, cv, nc, cc) = (nv as f64, cv as f64, nc as f64, cc as f64);
         let pv = (cv / nv).min(1.0);
         let pc = (cc / nc).min(1.0);
         let w = nv / nc;
@@ -76,6 +112,7 @@ pub(super) fn uplift(strata: impl IntoIterator<Item = Stratum>) -> Option<Uplift
         incremental_clicks: x - y,
         incremental_ci_low: x - y - Z95 * sd,
         incremental_ci_high: x - y + Z95 * sd,
+        pooled,
     })
 }
 
