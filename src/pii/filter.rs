@@ -7,7 +7,7 @@ use std::hash::BuildHasherDefault;
 
 use chrono::{DateTime, Utc};
 
-use super::url::{LayerMemo, Layers, Needles, WordHasher, holds_in, recent_line};
+use super::url::{LayerMemo, Layers, Needles, WordHasher, holds_in};
 use super::{CleanEvent, FilterReport, Policy, Pseudonymizer, RecipientKey, UrlScrubber};
 use crate::currents::{
     DecodeError, DecodeOptions, Event, EventType, RECIPIENT_KEY_FIELD, Reader, each_keyed_event,
@@ -141,9 +141,24 @@ pub(crate) struct FileTexts {
     scratch: String,
 }
 
-/// Entries of a slot's direct-mapped cache (`1 << RECENT_BITS`).
-const RECENT_BITS: u32 = 6;
-const RECENT: usize = 1 << RECENT_BITS;
+/// Entries of a slot's direct-mapped cache.
+const RECENT: usize = 64;
+
+/// The cache line of `v` in a slot's direct-mapped cache: from its length and
+/// its first and last eight bytes (a collision costs a full lookup only).
+#[inline]
+fn recent_line(v: &[u8]) -> usize {
+    let mut w = [0u8; 8];
+    let n = v.len().min(8);
+    w[..n].copy_from_slice(&v[..n]);
+    let head = u64::from_le_bytes(w);
+    let mut w = [0u8; 8];
+    w[..n].copy_from_slice(&v[v.len() - n..]);
+    let tail = u64::from_le_bytes(w);
+    let h = (head ^ tail.rotate_left(23) ^ (v.len() as u64).wrapping_mul(0x9E37_79B9))
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h >> 58) as usize
+}
 
 impl Default for FileTexts {
     fn default() -> Self {
@@ -189,7 +204,7 @@ impl FileTexts {
             return (personal.is_empty() || !holds_in(v, personal)).then(|| Text::from(v));
         }
         *tries = tries.saturating_add(1);
-        let line = recent_line(v.as_bytes(), RECENT_BITS);
+        let line = recent_line(v.as_bytes());
         if let Some(k) = self.recent.get(i).and_then(|r| r[line].checked_sub(1))
             && let Some((a, layers)) = self.entries.get(k as usize)
             && **a == *v

@@ -163,11 +163,6 @@ fn holds_core(text: &[u8], known: Option<&str>, needles: &Needles<'_>) -> bool {
     if needles.found_in_bytes(text) {
         return true;
     }
-    if let Some(memo) = needles.memo
-        && let Some(found) = memo.borrow().lookup_recent(text, needles)
-    {
-        return found;
-    }
     // Not encoded (no escape, and no letter, which a base64 token of text
     // needs): the search above was the whole check.
     let (pct, letters) = pct_and_letters(text);
@@ -175,7 +170,7 @@ fn holds_core(text: &[u8], known: Option<&str>, needles: &Needles<'_>) -> bool {
         return false;
     }
     if let Some(memo) = needles.memo
-        && let Some(found) = memo.borrow_mut().lookup(text, needles)
+        && let Some(found) = memo.borrow().lookup(text, needles)
     {
         return found;
     }
@@ -270,49 +265,14 @@ pub(super) const MIN_PERSONAL_LEN: usize = 5;
 /// agents and other values that repeat through it), so that each record only
 /// searches them for its own values. Kept for one call of `clean_file` or
 /// `sanitize` and dropped with it; bounded in entries and in text length.
+#[derive(Default)]
 pub(crate) struct LayerMemo {
-    /// The remembered texts (an index into `entries`).
-    texts: HashMap<Box<[u8]>, u32, BuildHasherDefault<WordHasher>>,
-    entries: Vec<(Box<[u8]>, Layers)>,
-    /// A direct-mapped cache in front of `texts`: entry index + 1 by
-    /// [`recent_line`] (a collision costs a full lookup only).
-    recent: Box<[u32]>,
+    texts: HashMap<Box<[u8]>, Layers, BuildHasherDefault<WordHasher>>,
     /// URL parameters (`name=value`) judged without the record's values;
     /// `None` for one that depends on them otherwise (a nested URL).
     params: HashMap<Box<str>, Option<super::ParamFacts>, BuildHasherDefault<WordHasher>>,
     /// Parameter lookups and hits, to stop remembering a file of unique ones.
     param_seen: (u32, u32),
-}
-
-impl Default for LayerMemo {
-    fn default() -> Self {
-        LayerMemo {
-            texts: HashMap::default(),
-            entries: Vec::new(),
-            recent: vec![0; 1 << RECENT_BITS].into_boxed_slice(),
-            params: HashMap::default(),
-            param_seen: (0, 0),
-        }
-    }
-}
-
-/// Lines of [`LayerMemo`]'s direct-mapped cache, as a power of two.
-const RECENT_BITS: u32 = 10;
-
-/// A cache line for `v` among `1 << bits`: from its length and its first and
-/// last eight bytes, cheap for long texts.
-#[inline]
-pub(crate) fn recent_line(v: &[u8], bits: u32) -> usize {
-    let n = v.len().min(8);
-    let mut w = [0u8; 8];
-    w[..n].copy_from_slice(&v[..n]);
-    let head = u64::from_le_bytes(w);
-    let mut w = [0u8; 8];
-    w[..n].copy_from_slice(&v[v.len() - n..]);
-    let tail = u64::from_le_bytes(w);
-    let h = (head ^ tail.rotate_left(23) ^ (v.len() as u64).wrapping_mul(0x9E37_79B9))
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (h >> (64 - bits)) as usize
 }
 
 impl LayerMemo {
@@ -321,31 +281,12 @@ impl LayerMemo {
     /// Longer texts are not remembered.
     const MAX_LEN: usize = 512;
 
-    /// The verdict for `text` when it was seen recently (no hashing of the
-    /// whole text).
-    #[inline]
-    fn lookup_recent(&self, text: &[u8], needles: &Needles<'_>) -> Option<bool> {
-        if self.entries.is_empty() {
-            return None;
-        }
-        let k = self
-            .recent
-            .get(recent_line(text, RECENT_BITS))?
-            .checked_sub(1)?;
-        let (t, l) = self.entries.get(k as usize)?;
-        (**t == *text).then(|| l.holds(needles))
-    }
-
     /// The verdict for `text` when its layers are known.
-    fn lookup(&mut self, text: &[u8], needles: &Needles<'_>) -> Option<bool> {
+    fn lookup(&self, text: &[u8], needles: &Needles<'_>) -> Option<bool> {
         if self.texts.is_empty() {
             return None;
         }
-        let k = *self.texts.get(text)?;
-        if let Some(r) = self.recent.get_mut(recent_line(text, RECENT_BITS)) {
-            *r = k + 1;
-        }
-        self.entries.get(k as usize).map(|(_, l)| l.holds(needles))
+        self.texts.get(text).map(|l| l.holds(needles))
     }
 
     /// The verdict on URL parameter `param` from what is remembered of it:
@@ -381,13 +322,8 @@ impl LayerMemo {
     }
 
     fn remember(&mut self, text: &[u8], layers: Layers) {
-        if self.entries.len() < Self::MAX_TEXTS && text.len() <= Self::MAX_LEN {
-            let k = self.entries.len() as u32;
-            self.texts.insert(text.into(), k);
-            self.entries.push((text.into(), layers));
-            if let Some(r) = self.recent.get_mut(recent_line(text, RECENT_BITS)) {
-                *r = k + 1;
-            }
+        if self.texts.len() < Self::MAX_TEXTS && text.len() <= Self::MAX_LEN {
+            self.texts.insert(text.into(), layers);
         }
     }
 }
