@@ -337,14 +337,13 @@ fn object_member<'v>(
 }
 
 /// Decodes element `index` of a batch's `events`. `drop_text` is asked about
-/// every non-personal text value (not `url`, which the filter scrubs, nor
-/// `sending_ip`, the sending server's address); a value it refuses is left out
-/// and counted.
+/// every non-personal text value, with its field's name (not `url`, which the
+/// filter scrubs); a value it refuses is left out and counted.
 pub(crate) fn decode_event<'v>(
     index: usize,
     v: &'v Value,
     options: &HttpOptions,
-    drop_text: &dyn Fn(&str) -> bool,
+    drop_text: &dyn Fn(&str, &str) -> bool,
 ) -> Result<HttpItem<'v>, HttpEventError> {
     if !depth_ok(v, 1, options.max_depth) {
         return Err(err(index, None, HttpEventErrorKind::TooDeep));
@@ -384,11 +383,10 @@ pub(crate) fn decode_event<'v>(
         out.present.push(def.name);
         if let Some(typed) = typed {
             let refused = match (def.kind, &typed) {
-                // The address Braze sent from is infrastructure, not the
-                // recipient's: kept as the Avro export keeps it.
-                (FieldKind::String, Val::Str(_)) if def.name == "sending_ip" => false,
-                (FieldKind::String, Val::Str(s)) => drop_text(s),
-                (FieldKind::StringList, Val::List(items)) => items.iter().any(|s| drop_text(s)),
+                (FieldKind::String, Val::Str(s)) => drop_text(def.name, s),
+                (FieldKind::StringList, Val::List(items)) => {
+                    items.iter().any(|s| drop_text(def.name, s))
+                }
                 _ => false,
             };
             if refused {

@@ -95,7 +95,9 @@ impl Filter {
     pub fn clean_http(&self, body: &[u8], options: &HttpOptions) -> Result<HttpOutcome, HttpError> {
         let events = parse_body(body, options)?;
         let mut out = HttpOutcome::default();
-        let drop_text = |s: &str| has_ip(s);
+        // Any IP address is the recipient's, but the one the email was sent
+        // from (Braze's infrastructure, kept as the Avro export keeps it).
+        let drop_text = |field: &str, s: &str| field != "sending_ip" && has_ip(s);
         for (index, v) in events.iter().enumerate() {
             let item = match decode_event(index, v, options, &drop_text) {
                 Ok(HttpItem::Event(item)) => item,
