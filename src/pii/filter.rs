@@ -132,32 +132,10 @@ pub(crate) struct FileTexts {
     last: [u32; SLOT_NAMES.len()],
     /// Lookups and hits per slot, to stop remembering a slot of unique values.
     seen: [(u32, u32); SLOT_NAMES.len()],
-    /// Per slot, a direct-mapped cache of recent entries (index + 1), by a
-    /// cheap hash of the text's length and ends.
-    recent: Vec<[u32; RECENT]>,
     index: HashMap<Text, u32, BuildHasherDefault<WordHasher>>,
     entries: Vec<(Text, Layers)>,
     /// The buffer a URL is scrubbed into before it is copied.
     scratch: String,
-}
-
-/// Entries of a slot's direct-mapped cache.
-const RECENT: usize = 64;
-
-/// The cache line of `v` in a slot's direct-mapped cache: from its length and
-/// its first and last eight bytes (a collision costs a full lookup only).
-#[inline]
-fn recent_line(v: &[u8]) -> usize {
-    let mut w = [0u8; 8];
-    let n = v.len().min(8);
-    w[..n].copy_from_slice(&v[..n]);
-    let head = u64::from_le_bytes(w);
-    let mut w = [0u8; 8];
-    w[..n].copy_from_slice(&v[v.len() - n..]);
-    let tail = u64::from_le_bytes(w);
-    let h = (head ^ tail.rotate_left(23) ^ (v.len() as u64).wrapping_mul(0x9E37_79B9))
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (h >> 58) as usize
 }
 
 impl Default for FileTexts {
@@ -165,7 +143,6 @@ impl Default for FileTexts {
         FileTexts {
             last: [0; SLOT_NAMES.len()],
             seen: [(0, 0); SLOT_NAMES.len()],
-            recent: vec![[0; RECENT]; SLOT_NAMES.len()],
             index: HashMap::default(),
             entries: Vec::new(),
             scratch: String::new(),
@@ -204,15 +181,6 @@ impl FileTexts {
             return (personal.is_empty() || !holds_in(v, personal)).then(|| Text::from(v));
         }
         *tries = tries.saturating_add(1);
-        let line = recent_line(v.as_bytes());
-        if let Some(k) = self.recent.get(i).and_then(|r| r[line].checked_sub(1))
-            && let Some((a, layers)) = self.entries.get(k as usize)
-            && **a == *v
-        {
-            *hits = hits.saturating_add(1);
-            self.last[i] = k + 1;
-            return (!layers.text_holds(v, personal)).then(|| a.clone());
-        }
         let k = match self.index.get(v) {
             Some(&k) => {
                 *hits = hits.saturating_add(1);
@@ -231,9 +199,6 @@ impl FileTexts {
             }
         };
         self.last[i] = k as u32 + 1;
-        if let Some(r) = self.recent.get_mut(i) {
-            r[line] = k as u32 + 1;
-        }
         let (a, layers) = self.entries.get(k)?;
         (!layers.text_holds(v, personal)).then(|| a.clone())
     }
