@@ -93,6 +93,24 @@ pub(crate) fn check_version(found: u32, supported: u32) -> Result<(), RestoreErr
 
 /// Serde adapters that keep a `TimeDelta` in the JSON number format of its
 /// older `*_secs` field: whole seconds as an integer, or seconds as a float.
+// Fields at their defaults are left out of snapshots and reports, so a
+// snapshot of an earlier version restores and writes back byte for byte.
+
+/// `skip_serializing_if` for counters.
+pub(crate) fn is_zero(x: &u64) -> bool {
+    *x == 0
+}
+
+/// `skip_serializing_if` for float quantities.
+pub(crate) fn is_zero_f64(x: &f64) -> bool {
+    *x == 0.0
+}
+
+/// `skip_serializing_if` for flags.
+pub(crate) fn is_false(x: &bool) -> bool {
+    !*x
+}
+
 pub(crate) mod secs {
     use chrono::TimeDelta;
     use serde::de::Error as _;

@@ -13,6 +13,7 @@ use super::report::{ClickBucket, ClickBuckets, OutcomeAccounts, OutcomeBucket};
 use super::table::{Density, Flag, KeyTable, Rec, VARIANT_SLOTS};
 use super::tag::parse_tag;
 use crate::pii::CleanEvent;
+use crate::snapshot::is_zero;
 use crate::vocab::{ExperimentId, Guardrail, Reward, Update, VariantId};
 
 /// An event outside the watermark's bounds (see `Experiment::arrival`).
@@ -43,12 +44,6 @@ pub(crate) struct VariantStats {
     pub(crate) spam_complaints: u64,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub(crate) hard_bounces: u64,
-}
-
-/// Counts added later are left out of snapshots at zero, so earlier
-/// snapshots write back byte for byte.
-fn is_zero(x: &u64) -> bool {
-    *x == 0
 }
 
 impl VariantStats {

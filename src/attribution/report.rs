@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::currents::EventType;
+use crate::snapshot::is_zero;
 use crate::vocab::{ExperimentId, Guardrail, VariantId};
 
 /// The bucket a click record lands in. Every click record handed to
@@ -61,12 +62,6 @@ pub struct ClickBuckets {
     /// Clicks dated before their exposure.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub before_exposure: u64,
-}
-
-/// Zero counts of buckets added later are left out of snapshots, so earlier
-/// snapshots write back byte for byte.
-fn is_zero(x: &u64) -> bool {
-    *x == 0
 }
 
 impl ClickBuckets {

@@ -15,6 +15,7 @@ use super::config::{MAX_ACTIVE_VARIANTS, MAX_VARIANTS, OptimiserConfig, Optimise
 use super::delay::bin_edges;
 use super::guardrail::GuardrailStatus;
 use super::layout::{self, assign_key};
+use crate::snapshot::{is_false, is_zero, is_zero_f64};
 use crate::vocab::{ExperimentId, Guardrail, VariantId};
 
 /// Width of the buckets that exposures older than the horizon are merged into.
@@ -27,11 +28,11 @@ pub(super) struct Counts {
     pub(super) exposures: u64,
     /// Successes of the experiment's reward (first clicks by default).
     pub(super) clicks: u64,
-    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub(super) unsubscribes: u64,
-    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub(super) spam_complaints: u64,
-    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub(super) hard_bounces: u64,
 }
 
@@ -63,19 +64,15 @@ impl Counts {
     }
 }
 
-fn is_zero_u64(x: &u64) -> bool {
-    *x == 0
-}
-
 /// Outcomes of a variant that are not the experiment's reward (counted for
 /// the report only).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct OtherOutcomes {
-    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub(super) clicks: u64,
-    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub(super) opens: u64,
-    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub(super) conversions: u64,
 }
 
@@ -135,12 +132,12 @@ pub(super) struct Variant {
     pub(super) learning: bool,
     /// Exposures the allocation in force at each exposure's time should have
     /// given this variant (the sum of its share then); for the SRM check.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
     pub(super) expected_exposures: f64,
     /// Successes of the reward that came without an exposure time (counted
     /// in the bucket of their own time): the uplift against the control is
     /// then estimated from pooled counts (see [`super::Uplift::pooled`]).
-    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub(super) untimed: u64,
     /// Outcomes other than the reward (for the report).
     #[serde(default, skip_serializing_if = "OtherOutcomes::is_empty")]
@@ -148,16 +145,6 @@ pub(super) struct Variant {
     /// The guardrail verdict of the last recompute.
     #[serde(default, skip_serializing_if = "GuardrailStatus::is_ok")]
     pub(super) guardrail: GuardrailStatus,
-}
-
-// Fields at their defaults are left out of snapshots, so a snapshot of an
-// earlier version restores and writes back byte for byte.
-fn is_false(x: &bool) -> bool {
-    !*x
-}
-
-fn is_zero(x: &f64) -> bool {
-    *x == 0.0
 }
 
 /// The allocation in force from a time on (for the SRM check): shares by

@@ -2,6 +2,7 @@
 //! uplift of a variant over the control (stratified by exposure time) and the
 //! sample-ratio-mismatch (SRM) check. See docs/design.md, *Control arm*.
 
+use crate::snapshot::is_false;
 use serde::{Deserialize, Serialize};
 
 /// p-value under which the SRM check alarms.
@@ -54,10 +55,6 @@ pub struct Uplift {
     /// type's documentation for when it is biased).
     #[serde(default, skip_serializing_if = "is_false")]
     pub pooled: bool,
-}
-
-fn is_false(x: &bool) -> bool {
-    !*x
 }
 
 /// One exposure-time stratum: `(variant exposures, variant clicks, control

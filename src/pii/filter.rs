@@ -177,8 +177,9 @@ impl FileTexts {
     fn kept_slow(&mut self, i: usize, v: &str, personal: &Needles<'_>) -> Option<Text> {
         let (tries, hits) = &mut self.seen[i];
         if *tries >= Self::TRIAL && *hits < *tries / 4 {
-            // Unique values: decode and copy this one alone.
-            return (personal.is_empty() || !holds_in(v, personal)).then(|| Text::from(v));
+            // Unique values: decoded and copied alone (not remembered either
+            // as a text or in the layer memo).
+            return (!Layers::of_text(v).text_holds(v, personal)).then(|| Text::from(v));
         }
         *tries = tries.saturating_add(1);
         let k = match self.index.get(v) {
