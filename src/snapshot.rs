@@ -91,8 +91,6 @@ pub(crate) fn check_version(found: u32, supported: u32) -> Result<(), RestoreErr
     }
 }
 
-/// Serde adapters that keep a `TimeDelta` in the JSON number format of its
-/// older `*_secs` field: whole seconds as an integer, or seconds as a float.
 // Fields at their defaults are left out of snapshots and reports, so a
 // snapshot of an earlier version restores and writes back byte for byte.
 
@@ -111,6 +109,8 @@ pub(crate) fn is_false(x: &bool) -> bool {
     !*x
 }
 
+/// Serde adapters that keep a `TimeDelta` in the JSON number format of its
+/// older `*_secs` field: whole seconds as an integer, or seconds as a float.
 pub(crate) mod secs {
     use chrono::TimeDelta;
     use serde::de::Error as _;
