@@ -23,6 +23,23 @@ fn exposure(id: &ExperimentId, v: VariantId, at: DateTime<Utc>) -> Update {
     }
 }
 
+/// 1,000 exposures of `v` at `t0()`, the first `spam` of them complained about.
+fn expose_with_spam(e: &mut Experiment, id: &ExperimentId, v: VariantId, spam: usize) {
+    for k in 0..1_000 {
+        e.apply(&exposure(id, v, t0())).unwrap();
+        if k < spam {
+            e.apply(&Update::Guardrail {
+                experiment: id.clone(),
+                variant: v,
+                guardrail: Guardrail::SpamComplaint,
+                exposed_at: Some(t0()),
+                at: t0() + Duration::minutes(5),
+            })
+            .unwrap();
+        }
+    }
+}
+
 #[test]
 fn open_reward_learns_from_opens_only() {
     let id = ExperimentId::new("subject");
@@ -272,19 +289,7 @@ fn a_capped_wording_keeps_the_minimum_share_and_a_retired_one_goes() {
     let ok = e.add_variant("ok").unwrap();
     e.set_control(Some(c)).unwrap();
     for (v, spam) in [(c, 5), (bad, 60), (ok, 5)] {
-        for k in 0..1_000 {
-            e.apply(&exposure(&id, v, t0())).unwrap();
-            if k < spam {
-                e.apply(&Update::Guardrail {
-                    experiment: id.clone(),
-                    variant: v,
-                    guardrail: Guardrail::SpamComplaint,
-                    exposed_at: Some(t0()),
-                    at: t0() + Duration::minutes(5),
-                })
-                .unwrap();
-            }
-        }
+        expose_with_spam(&mut e, &id, v, spam);
         // Clicks make the bad wording look best on the reward.
         for _ in 0..if v == bad { 100 } else { 10 } {
             e.apply(&Update::Click {
@@ -337,19 +342,7 @@ fn a_capped_wording_keeps_the_minimum_share_and_a_retired_one_goes() {
         let _ = x.add_variant("ok").unwrap();
         x.set_control(Some(c2)).unwrap();
         for (v, spam) in [(c2, 5), (b2, 60)] {
-            for k in 0..1_000 {
-                x.apply(&exposure(&id, v, t0())).unwrap();
-                if k < spam {
-                    x.apply(&Update::Guardrail {
-                        experiment: id.clone(),
-                        variant: v,
-                        guardrail: Guardrail::SpamComplaint,
-                        exposed_at: Some(t0()),
-                        at: t0() + Duration::minutes(5),
-                    })
-                    .unwrap();
-                }
-            }
+            expose_with_spam(&mut x, &id, v, spam);
         }
         x
     };
