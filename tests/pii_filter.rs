@@ -162,6 +162,23 @@ mod shared_texts {
     use dynopt::pii::{CleanEvent, FilterReport, Pseudonymizer};
     use proptest::prelude::*;
 
+    fn base64(s: &[u8]) -> String {
+        const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in s.chunks(3) {
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..=chunk.len() {
+                out.push(char::from(B64[((n >> (18 - 6 * i)) & 63) as usize]));
+            }
+        }
+        out
+    }
+
     fn per_event(filter: &Filter, bytes: &[u8]) -> Vec<CleanEvent> {
         let mut reader = Reader::new(bytes, &DecodeOptions::default()).expect("valid");
         let mut report = FilterReport::new();
@@ -185,6 +202,7 @@ mod shared_texts {
             groups in 1usize..6,
             planted in proptest::collection::vec(any::<prop::sample::Index>(), 0..6),
             realistic in any::<bool>(),
+            form in 0usize..3,
         ) {
             let shape = fx::newest_shape("Click");
             let mut g = fx::generate(&shape, &GenOptions { realistic, ..GenOptions::new(records, seed, GenCodec::Null) });
@@ -202,11 +220,20 @@ mod shared_texts {
             for ix in &planted {
                 let r = ix.index(records);
                 let Some(Val::Str(id)) = g.records[r].get(uid).cloned() else { continue };
+                // Planted as is, in upper case, or base64-encoded: the search
+                // (and whatever skips it) is case-blind and reads decoded layers.
+                let id = match form {
+                    0 => id,
+                    1 => id.to_uppercase(),
+                    _ => base64(id.as_bytes()),
+                };
                 let shared = format!("Spring sale for {id}");
                 for (q, rec) in g.records.iter_mut().enumerate() {
                     if q % groups == r % groups {
                         rec[name] = Val::Str(shared.clone());
-                        rec[url] = Val::Str(format!("https://shop.example/p/{}?utm_source=braze&promo=x{id}", r % groups));
+                        // (A base64 token stands alone: a prefix would shift its decoding.)
+                        let promo = if form == 2 { id.clone() } else { format!("x{id}") };
+                        rec[url] = Val::Str(format!("https://shop.example/p/{}?utm_source=braze&promo={promo}", r % groups));
                     }
                 }
                 owners.retain(|&(o, _)| o % groups != r % groups);

@@ -133,7 +133,8 @@ pub(crate) struct FileTexts {
     /// Lookups and hits per slot, to stop remembering a slot of unique values.
     seen: [(u32, u32); SLOT_NAMES.len()],
     index: HashMap<Text, u32, BuildHasherDefault<WordHasher>>,
-    entries: Vec<(Text, Layers)>,
+    /// Each text, its layers, and its stamp in the layer memo's screen.
+    entries: Vec<(Text, Layers, u32)>,
     /// The buffer a URL is scrubbed into before it is copied.
     scratch: String,
 }
@@ -163,12 +164,12 @@ impl FileTexts {
     #[inline]
     fn kept(&mut self, slot: Slot, v: &str, personal: &Needles<'_>) -> Option<Text> {
         let i = slot as usize;
-        if let Some((a, layers)) = (self.last[i] as usize)
+        if let Some((a, layers, stamp)) = (self.last[i] as usize)
             .checked_sub(1)
             .and_then(|k| self.entries.get(k))
             && **a == *v
         {
-            return (!layers.text_holds(v, personal)).then(|| a.clone());
+            return (!layers.stamped_text_holds(v, *stamp, personal)).then(|| a.clone());
         }
         self.kept_slow(i, v, personal)
     }
@@ -194,14 +195,16 @@ impl FileTexts {
                 }
                 let a = Text::from(v);
                 let k = self.entries.len();
+                // Not screened for this record (stamped after its screen).
+                let stamp = personal.memo().map_or(u32::MAX, |m| layers.screen(v, m));
                 self.index.insert(a.clone(), k as u32);
-                self.entries.push((a, layers));
+                self.entries.push((a, layers, stamp));
                 k
             }
         };
         self.last[i] = k as u32 + 1;
-        let (a, layers) = self.entries.get(k)?;
-        (!layers.text_holds(v, personal)).then(|| a.clone())
+        let (a, layers, stamp) = self.entries.get(k)?;
+        (!layers.stamped_text_holds(v, *stamp, personal)).then(|| a.clone())
     }
 }
 

@@ -541,7 +541,7 @@ impl UrlScrubber {
         }
         let facts = self.param_facts(param, depth);
         let verdict = match &facts {
-            Some(f) => f.verdict(needles),
+            Some(f) => f.verdict(needles, u32::MAX),
             None => self.param_verdict_full(param, needles, depth),
         };
         memo.borrow_mut().remember_param(param, facts);
@@ -626,9 +626,12 @@ pub(crate) enum ParamFacts {
 }
 
 impl ParamFacts {
-    pub(super) fn verdict(&self, needles: &Needles<'_>) -> Verdict {
+    /// The verdict for a record (`needles`), the facts stamped `stamp` when
+    /// remembered (see [`Needles::screened`]).
+    pub(super) fn verdict(&self, needles: &Needles<'_>, stamp: u32) -> Verdict {
         match self {
             ParamFacts::Drop => Verdict::Drop,
+            ParamFacts::Layers(_) if needles.screened(stamp) => Verdict::Keep,
             ParamFacts::Layers(l) if l.iter().any(|t| needles.found_in(t)) => Verdict::Drop,
             ParamFacts::Layers(_) => Verdict::Keep,
         }
@@ -743,7 +746,7 @@ fn encode_component(s: &str) -> String {
 /// The index of the first `b` (an ASCII byte, so never inside a character) in `s`.
 #[inline]
 fn find_byte(s: &str, b: u8) -> Option<usize> {
-    s.as_bytes().iter().position(|&c| c == b)
+    memchr::memchr(b, s.as_bytes())
 }
 
 /// `s` split at every `b` (an ASCII byte), like `str::split` with that character.

@@ -23,6 +23,9 @@ pub(crate) struct Needles<'a> {
     /// the values.
     triples: [u64; TRIPLE_WORDS],
     min_len: usize,
+    /// Texts the memo stamped below this hold none of the values (see
+    /// [`Screen`]); 0 when not screened.
+    screened: u32,
 }
 
 /// The size of the triple filter, in 64-bit words.
@@ -60,6 +63,7 @@ impl<'a> Needles<'a> {
             memo: None,
             triples,
             min_len,
+            screened: 0,
         }
     }
 
@@ -69,12 +73,20 @@ impl<'a> Needles<'a> {
     pub(crate) fn with_memo(vals: &'a [&'a str], memo: &'a RefCell<LayerMemo>) -> Self {
         Needles {
             memo: Some(memo),
+            screened: memo.borrow().screen.clear_below(vals),
             ..Needles::new(vals)
         }
     }
 
+    /// Whether the memo's texts stamped `stamp` are known to hold none of the
+    /// values (their windows were screened before this record).
+    #[inline]
+    pub(crate) fn screened(&self, stamp: u32) -> bool {
+        stamp < self.screened
+    }
+
     /// The file's memo, when the caller keeps one.
-    pub(super) fn memo(&self) -> Option<&'a RefCell<LayerMemo>> {
+    pub(crate) fn memo(&self) -> Option<&'a RefCell<LayerMemo>> {
         self.memo
     }
 
@@ -215,6 +227,29 @@ impl Layers {
         !needles.is_empty() && (needles.found_in(t) || self.holds(needles))
     }
 
+    /// [`Layers::text_holds`] for a text the memo stamped `stamp` when it
+    /// screened `t` and these layers: no search when the record's values were
+    /// screened out.
+    #[inline]
+    pub(crate) fn stamped_text_holds(&self, t: &str, stamp: u32, needles: &Needles<'_>) -> bool {
+        if needles.screened(stamp) {
+            !needles.is_empty() && self.encoded_at_bound
+        } else {
+            self.text_holds(t, needles)
+        }
+    }
+
+    /// Adds `t` and these layers (its own) to the memo's screen; the stamp to
+    /// keep with them.
+    pub(crate) fn screen(&self, t: &str, memo: &RefCell<LayerMemo>) -> u32 {
+        let mut m = memo.borrow_mut();
+        m.screen.add(t.as_bytes());
+        for l in &self.layers {
+            m.screen.add(l.as_bytes());
+        }
+        m.screen.stamp()
+    }
+
     /// The layers of `t` (`pct`: whether it holds a `%`).
     #[inline(never)]
     fn of(t: &str, pct: bool) -> Layers {
@@ -257,6 +292,86 @@ impl Layers {
     }
 }
 
+/// The windows of [`MIN_PERSONAL_LEN`] bytes (ASCII lowercased) of every
+/// text a file's memo remembers, in a two-probe Bloom filter: a record whose
+/// values' first windows are all absent has none of its values in any of
+/// those texts (an occurrence would put its first window there), so their
+/// search is skipped. A false hit only costs the search. Each remembered text
+/// is stamped when added; a record's screen covers the stamps before it.
+#[derive(Default)]
+pub(crate) struct Screen {
+    /// `1 << SCREEN_BITS` bits, allocated with the first text.
+    bits: Vec<u64>,
+    /// The stamp of the next text added.
+    next: u32,
+}
+
+/// The screen holds `1 << SCREEN_BITS` bits (256 KiB).
+const SCREEN_BITS: u32 = 21;
+
+impl Screen {
+    /// The two bit positions of a window (its first [`MIN_PERSONAL_LEN`] bytes).
+    #[inline]
+    fn probes(w: &[u8]) -> (usize, usize) {
+        let mut x = 0u64;
+        for &c in w.iter().take(MIN_PERSONAL_LEN) {
+            x = (x << 8) | u64::from(c.to_ascii_lowercase());
+        }
+        let h = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mask = (1usize << SCREEN_BITS) - 1;
+        (
+            (h >> (64 - SCREEN_BITS)) as usize,
+            (h >> 20) as usize & mask,
+        )
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> bool {
+        self.bits
+            .get(i >> 6)
+            .is_some_and(|w| w & (1 << (i & 63)) != 0)
+    }
+
+    fn add(&mut self, text: &[u8]) {
+        if self.bits.is_empty() {
+            self.bits = vec![0; 1 << (SCREEN_BITS - 6)];
+        }
+        for w in text.windows(MIN_PERSONAL_LEN) {
+            let (a, b) = Screen::probes(w);
+            if let Some(x) = self.bits.get_mut(a >> 6) {
+                *x |= 1 << (a & 63);
+            }
+            if let Some(x) = self.bits.get_mut(b >> 6) {
+                *x |= 1 << (b & 63);
+            }
+        }
+    }
+
+    /// The stamp of the texts added since the last stamp.
+    fn stamp(&mut self) -> u32 {
+        let s = self.next;
+        self.next = self.next.saturating_add(1);
+        s
+    }
+
+    /// The stamps below which no text holds one of `vals` (0 when one of
+    /// their first windows may be in a text).
+    fn clear_below(&self, vals: &[&str]) -> u32 {
+        if self.next == 0 {
+            return 0;
+        }
+        for v in vals {
+            if let Some(w) = v.as_bytes().get(..MIN_PERSONAL_LEN) {
+                let (a, b) = Screen::probes(w);
+                if self.get(a) && self.get(b) {
+                    return 0;
+                }
+            }
+        }
+        self.next
+    }
+}
+
 /// Personal values shorter than this are not searched for (they would match
 /// ordinary text).
 pub(super) const MIN_PERSONAL_LEN: usize = 5;
@@ -267,10 +382,12 @@ pub(super) const MIN_PERSONAL_LEN: usize = 5;
 /// `sanitize` and dropped with it; bounded in entries and in text length.
 #[derive(Default)]
 pub(crate) struct LayerMemo {
-    texts: HashMap<Box<[u8]>, Layers, BuildHasherDefault<WordHasher>>,
-    /// URL parameters (`name=value`) judged without the record's values;
-    /// `None` for one that depends on them otherwise (a nested URL).
-    params: HashMap<Box<str>, Option<super::ParamFacts>, BuildHasherDefault<WordHasher>>,
+    texts: HashMap<Box<[u8]>, (Layers, u32), BuildHasherDefault<WordHasher>>,
+    /// URL parameters (`name=value`) judged without the record's values, with
+    /// their stamps; `None` for one that depends on them otherwise (a nested URL).
+    params: HashMap<Box<str>, (Option<super::ParamFacts>, u32), BuildHasherDefault<WordHasher>>,
+    /// The windows of the texts above.
+    screen: Screen,
     /// Parameter lookups and hits, to stop remembering a file of unique ones.
     param_seen: (u32, u32),
 }
@@ -286,7 +403,13 @@ impl LayerMemo {
         if self.texts.is_empty() {
             return None;
         }
-        self.texts.get(text).map(|l| l.holds(needles))
+        self.texts.get(text).map(|(l, stamp)| {
+            if needles.screened(*stamp) {
+                l.encoded_at_bound
+            } else {
+                l.holds(needles)
+            }
+        })
     }
 
     /// The verdict on URL parameter `param` from what is remembered of it:
@@ -303,7 +426,8 @@ impl LayerMemo {
         let found = self.params.get(param)?;
         self.param_seen.0 = self.param_seen.0.saturating_add(1);
         self.param_seen.1 = self.param_seen.1.saturating_add(1);
-        Some(found.as_ref().map(|f| f.verdict(needles)))
+        let (facts, stamp) = found;
+        Some(facts.as_ref().map(|f| f.verdict(needles, *stamp)))
     }
 
     /// Whether new parameters are still worth remembering: not past the
@@ -317,13 +441,23 @@ impl LayerMemo {
     pub(super) fn remember_param(&mut self, param: &str, facts: Option<super::ParamFacts>) {
         self.param_seen.0 = self.param_seen.0.saturating_add(1);
         if param.len() <= Self::MAX_LEN {
-            self.params.insert(param.into(), facts);
+            if let Some(super::ParamFacts::Layers(layers)) = &facts {
+                for l in layers {
+                    self.screen.add(l.as_bytes());
+                }
+            }
+            let stamp = self.screen.stamp();
+            self.params.insert(param.into(), (facts, stamp));
         }
     }
 
     fn remember(&mut self, text: &[u8], layers: Layers) {
         if self.texts.len() < Self::MAX_TEXTS && text.len() <= Self::MAX_LEN {
-            self.texts.insert(text.into(), layers);
+            for l in &layers.layers {
+                self.screen.add(l.as_bytes());
+            }
+            let stamp = self.screen.stamp();
+            self.texts.insert(text.into(), (layers, stamp));
         }
     }
 }

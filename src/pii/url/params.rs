@@ -22,7 +22,7 @@ impl<'q> Iterator for Params<'q> {
     fn next(&mut self) -> Option<&'q str> {
         loop {
             let rest = self.rest?;
-            let (item, sep) = match rest.as_bytes().iter().position(|&c| c == b'&' || c == b';') {
+            let (item, sep) = match memchr::memchr2(b'&', b';', rest.as_bytes()) {
                 Some(i) => {
                     self.rest = Some(&rest[i + 1..]);
                     (&rest[..i], Some(rest.as_bytes()[i]))
