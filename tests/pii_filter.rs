@@ -264,6 +264,17 @@ mod shared_texts {
                     prop_assert!(planted_group || link.contains("promo="), "record {}: {}", r, link);
                     prop_assert!(owned || e.campaign_name.is_some() || holder, "record {} lost a shared name", r);
                 }
+                // `sanitize` (the same memo and screen, on bytes) drops the same
+                // names and parameters as the filter without them.
+                let out = sanitize(&bytes, &SanitizeOptions::default()).expect("sanitizes");
+                let back = Filter::default().clean_file(&out.bytes, &DecodeOptions::default());
+                prop_assert_eq!(back.events.len(), plain.len());
+                for (b, p) in back.events.iter().zip(&plain) {
+                    // (A blanked string field of a schema without null reads "".)
+                    let name = b.campaign_name.as_deref().filter(|n| !n.is_empty());
+                    prop_assert_eq!(name, p.campaign_name.as_deref());
+                    prop_assert_eq!(&b.url, &p.url);
+                }
                 // One copy per distinct kept name.
                 for (a, b) in whole.events.iter().zip(whole.events.iter().skip(groups)) {
                     if let (Some(x), Some(y)) = (&a.campaign_name, &b.campaign_name) && x == y {

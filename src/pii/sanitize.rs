@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::wire;
 
-use super::url::{Needles, holds_in, holds_in_bytes};
+use super::url::{Needles, Trial, holds_in, holds_in_field};
 use super::{DropReason, FilterReport, Policy, Pseudonymizer};
 use crate::currents::{
     Codec, DecodeError, DecodeOptions, EventType, FieldKind, OcfWriter, RECIPIENT_KEY_FIELD,
@@ -600,6 +600,8 @@ fn sanitize_with(
     let mut url_buf = String::new();
     // Kept texts of this file without a decoding layer (repeated names, agents).
     let memo = std::cell::RefCell::new(super::url::LayerMemo::default());
+    // Per writer field, whether its values repeat (worth the memo).
+    let mut trials = vec![Trial::default(); reader.writer_fields().len()];
     let (mut records, mut blocks) = (0u64, 0u64);
     // The current record's field boundaries (reused).
     let mut bounds = Vec::new();
@@ -648,7 +650,7 @@ fn sanitize_with(
                         // Checked (encoding, UTF-8) and read in one step.
                         let value = checked_str(span, shape).map_err(|r| corrupt(i, r))?;
                         if !personal.is_empty()
-                            && value.is_some_and(|v| holds_in_bytes(v, personal))
+                            && value.is_some_and(|v| holds_in_field(v, personal, &mut trials[i]))
                         {
                             blanked[i] = true;
                             blanked_list.push(i);

@@ -156,42 +156,85 @@ pub fn holds_personal_value(text: &str, personal: &[&str]) -> bool {
 /// [`holds_personal_value`] with the values prepared once per record.
 #[inline]
 pub(crate) fn holds_in(text: &str, needles: &Needles<'_>) -> bool {
-    holds_core(text.as_bytes(), Some(text), needles)
+    holds_core(text.as_bytes(), Some(text), needles, None)
 }
 
-/// [`holds_in`] on the bytes of a string (not UTF-8: nothing to decode).
+/// [`holds_in`] on the bytes of a string (not UTF-8: nothing to decode) of
+/// a field whose values `trial` counts: a field whose values do not repeat
+/// stops going through the memo.
 #[inline]
-pub(crate) fn holds_in_bytes(text: &[u8], needles: &Needles<'_>) -> bool {
-    holds_core(text, None, needles)
+pub(crate) fn holds_in_field(text: &[u8], needles: &Needles<'_>, trial: &mut Trial) -> bool {
+    holds_core(text, None, needles, Some(trial))
+}
+
+/// Lookups and hits of one field's values in a file's memo, to stop
+/// remembering a field whose values do not repeat (ids).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Trial {
+    tries: u32,
+    hits: u32,
+}
+
+impl Trial {
+    /// After this many lookups, a field that found fewer than a quarter of its
+    /// values remembered is no longer remembered.
+    const LOOKUPS: u32 = 512;
+
+    /// Whether the field's values are not worth remembering.
+    #[inline]
+    pub(crate) fn unique(&self) -> bool {
+        self.tries >= Self::LOOKUPS && self.hits < self.tries / 4
+    }
+
+    /// Counts a lookup (`hit`: found remembered).
+    #[inline]
+    pub(crate) fn count(&mut self, hit: bool) {
+        self.tries = self.tries.saturating_add(1);
+        self.hits = self.hits.saturating_add(u32::from(hit));
+    }
 }
 
 /// [`holds_in_bytes`]; `known` is `text` as a string when the caller has it
 /// (no second UTF-8 check).
 #[inline(always)]
-fn holds_core(text: &[u8], known: Option<&str>, needles: &Needles<'_>) -> bool {
+fn holds_core(
+    text: &[u8],
+    known: Option<&str>,
+    needles: &Needles<'_>,
+    mut trial: Option<&mut Trial>,
+) -> bool {
     if needles.is_empty() {
         return false;
     }
-    if needles.found_in_bytes(text) {
-        return true;
-    }
     // Not encoded (no escape, and no letter, which a base64 token of text
-    // needs): the search above was the whole check.
+    // needs): the search of the text itself is the whole check.
     let (pct, letters) = pct_and_letters(text);
     if !(pct || (letters && text.len() >= 8)) {
-        return false;
+        return needles.found_in_bytes(text);
     }
-    if let Some(memo) = needles.memo
-        && let Some(found) = memo.borrow().lookup(text, needles)
-    {
-        return found;
+    // A text the memo knows: no decoding, and no search at all when the
+    // record's values were screened out of it and its layers.
+    let memo = needles
+        .memo
+        .filter(|_| !trial.as_ref().is_some_and(|t| t.unique()));
+    if let Some(memo) = memo {
+        let found = memo.borrow().lookup(text, needles);
+        if let Some(t) = trial.as_deref_mut() {
+            t.count(found.is_some());
+        }
+        if let Some(found) = found {
+            return found;
+        }
+    }
+    if needles.found_in_bytes(text) {
+        return true;
     }
     let Some(t) = known.or_else(|| std::str::from_utf8(text).ok()) else {
         return false;
     };
     let layers = Layers::of(t, pct);
     let found = layers.holds(needles);
-    if let Some(memo) = needles.memo {
+    if let Some(memo) = memo {
         memo.borrow_mut().remember(text, layers);
     }
     found
@@ -398,7 +441,8 @@ impl LayerMemo {
     /// Longer texts are not remembered.
     const MAX_LEN: usize = 512;
 
-    /// The verdict for `text` when its layers are known.
+    /// The verdict for `text` when its layers are known (the search of the
+    /// text itself included).
     fn lookup(&self, text: &[u8], needles: &Needles<'_>) -> Option<bool> {
         if self.texts.is_empty() {
             return None;
@@ -407,7 +451,7 @@ impl LayerMemo {
             if needles.screened(*stamp) {
                 l.encoded_at_bound
             } else {
-                l.holds(needles)
+                needles.found_in_bytes(text) || l.holds(needles)
             }
         })
     }
@@ -453,6 +497,7 @@ impl LayerMemo {
 
     fn remember(&mut self, text: &[u8], layers: Layers) {
         if self.texts.len() < Self::MAX_TEXTS && text.len() <= Self::MAX_LEN {
+            self.screen.add(text);
             for l in &layers.layers {
                 self.screen.add(l.as_bytes());
             }
