@@ -219,7 +219,7 @@ fn holds_core(
         .filter(|_| !trial.as_ref().is_some_and(|t| t.unique()));
     if let Some(memo) = memo {
         let found = memo.borrow().lookup(text, needles);
-        if let Some(t) = trial.as_deref_mut() {
+        if let Some(t) = &mut trial {
             t.count(found.is_some());
         }
         if let Some(found) = found {
