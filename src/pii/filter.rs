@@ -3,11 +3,10 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
 
 use chrono::{DateTime, Utc};
 
-use super::url::{LayerMemo, Layers, Needles, WordHasher, holds_in};
+use super::url::{LayerMemo, Layers, MemoHasher, Needles, Trial, holds_in, memo_hasher};
 use super::{CleanEvent, FilterReport, Policy, Pseudonymizer, RecipientKey, UrlScrubber};
 use crate::currents::{
     DecodeError, DecodeOptions, Event, EventType, RECIPIENT_KEY_FIELD, Reader, each_keyed_event,
@@ -131,34 +130,30 @@ pub(crate) struct FileTexts {
     /// Per slot, the entry of its last value (`entries` index + 1; 0: none).
     last: [u32; SLOT_NAMES.len()],
     /// Lookups and hits per slot, to stop remembering a slot of unique values.
-    seen: [(u32, u32); SLOT_NAMES.len()],
-    index: HashMap<Text, u32, BuildHasherDefault<WordHasher>>,
+    seen: [Trial; SLOT_NAMES.len()],
+    index: HashMap<Text, u32, MemoHasher>,
     /// Each text, its layers, and its stamp in the layer memo's screen.
     entries: Vec<(Text, Layers, u32)>,
     /// The buffer a URL is scrubbed into before it is copied.
     scratch: String,
 }
 
-impl Default for FileTexts {
-    fn default() -> Self {
+impl FileTexts {
+    /// The empty texts of the file whose sync marker is `seed`.
+    fn new(seed: [u8; 16]) -> Self {
         FileTexts {
             last: [0; SLOT_NAMES.len()],
-            seen: [(0, 0); SLOT_NAMES.len()],
-            index: HashMap::default(),
+            seen: [Trial::default(); SLOT_NAMES.len()],
+            index: HashMap::with_hasher(memo_hasher(seed)),
             entries: Vec::new(),
             scratch: String::new(),
         }
     }
-}
 
-impl FileTexts {
     /// At most this many texts are remembered.
     const MAX_TEXTS: usize = 8192;
     /// Longer texts are not remembered.
     const MAX_LEN: usize = 512;
-    /// After this many lookups, a slot that found fewer than a quarter of its
-    /// values remembered is no longer remembered.
-    const TRIAL: u32 = 512;
 
     /// `v` of `slot` as a shared text, unless it holds one of `personal`.
     #[inline]
@@ -176,18 +171,17 @@ impl FileTexts {
 
     #[inline(never)]
     fn kept_slow(&mut self, i: usize, v: &str, personal: &Needles<'_>) -> Option<Text> {
-        let (tries, hits) = &mut self.seen[i];
-        if *tries >= Self::TRIAL && *hits < *tries / 4 {
+        // (Every slot has a trial: `i` is a slot.)
+        let trial = self.seen.get_mut(i)?;
+        if trial.unique() {
             // Unique values: decoded and copied alone (not remembered either
             // as a text or in the layer memo).
             return (!Layers::of_text(v).text_holds(v, personal)).then(|| Text::from(v));
         }
-        *tries = tries.saturating_add(1);
-        let k = match self.index.get(v) {
-            Some(&k) => {
-                *hits = hits.saturating_add(1);
-                k as usize
-            }
+        let found = self.index.get(v).copied();
+        trial.count(found.is_some());
+        let k = match found {
+            Some(k) => k as usize,
             None => {
                 let layers = Layers::of_text(v);
                 if self.entries.len() >= Self::MAX_TEXTS || v.len() > Self::MAX_LEN {
@@ -570,10 +564,19 @@ impl FileFilter<'_> {
 
 /// What the filter remembers of one file: the decoding layers of its texts and
 /// its repeated kept texts.
-#[derive(Default)]
 pub(crate) struct FileMemo {
     layers: RefCell<LayerMemo>,
     texts: FileTexts,
+}
+
+impl FileMemo {
+    /// The empty memo of the file whose sync marker is `seed`.
+    fn new(seed: [u8; 16]) -> Self {
+        FileMemo {
+            layers: RefCell::new(LayerMemo::new(seed)),
+            texts: FileTexts::new(seed),
+        }
+    }
 }
 
 /// The clean events of one file, what was dropped, and the error that stopped
@@ -695,7 +698,7 @@ impl Filter {
         done.event_type = Some(reader.event_type());
         done.sanitized = reader.is_sanitized();
         let file = self.for_reader(&reader, &mut done.report);
-        let mut memo = FileMemo::default();
+        let mut memo = FileMemo::new(reader.sync_marker());
         let (_, error) = each_keyed_event(&mut reader, out, 0, |out, event, key| {
             sink(out, file.clean_memo(&event, key, &[], Some(&mut memo)));
         });

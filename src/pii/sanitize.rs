@@ -599,7 +599,7 @@ fn sanitize_with(
     // The scrubbed URL of the current record, reused across records.
     let mut url_buf = String::new();
     // Kept texts of this file without a decoding layer (repeated names, agents).
-    let memo = std::cell::RefCell::new(super::url::LayerMemo::default());
+    let memo = std::cell::RefCell::new(super::url::LayerMemo::new(reader.sync_marker()));
     // Per writer field, whether its values repeat (worth the memo).
     let mut trials = vec![Trial::default(); reader.writer_fields().len()];
     let (mut records, mut blocks) = (0u64, 0u64);

@@ -7,7 +7,9 @@ mod params;
 mod text;
 
 pub use needles::holds_personal_value;
-pub(crate) use needles::{LayerMemo, Layers, Needles, Trial, WordHasher, holds_in, holds_in_field};
+pub(crate) use needles::{
+    LayerMemo, Layers, MemoHasher, Needles, Trial, holds_in, holds_in_field, memo_hasher,
+};
 use params::*;
 pub use text::PHONE_MIN_DIGITS;
 pub(crate) use text::has_ip;

@@ -2,7 +2,6 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use super::text::{DECODE_ROUNDS, base64_text, has_escape, next_layer, pct_and_letters};
 
@@ -423,19 +422,29 @@ pub(super) const MIN_PERSONAL_LEN: usize = 5;
 /// agents and other values that repeat through it), so that each record only
 /// searches them for its own values. Kept for one call of `clean_file` or
 /// `sanitize` and dropped with it; bounded in entries and in text length.
-#[derive(Default)]
 pub(crate) struct LayerMemo {
-    texts: HashMap<Box<[u8]>, (Layers, u32), BuildHasherDefault<WordHasher>>,
+    texts: HashMap<Box<[u8]>, (Layers, u32), MemoHasher>,
     /// URL parameters (`name=value`) judged without the record's values, with
     /// their stamps; `None` for one that depends on them otherwise (a nested URL).
-    params: HashMap<Box<str>, (Option<super::ParamFacts>, u32), BuildHasherDefault<WordHasher>>,
+    params: HashMap<Box<str>, (Option<super::ParamFacts>, u32), MemoHasher>,
     /// The windows of the texts above.
     screen: Screen,
     /// Parameter lookups and hits, to stop remembering a file of unique ones.
-    param_seen: (u32, u32),
+    param_seen: Trial,
 }
 
 impl LayerMemo {
+    /// An empty memo for the file whose sync marker is `seed` (see
+    /// [`memo_hasher`]).
+    pub(crate) fn new(seed: [u8; 16]) -> LayerMemo {
+        LayerMemo {
+            texts: HashMap::with_hasher(memo_hasher(seed)),
+            params: HashMap::with_hasher(memo_hasher(seed)),
+            screen: Screen::default(),
+            param_seen: Trial::default(),
+        }
+    }
+
     /// At most this many texts are remembered.
     const MAX_TEXTS: usize = 4096;
     /// Longer texts are not remembered.
@@ -468,8 +477,7 @@ impl LayerMemo {
             return None;
         }
         let found = self.params.get(param)?;
-        self.param_seen.0 = self.param_seen.0.saturating_add(1);
-        self.param_seen.1 = self.param_seen.1.saturating_add(1);
+        self.param_seen.count(true);
         let (facts, stamp) = found;
         Some(facts.as_ref().map(|f| f.verdict(needles, *stamp)))
     }
@@ -477,13 +485,12 @@ impl LayerMemo {
     /// Whether new parameters are still worth remembering: not past the
     /// bound, and after a trial, found again often enough.
     pub(super) fn remembers_params(&self) -> bool {
-        let (tries, hits) = self.param_seen;
-        self.params.len() < Self::MAX_TEXTS && (tries < 1024 || hits >= tries / 4)
+        self.params.len() < Self::MAX_TEXTS && !self.param_seen.unique()
     }
 
     /// Remembers the facts of `param` (counted as a lookup that missed).
     pub(super) fn remember_param(&mut self, param: &str, facts: Option<super::ParamFacts>) {
-        self.param_seen.0 = self.param_seen.0.saturating_add(1);
+        self.param_seen.count(false);
         if param.len() <= Self::MAX_LEN {
             if let Some(super::ParamFacts::Layers(layers)) = &facts {
                 for l in layers {
@@ -507,28 +514,15 @@ impl LayerMemo {
     }
 }
 
-/// A multiplicative hash reading eight bytes at a time (the memo's keys are
-/// compared in full, so collisions cost time only).
-#[derive(Clone, Copy, Default)]
-pub(crate) struct WordHasher(u64);
+/// The hasher of a file's memo tables: `foldhash`, seeded with the file's sync
+/// marker (random bytes its writer chose), so that texts a sender controls
+/// (user agents, links) cannot be made to collide in advance, and the same
+/// file always hashes the same way (no hidden randomness).
+pub(crate) type MemoHasher = foldhash::fast::FixedState;
 
-impl Hasher for WordHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut h = self.0;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            h = (h ^ u64::from_le_bytes(w)).wrapping_mul(K).rotate_left(29);
-        }
-        let mut w = [0u8; 8];
-        let rest = chunks.remainder();
-        w[..rest.len()].copy_from_slice(rest);
-        h = (h ^ u64::from_le_bytes(w) ^ bytes.len() as u64).wrapping_mul(K);
-        self.0 = h ^ (h >> 32);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
+/// The [`MemoHasher`] of the file whose sync marker is `seed`.
+pub(crate) fn memo_hasher(seed: [u8; 16]) -> MemoHasher {
+    let (a, b) = seed.split_at(8);
+    let word = |x: &[u8]| x.iter().fold(0u64, |w, &c| (w << 8) | u64::from(c));
+    foldhash::fast::FixedState::with_seed(word(a) ^ word(b).rotate_left(32))
 }
