@@ -162,23 +162,6 @@ mod shared_texts {
     use dynopt::pii::{CleanEvent, FilterReport, Pseudonymizer};
     use proptest::prelude::*;
 
-    fn base64(s: &[u8]) -> String {
-        const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut out = String::new();
-        for chunk in s.chunks(3) {
-            let b = [
-                chunk[0],
-                *chunk.get(1).unwrap_or(&0),
-                *chunk.get(2).unwrap_or(&0),
-            ];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            for i in 0..=chunk.len() {
-                out.push(char::from(B64[((n >> (18 - 6 * i)) & 63) as usize]));
-            }
-        }
-        out
-    }
-
     fn per_event(filter: &Filter, bytes: &[u8]) -> Vec<CleanEvent> {
         let mut reader = Reader::new(bytes, &DecodeOptions::default()).expect("valid");
         let mut report = FilterReport::new();
@@ -225,7 +208,7 @@ mod shared_texts {
                 let id = match form {
                     0 => id,
                     1 => id.to_uppercase(),
-                    _ => base64(id.as_bytes()),
+                    _ => common::base64(id.as_bytes(), true),
                 };
                 let shared = format!("Spring sale for {id}");
                 for (q, rec) in g.records.iter_mut().enumerate() {
