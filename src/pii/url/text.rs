@@ -101,21 +101,18 @@ impl Summary {
     }
 }
 
-/// Whether `b` holds a `%`, and whether it holds an ASCII letter (one pass
-/// without branches, which the compiler vectorises).
+/// Whether `b` holds a `%` (`memchr`), and whether it holds an ASCII letter
+/// (nearly every text has one near its start).
 pub(super) fn pct_and_letters(b: &[u8]) -> (bool, bool) {
-    let (mut pct, mut letter) = (false, false);
-    for &c in b {
-        pct |= c == b'%';
-        letter |= (c | 0x20).wrapping_sub(b'a') < 26;
-    }
+    let pct = memchr::memchr(b'%', b).is_some();
+    let letter = b.iter().any(|&c| (c | 0x20).wrapping_sub(b'a') < 26);
     (pct, letter)
 }
 
 /// Whether `s` holds a `%XX` escape.
 pub(super) fn has_escape(s: &str) -> bool {
     let b = s.as_bytes();
-    b.contains(&b'%') && (0..b.len()).any(|i| is_escape(b, i))
+    memchr::memchr_iter(b'%', b).any(|i| is_escape(b, i))
 }
 
 /// An `@`, a confusable one (full-width `＠`, small `﹫`), or `(at)` / `[at]`.
