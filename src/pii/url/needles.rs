@@ -33,8 +33,13 @@ pub(super) const TRIPLE_WORDS: usize = 64;
 /// The filter slot of a byte triple: from the low five bits of each byte, so
 /// that the two ASCII cases of a letter share a slot.
 pub(super) fn triple_hash(a: u8, b: u8, c: u8) -> usize {
-    let x = (u32::from(a & 31) << 10) | (u32::from(b & 31) << 5) | u32::from(c & 31);
-    // 4096 slots: the top twelve bits of a multiplicative hash.
+    triple_slot((u32::from(a & 31) << 10) | (u32::from(b & 31) << 5) | u32::from(c & 31))
+}
+
+/// The filter slot of a triple's 15-bit key: 4096 slots, the top twelve bits
+/// of a multiplicative hash.
+#[inline]
+fn triple_slot(x: u32) -> usize {
     (x.wrapping_mul(0x9E37_79B1) >> 20) as usize
 }
 
@@ -51,9 +56,14 @@ impl<'a> Needles<'a> {
             if v.len() >= MIN_PERSONAL_LEN
                 && let Some(head) = v.as_bytes().get(..min_len)
             {
-                for w in head.windows(3) {
-                    let h = triple_hash(w[0], w[1], w[2]);
-                    triples[h >> 6] |= 1 << (h & 63);
+                // `triple_hash` of each triple, the key rolled one byte at a time.
+                let mut x = 0u32;
+                for (i, &c) in head.iter().enumerate() {
+                    x = ((x << 5) | u32::from(c & 31)) & 0x7FFF;
+                    if i >= 2 {
+                        let h = triple_slot(x);
+                        triples[h >> 6] |= 1 << (h & 63);
+                    }
                 }
             }
         }

@@ -86,6 +86,24 @@ fn configurable_names() {
 }
 
 proptest::proptest! {
+    /// A record's value is found wherever it sits in a text, in any ASCII case,
+    /// among other values of any length (the triple filter, built by rolling
+    /// keys, agrees with the strided search).
+    #[test]
+    fn needles_are_found_anywhere(
+        vals in proptest::collection::vec("[a-zA-Z0-9@._é+-]{5,30}", 1..5),
+        pick in proptest::sample::select(vec![0usize, 1, 2, 3, 4]),
+        before in "[a-z0-9 /?=&é-]{0,40}",
+        after in "[a-z0-9 /?=&é-]{0,40}",
+        upper in proptest::bool::ANY,
+    ) {
+        let vals: Vec<&str> = vals.iter().map(String::as_str).collect();
+        let v = vals[pick % vals.len()];
+        let v = if upper { v.to_ascii_uppercase() } else { v.to_ascii_lowercase() };
+        let hay = format!("{before}{v}{after}");
+        proptest::prop_assert!(Needles::new(&vals).found_in(&hay), "{:?} in {:?}", vals, hay);
+    }
+
     /// The check-only fast path never skips a change the building path makes.
     #[test]
     fn clean_check_agrees_with_rebuild(
