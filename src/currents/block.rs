@@ -335,4 +335,83 @@ mod tests {
             assert_eq!(n, 5);
         }
     }
+
+    use proptest::strategy::Strategy as _;
+
+    proptest::proptest! {
+        /// The boundaries and `record_spans` agree on every record of any mix
+        /// of field types (primitives, unions of primitives, and the shapes
+        /// walked in full), on valid and broken bytes: the same ranges, or
+        /// the same error.
+        #[test]
+        fn bounds_agree_with_spans_on_any_bytes(
+            types in proptest::collection::vec(proptest::sample::select(vec![
+                r#""null""#, r#""boolean""#, r#""int""#, r#""long""#, r#""float""#,
+                r#""double""#, r#""string""#, r#""bytes""#,
+                r#"{"type":"fixed","name":"F","size":3}"#,
+                r#"{"type":"enum","name":"E","symbols":["a","b"]}"#,
+                r#"["null","string"]"#, r#"["string","null"]"#, r#"["null","long"]"#,
+                r#"["int"]"#, r#"["null","int","string"]"#,
+                r#"{"type":"array","items":"string"}"#, r#"{"type":"map","values":"long"}"#,
+                r#"["null",{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}]"#,
+            ]), 1..7),
+            records in 1u64..4,
+            tail in proptest::collection::vec(proptest::prop_oneof![
+                (0u8..8).prop_map(|b| vec![b]),
+                proptest::num::u8::ANY.prop_map(|b| vec![b]),
+                // A varint past the `int` range (2^32), and one past 64 bits.
+                proptest::strategy::Just(vec![0x80, 0x80, 0x80, 0x80, 0x20]),
+                proptest::strategy::Just(vec![0xFF; 11]),
+            ], 0..40),
+        ) {
+            let tail: Vec<u8> = tail.concat();
+            let mut fields = String::from(
+                r#"{"name":"id","type":"string"},{"name":"user_id","type":"string"},{"name":"time","type":"int"},{"name":"email_address","type":"string"}"#,
+            );
+            for (b, ty) in types.iter().enumerate() {
+                // Named types are defined once: later uses refer to them.
+                let ty = if types[..b].contains(ty) && ty.contains(r#""name""#) {
+                    let name = if ty.contains("fixed") { "F" } else if ty.contains("enum") { "E" } else { "R" };
+                    if ty.starts_with('[') { format!(r#"["null","{name}"]"#) } else { format!(r#""{name}""#) }
+                } else {
+                    (*ty).to_owned()
+                };
+                fields.push_str(&format!(r#",{{"name":"x{b}","type":{ty}}}"#));
+            }
+            let schema = format!(r#"{{"type":"record","name":"Click","fields":[{fields}]}}"#);
+            let w = OcfWriter::new(&schema, Codec::Null, &[], [7; 16]);
+            let mut file = Vec::new();
+            w.header(&mut file);
+            let mut rec = Vec::new();
+            encode_str("e", &mut rec);
+            encode_str("u", &mut rec);
+            encode_long(1, &mut rec);
+            encode_str("a@b.c", &mut rec);
+            rec.extend_from_slice(&tail);
+            w.write_block(records, &rec, &mut file);
+            let Ok(mut reader) = Reader::new(&file, &DecodeOptions::default()) else {
+                return Ok(());
+            };
+            let Some(Ok(block)) = reader.next_block() else {
+                return Ok(());
+            };
+            let mut spans = block.record_spans();
+            let mut walk = block.record_bounds();
+            let mut bounds = Vec::new();
+            loop {
+                match (spans.next(), walk.next_into(&mut bounds)) {
+                    (None, None) => break,
+                    (Some(Ok(s)), Some(Ok(()))) => {
+                        let got: Vec<_> = (0..s.fields.len()).map(|i| block.span_of(&bounds, i)).collect();
+                        proptest::prop_assert_eq!(got, s.fields);
+                    }
+                    (Some(Err(a)), Some(Err(b))) => {
+                        proptest::prop_assert_eq!(a, b);
+                        break;
+                    }
+                    (a, b) => proptest::prop_assert!(false, "spans {:?}, bounds {:?}", a, b),
+                }
+            }
+        }
+    }
 }

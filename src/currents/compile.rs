@@ -4,7 +4,7 @@
 use super::error::{DecodeError, DecodeErrorKind};
 use super::events::EventType;
 use super::kind::{FieldKind, Target};
-use super::plan::{NO_NULL, Op, Plan, Wire};
+use super::plan::{NO_NULL, Op, Plan, Skip, Wire};
 use super::sanitized::RECIPIENT_KEY_FIELD;
 use super::schema::{Node, NodeId, Schema, TopRecord, WriterField};
 
@@ -147,6 +147,10 @@ impl Plan {
             .filter_map(|(i, op)| Some((u32::try_from(i).ok()?, *op)))
             .collect();
         let (sized, rank) = sized_fields(&field_nodes, &schema.zero_size);
+        let skips = sized
+            .iter()
+            .map(|&(_, node)| Skip::of(&schema, node, max_depth))
+            .collect();
         Ok((
             Plan {
                 event_type,
@@ -155,6 +159,7 @@ impl Plan {
                 unions,
                 field_nodes,
                 sized,
+                skips,
                 rank,
                 names,
                 schema,

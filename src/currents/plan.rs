@@ -52,6 +52,8 @@ pub(crate) struct Plan {
     pub(crate) field_nodes: Vec<NodeId>,
     /// The writer fields of types that take at least one byte, with the type.
     pub(crate) sized: Vec<(u32, NodeId)>,
+    /// How each of `sized` is skipped.
+    pub(crate) skips: Vec<Skip>,
     /// Per writer field, the number of `sized` fields before it; one more
     /// entry (the count of `sized`) at the end.
     pub(crate) rank: Vec<u32>,
@@ -174,6 +176,30 @@ impl Plan {
     }
 
     /// Skips one value of writer type `node`, validating what it reads.
+    /// Skips one top-level field: [`Plan::skip`], without its walk for the
+    /// common shapes.
+    #[inline(always)]
+    fn skip_field(&self, skip: Skip, cur: &mut Cur<'_>) -> Result<(), Code> {
+        match skip {
+            Skip::Prim(p) => p.skip(cur),
+            Skip::Union(branches, n) => {
+                let start = cur.pos;
+                let idx = cur.long()?;
+                match usize::try_from(idx)
+                    .ok()
+                    .and_then(|i| branches.get(i).filter(|_| i < n))
+                {
+                    Some(b) => b.skip(cur),
+                    None => {
+                        cur.pos = start;
+                        Err(Code::Union { n })
+                    }
+                }
+            }
+            Skip::Node(node) => self.skip(node, cur, 0),
+        }
+    }
+
     fn skip(&self, node: NodeId, cur: &mut Cur<'_>, depth: usize) -> Result<(), Code> {
         match &self.schema.nodes[node as usize] {
             Node::Null => Ok(()),
@@ -260,9 +286,9 @@ impl Plan {
     pub(crate) fn bounds(&self, cur: &mut Cur<'_>, out: &mut Vec<usize>) -> Result<(), Fail> {
         out.clear();
         out.push(cur.pos);
-        for &(i, node) in &self.sized {
+        for (&(i, _), &skip) in self.sized.iter().zip(&self.skips) {
             let start = cur.pos;
-            if let Err(code) = self.skip(node, cur, 0) {
+            if let Err(code) = self.skip_field(skip, cur) {
                 return Err(Fail {
                     code,
                     pos: start,
@@ -314,5 +340,77 @@ impl Plan {
             out.push(start..cur.pos);
         }
         Ok(())
+    }
+}
+
+/// How a top-level field is skipped: a primitive, or a union of up to two
+/// primitives (`["null", "string"]`), without the generic walk; anything else
+/// by [`Plan::skip`]. Same checks and errors as the walk.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Skip {
+    Prim(Prim),
+    /// The branches (the first `n` are used) and their count.
+    Union([Prim; 2], usize),
+    Node(NodeId),
+}
+
+/// A primitive type, as skipped.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Prim {
+    Null,
+    Bool,
+    Int,
+    Long,
+    Bytes,
+    Fixed(usize),
+}
+
+impl Prim {
+    fn of(node: &Node) -> Option<Prim> {
+        Some(match node {
+            Node::Null => Prim::Null,
+            Node::Boolean => Prim::Bool,
+            Node::Int => Prim::Int,
+            Node::Long => Prim::Long,
+            Node::Float => Prim::Fixed(4),
+            Node::Double => Prim::Fixed(8),
+            Node::Bytes | Node::String => Prim::Bytes,
+            Node::Fixed(n) => Prim::Fixed(*n),
+            _ => return None,
+        })
+    }
+
+    #[inline(always)]
+    fn skip(self, cur: &mut Cur<'_>) -> Result<(), Code> {
+        match self {
+            Prim::Null => Ok(()),
+            Prim::Bool => cur.boolean().map(drop),
+            Prim::Int => cur.int().map(drop),
+            Prim::Long => cur.long().map(drop),
+            Prim::Bytes => cur.bytes().map(drop),
+            Prim::Fixed(n) => cur.advance(n),
+        }
+    }
+}
+
+impl Skip {
+    /// How the top-level field of type `node` is skipped (`max_depth`: a
+    /// union needs one level, as in the walk).
+    pub(crate) fn of(schema: &Schema, node: NodeId, max_depth: usize) -> Skip {
+        let at = |id: NodeId| schema.nodes.get(id as usize);
+        match at(node) {
+            Some(Node::Union(bs)) if max_depth >= 1 && bs.len() <= 2 => {
+                let mut prims = [Prim::Null; 2];
+                for (slot, b) in prims.iter_mut().zip(bs) {
+                    match at(*b).and_then(Prim::of) {
+                        Some(p) => *slot = p,
+                        None => return Skip::Node(node),
+                    }
+                }
+                Skip::Union(prims, bs.len())
+            }
+            Some(n) => Prim::of(n).map_or(Skip::Node(node), Skip::Prim),
+            None => Skip::Node(node),
+        }
     }
 }
