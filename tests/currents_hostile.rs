@@ -199,3 +199,42 @@ fn the_output_cap_grows_with_the_input() {
         Some(DecodeErrorKind::OutputTooLarge)
     );
 }
+
+#[test]
+fn whole_file_lists_are_sized_once_for_what_the_bytes_can_hold() {
+    let schema = format!(r#"{{"type":"record","name":"Click","fields":[{BASE}]}}"#);
+    let w = OcfWriter::new(&schema, Codec::Null, &[], [1; 16]);
+    // Three blocks of 700 records: the lists are sized for 2,100 at once.
+    let mut file = Vec::new();
+    w.header(&mut file);
+    for _ in 0..3 {
+        let mut rec = Vec::new();
+        for _ in 0..700 {
+            minimal_record(&mut rec);
+        }
+        w.write_block(700, &rec, &mut file);
+    }
+    let out = decode_file(&file, &DecodeOptions::default());
+    assert!(out.error.is_none());
+    assert_eq!((out.events.len(), out.events.capacity()), (2_100, 2_100));
+    let clean = Filter::default().clean_file(&file, &DecodeOptions::default());
+    assert_eq!(
+        (clean.events.len(), clean.events.capacity()),
+        (2_100, 2_100)
+    );
+    // A block that claims a billion records in 40 bytes is refused with a
+    // typed error, and nothing was reserved for its claim.
+    let mut file = Vec::new();
+    w.header(&mut file);
+    let mut rec = Vec::new();
+    for _ in 0..10 {
+        minimal_record(&mut rec);
+    }
+    w.write_block(1_000_000_000, &rec, &mut file);
+    let out = decode_file(&file, &DecodeOptions::default());
+    assert_eq!(
+        out.error.map(|e| e.kind().clone()),
+        Some(DecodeErrorKind::BadBlockCount)
+    );
+    assert!(out.events.capacity() <= 10, "{}", out.events.capacity());
+}

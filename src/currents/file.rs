@@ -76,6 +76,12 @@ pub(crate) fn each_keyed_event<T>(
     let per_item = std::mem::size_of::<T>()
         .saturating_add(extra)
         .saturating_add(64);
+    // Sized once for the records the file claims (within the cap), not grown
+    // by doubling: no copies of a growing list.
+    if out.is_empty() {
+        let budget = cap / per_item.max(1);
+        out.reserve_exact(reader.records_hint().min(budget));
+    }
     let mut strings = 0usize;
     let mut blocks = 0;
     while let Some(block) = reader.next_block() {

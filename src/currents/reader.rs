@@ -202,6 +202,37 @@ impl<'f> Reader<'f> {
         Some(r)
     }
 
+    /// The number of records the blocks left claim, as far as their framing
+    /// reads cleanly, each block's claim bounded by the records its bytes can
+    /// hold (every field that takes bytes takes at least one; a deflate block
+    /// is counted as if it inflated eight times): a hint to size an output
+    /// list once, never more than the input could decode to.
+    pub(crate) fn records_hint(&self) -> usize {
+        let min_record = self.plan.sized.len().max(1);
+        let ratio = match self.header.codec {
+            Codec::Null => 1,
+            Codec::Deflate => 8,
+        };
+        let mut c = FileCur {
+            bytes: self.bytes,
+            pos: self.pos,
+        };
+        let mut n = 0usize;
+        while c.pos < self.bytes.len() {
+            let (Ok(count), Ok(size)) = (c.long(), c.long()) else {
+                break;
+            };
+            let (Ok(count), Ok(size)) = (usize::try_from(count), usize::try_from(size)) else {
+                break;
+            };
+            if c.take(size).is_err() || c.take(16).is_err() {
+                break;
+            }
+            n = n.saturating_add(count.min(size.saturating_mul(ratio) / min_record));
+        }
+        n
+    }
+
     fn read_block(&mut self) -> Result<Block<'f>, DecodeError> {
         let offset = self.pos;
         let mut c = FileCur {
