@@ -28,7 +28,7 @@ pub(crate) struct Needles<'a> {
 }
 
 /// The size of the triple filter, in 64-bit words.
-pub(super) const TRIPLE_WORDS: usize = 64;
+pub(super) const TRIPLE_WORDS: usize = 32;
 
 /// The filter slot of a byte triple: from the low five bits of each byte, so
 /// that the two ASCII cases of a letter share a slot.
@@ -36,11 +36,11 @@ pub(super) fn triple_hash(a: u8, b: u8, c: u8) -> usize {
     triple_slot((u32::from(a & 31) << 10) | (u32::from(b & 31) << 5) | u32::from(c & 31))
 }
 
-/// The filter slot of a triple's 15-bit key: 4096 slots, the top twelve bits
+/// The filter slot of a triple's 15-bit key: 2048 slots, the top eleven bits
 /// of a multiplicative hash.
 #[inline]
 fn triple_slot(x: u32) -> usize {
-    (x.wrapping_mul(0x9E37_79B1) >> 20) as usize
+    (x.wrapping_mul(0x9E37_79B1) >> 21) as usize
 }
 
 impl<'a> Needles<'a> {
