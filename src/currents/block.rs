@@ -61,6 +61,29 @@ impl<'f> Block<'f> {
         KeyedEvents { walk: self.walk() }
     }
 
+    /// [`Block::keyed_events`] into a closure: each event goes to `f` by value
+    /// as it is decoded (not moved through an iterator's item), until `f`
+    /// returns `false`; the first error ends the walk.
+    #[inline]
+    pub(crate) fn for_each_keyed(
+        &self,
+        mut f: impl FnMut(Event<'_>, Option<RecipientKey>) -> bool,
+    ) -> Result<(), DecodeError> {
+        let mut walk = self.walk();
+        loop {
+            let mut key = None;
+            match walk.event(&mut key) {
+                None => return Ok(()),
+                Some(Ok(ev)) => {
+                    if !f(ev, key) {
+                        return Ok(());
+                    }
+                }
+                Some(Err(e)) => return Err(e),
+            }
+        }
+    }
+
     /// Per record, the byte range (within [`data`](Block::data)) of every writer
     /// field, in writer order. Validates the Avro encoding of every field but
     /// does not check the UTF-8 of strings.

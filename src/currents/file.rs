@@ -90,21 +90,25 @@ pub(crate) fn each_keyed_event<T>(
             Err(e) => return (blocks, Some(e)),
         };
         strings = strings.saturating_add(block.data().len());
-        for r in block.keyed_events() {
-            match r {
-                Ok((ev, key)) => {
-                    if out.len() == out.capacity() && !grow(out, per_item, strings, cap) {
-                        let e = DecodeError::new(DecodeErrorKind::OutputTooLarge)
-                            .at(block.offset())
-                            .with_detail(format!(
-                                "the decoded events would exceed the output cap ({cap} bytes)"
-                            ));
-                        return (blocks, Some(e));
-                    }
-                    sink(out, ev, key);
-                }
-                Err(e) => return (blocks, Some(e)),
+        let mut full = false;
+        let walked = block.for_each_keyed(|ev, key| {
+            if out.len() == out.capacity() && !grow(out, per_item, strings, cap) {
+                full = true;
+                return false;
             }
+            sink(out, ev, key);
+            true
+        });
+        if full {
+            let e = DecodeError::new(DecodeErrorKind::OutputTooLarge)
+                .at(block.offset())
+                .with_detail(format!(
+                    "the decoded events would exceed the output cap ({cap} bytes)"
+                ));
+            return (blocks, Some(e));
+        }
+        if let Err(e) = walked {
+            return (blocks, Some(e));
         }
         blocks += 1;
         reader.recycle(block);
