@@ -206,7 +206,8 @@ impl<'f> Reader<'f> {
     /// reads cleanly, each block's claim bounded by the records its bytes can
     /// hold (every field that takes bytes takes at least one; a deflate block
     /// is counted as if it inflated eight times): a hint to size an output
-    /// list once, never more than the input could decode to.
+    /// list once. A valid file's hint is its record count; a block that
+    /// claims more than its bytes can hold adds only what they can.
     pub(crate) fn records_hint(&self) -> usize {
         let min_record = self.plan.sized.len().max(1);
         let ratio = match self.header.codec {

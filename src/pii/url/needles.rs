@@ -203,7 +203,7 @@ impl Trial {
     }
 }
 
-/// [`holds_in_bytes`]; `known` is `text` as a string when the caller has it
+/// [`holds_in`] and [`holds_in_field`]; `known` is `text` as a string when the caller has it
 /// (no second UTF-8 check).
 #[inline(always)]
 fn holds_core(
