@@ -18,6 +18,14 @@ static ALLOC: Cap<System> = Cap::new(System, 1 << 30);
 const BASE: &str = r#"{"name":"id","type":"string"},{"name":"user_id","type":"string"},
     {"name":"time","type":"int"},{"name":"email_address","type":"string"}"#;
 
+/// A null-codec writer for `schema`, and a file holding its header.
+fn started(schema: &str) -> (OcfWriter, Vec<u8>) {
+    let w = OcfWriter::new(schema, Codec::Null, &[], [1; 16]);
+    let mut file = Vec::new();
+    w.header(&mut file);
+    (w, file)
+}
+
 fn minimal_record(out: &mut Vec<u8>) {
     encode_str("", out);
     encode_str("", out);
@@ -33,9 +41,7 @@ fn a_wide_header_parses_in_linear_time() {
     }
     let schema = format!(r#"{{"type":"record","name":"Click","fields":[{fields}]}}"#);
     assert!(schema.len() < 4 << 20);
-    let w = OcfWriter::new(&schema, Codec::Null, &[], [1; 16]);
-    let mut file = Vec::new();
-    w.header(&mut file);
+    let (_, file) = started(&schema);
     let t = Instant::now();
     let reader = Reader::new(&file, &DecodeOptions::default()).expect("reads");
     let took = t.elapsed();
@@ -51,9 +57,7 @@ fn null_fields_cost_nothing_per_record() {
         fields.push_str(&format!(r#",{{"name":"n{i}","type":"null"}}"#));
     }
     let schema = format!(r#"{{"type":"record","name":"Click","fields":[{fields}]}}"#);
-    let w = OcfWriter::new(&schema, Codec::Null, &[], [1; 16]);
-    let mut file = Vec::new();
-    w.header(&mut file);
+    let (w, mut file) = started(&schema);
     let mut rec = Vec::new();
     for _ in 0..200_000 {
         minimal_record(&mut rec);
@@ -79,9 +83,7 @@ fn null_fields_cost_nothing_per_record() {
 #[test]
 fn whole_file_memory_is_capped_with_a_typed_error() {
     let schema = format!(r#"{{"type":"record","name":"Click","fields":[{BASE}]}}"#);
-    let w = OcfWriter::new(&schema, Codec::Null, &[], [1; 16]);
-    let mut file = Vec::new();
-    w.header(&mut file);
+    let (w, mut file) = started(&schema);
     let mut rec = Vec::new();
     for _ in 0..2_000_000 {
         minimal_record(&mut rec);
@@ -126,9 +128,7 @@ fn max_depth_is_clamped() {
         r#"{{"type":"record","name":"Click","fields":[{BASE},
         {{"name":"deep","type":{{"type":"record","name":"R","fields":[{{"name":"next","type":["null","R"]}}]}}}}]}}"#
     );
-    let w = OcfWriter::new(&schema, Codec::Null, &[], [1; 16]);
-    let mut file = Vec::new();
-    w.header(&mut file);
+    let (w, mut file) = started(&schema);
     let mut rec = Vec::new();
     minimal_record(&mut rec);
     for _ in 0..200_000 {
@@ -162,9 +162,7 @@ fn an_absurd_capacity_hint_is_refused() {
 fn the_output_cap_grows_with_the_input() {
     // 2,000 records of long strings: the events take about twice the input.
     let schema = format!(r#"{{"type":"record","name":"Click","fields":[{BASE}]}}"#);
-    let w = OcfWriter::new(&schema, Codec::Null, &[], [1; 16]);
-    let mut file = Vec::new();
-    w.header(&mut file);
+    let (w, mut file) = started(&schema);
     let mut rec = Vec::new();
     for i in 0..2_000 {
         encode_str(&format!("{i:01000}"), &mut rec);
@@ -203,10 +201,8 @@ fn the_output_cap_grows_with_the_input() {
 #[test]
 fn whole_file_lists_are_sized_once_for_what_the_bytes_can_hold() {
     let schema = format!(r#"{{"type":"record","name":"Click","fields":[{BASE}]}}"#);
-    let w = OcfWriter::new(&schema, Codec::Null, &[], [1; 16]);
     // Three blocks of 700 records: the lists are sized for 2,100 at once.
-    let mut file = Vec::new();
-    w.header(&mut file);
+    let (w, mut file) = started(&schema);
     for _ in 0..3 {
         let mut rec = Vec::new();
         for _ in 0..700 {
@@ -224,8 +220,7 @@ fn whole_file_lists_are_sized_once_for_what_the_bytes_can_hold() {
     );
     // A block that claims a billion records in 40 bytes is refused with a
     // typed error, and nothing was reserved for its claim.
-    let mut file = Vec::new();
-    w.header(&mut file);
+    let (w, mut file) = started(&schema);
     let mut rec = Vec::new();
     for _ in 0..10 {
         minimal_record(&mut rec);
