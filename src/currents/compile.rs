@@ -146,11 +146,7 @@ impl Plan {
             .filter(|(_, op)| !matches!(op.wire, Wire::Skip(n) if schema.zero_size[n as usize]))
             .filter_map(|(i, op)| Some((u32::try_from(i).ok()?, *op)))
             .collect();
-        let (sized, rank) = sized_fields(&field_nodes, &schema.zero_size);
-        let skips = sized
-            .iter()
-            .map(|&(_, node)| Skip::of(&schema, node, max_depth))
-            .collect();
+        let (sized, rank) = sized_fields(&field_nodes, &schema, max_depth);
         Ok((
             Plan {
                 event_type,
@@ -159,7 +155,6 @@ impl Plan {
                 unions,
                 field_nodes,
                 sized,
-                skips,
                 rank,
                 names,
                 schema,
@@ -230,16 +225,29 @@ impl Plan {
     }
 }
 
-/// The writer fields that take at least one byte (with their type), and per
-/// writer field the number of such fields before it (one more entry at the
-/// end): a record's field boundaries then cost nothing per zero-size field.
-fn sized_fields(field_nodes: &[NodeId], zero_size: &[bool]) -> (Vec<(u32, NodeId)>, Vec<u32>) {
+/// The writer fields that take at least one byte (with how each is skipped),
+/// and per writer field the number of such fields before it (one more entry
+/// at the end): a record's field boundaries then cost nothing per zero-size
+/// field.
+fn sized_fields(
+    field_nodes: &[NodeId],
+    schema: &Schema,
+    max_depth: usize,
+) -> (Vec<(u32, Skip)>, Vec<u32>) {
     let mut sized = Vec::new();
     let mut rank = Vec::with_capacity(field_nodes.len() + 1);
     for (i, &node) in field_nodes.iter().enumerate() {
         rank.push(u32::try_from(sized.len()).unwrap_or(u32::MAX));
-        if !zero_size.get(node as usize).copied().unwrap_or(false) {
-            sized.push((u32::try_from(i).unwrap_or(u32::MAX), node));
+        if !schema
+            .zero_size
+            .get(node as usize)
+            .copied()
+            .unwrap_or(false)
+        {
+            sized.push((
+                u32::try_from(i).unwrap_or(u32::MAX),
+                Skip::of(schema, node, max_depth),
+            ));
         }
     }
     rank.push(u32::try_from(sized.len()).unwrap_or(u32::MAX));

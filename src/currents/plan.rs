@@ -50,10 +50,9 @@ pub(crate) struct Plan {
     pub(crate) live: Vec<(u32, Op)>,
     pub(crate) unions: Vec<Vec<Option<Wire>>>,
     pub(crate) field_nodes: Vec<NodeId>,
-    /// The writer fields of types that take at least one byte, with the type.
-    pub(crate) sized: Vec<(u32, NodeId)>,
-    /// How each of `sized` is skipped.
-    pub(crate) skips: Vec<Skip>,
+    /// The writer fields of types that take at least one byte, with how each
+    /// is skipped.
+    pub(crate) sized: Vec<(u32, Skip)>,
     /// Per writer field, the number of `sized` fields before it; one more
     /// entry (the count of `sized`) at the end.
     pub(crate) rank: Vec<u32>,
@@ -286,7 +285,7 @@ impl Plan {
     pub(crate) fn bounds(&self, cur: &mut Cur<'_>, out: &mut Vec<usize>) -> Result<(), Fail> {
         out.clear();
         out.push(cur.pos);
-        for (&(i, _), &skip) in self.sized.iter().zip(&self.skips) {
+        for &(i, skip) in &self.sized {
             let start = cur.pos;
             if let Err(code) = self.skip_field(skip, cur) {
                 return Err(Fail {
