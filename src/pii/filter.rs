@@ -68,31 +68,29 @@ fn kept_text(
     }
 }
 
-impl Take for Option<Cow<'_, str>> {
-    type Clean = Option<Text>;
-    #[inline]
-    fn kept(
-        &self,
-        slot: Slot,
-        personal: &Needles<'_>,
-        texts: Option<&mut FileTexts>,
-    ) -> Option<Text> {
-        kept_text(self.as_deref()?, slot, personal, texts)
-    }
+/// Kept strings, and quasi-identifying ones (`Pii`), carried only when the
+/// policy allows them: `$text` reads the value (`$v`) as an `Option<&str>`.
+macro_rules! take_text {
+    ($($t:ty, $v:ident => $text:expr;)*) => {$(
+        impl Take for $t {
+            type Clean = Option<Text>;
+            #[inline]
+            fn kept(
+                &self,
+                slot: Slot,
+                personal: &Needles<'_>,
+                texts: Option<&mut FileTexts>,
+            ) -> Option<Text> {
+                let $v = self;
+                kept_text($text?, slot, personal, texts)
+            }
+        }
+    )*};
 }
 
-/// Quasi-identifying strings, carried only when the policy allows them.
-impl Take for Option<Pii<Cow<'_, str>>> {
-    type Clean = Option<Text>;
-    #[inline]
-    fn kept(
-        &self,
-        slot: Slot,
-        personal: &Needles<'_>,
-        texts: Option<&mut FileTexts>,
-    ) -> Option<Text> {
-        kept_text(self.as_ref()?.expose(), slot, personal, texts)
-    }
+take_text! {
+    Option<Cow<'_, str>>, v => v.as_deref();
+    Option<Pii<Cow<'_, str>>>, v => v.as_ref().map(|p| &**p.expose());
 }
 
 impl Take for Option<Vec<Cow<'_, str>>> {
