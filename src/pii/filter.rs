@@ -6,7 +6,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::url::{LayerMemo, Layers, MemoHasher, Needles, Trial, holds_in, memo_hasher};
+use super::url::{
+    LayerMemo, Layers, MemoHasher, Needles, Trial, UNSCREENED, holds_in, memo_hasher,
+};
 use super::{CleanEvent, FilterReport, Policy, Pseudonymizer, RecipientKey, UrlScrubber};
 use crate::currents::{
     DecodeError, DecodeOptions, Event, EventType, RECIPIENT_KEY_FIELD, Reader, each_keyed_event,
@@ -188,7 +190,7 @@ impl FileTexts {
                 let a = Text::from(v);
                 let k = self.entries.len();
                 // Not screened for this record (stamped after its screen).
-                let stamp = personal.memo().map_or(u32::MAX, |m| layers.screen(v, m));
+                let stamp = personal.memo().map_or(UNSCREENED, |m| layers.screen(v, m));
                 self.index.insert(a.clone(), k as u32);
                 self.entries.push((a, layers, stamp));
                 k

@@ -8,7 +8,8 @@ mod text;
 
 pub use needles::holds_personal_value;
 pub(crate) use needles::{
-    LayerMemo, Layers, MemoHasher, Needles, Trial, holds_in, holds_in_field, memo_hasher,
+    LayerMemo, Layers, MemoHasher, Needles, Trial, UNSCREENED, holds_in, holds_in_field,
+    memo_hasher,
 };
 use params::*;
 pub use text::PHONE_MIN_DIGITS;
@@ -543,7 +544,7 @@ impl UrlScrubber {
         }
         let facts = self.param_facts(param, depth);
         let verdict = match &facts {
-            Some(f) => f.verdict(needles, u32::MAX),
+            Some(f) => f.verdict(needles, UNSCREENED),
             None => self.param_verdict_full(param, needles, depth),
         };
         memo.borrow_mut().remember_param(param, facts);

@@ -361,6 +361,10 @@ pub(crate) struct Screen {
 /// The screen holds `1 << SCREEN_BITS` bits (256 KiB).
 const SCREEN_BITS: u32 = 21;
 
+/// The stamp of a text that was not screened (never covered by a record's
+/// screen: always searched).
+pub(crate) const UNSCREENED: u32 = u32::MAX;
+
 impl Screen {
     /// The two bit positions of a window (its first [`MIN_PERSONAL_LEN`] bytes).
     #[inline]
