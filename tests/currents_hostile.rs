@@ -18,6 +18,11 @@ static ALLOC: Cap<System> = Cap::new(System, 1 << 30);
 const BASE: &str = r#"{"name":"id","type":"string"},{"name":"user_id","type":"string"},
     {"name":"time","type":"int"},{"name":"email_address","type":"string"}"#;
 
+/// A Click record schema with `fields` (JSON field objects, comma-separated).
+fn click_schema(fields: &str) -> String {
+    format!(r#"{{"type":"record","name":"Click","fields":[{fields}]}}"#)
+}
+
 /// A null-codec writer for `schema`, and a file holding its header.
 fn started(schema: &str) -> (OcfWriter, Vec<u8>) {
     let w = OcfWriter::new(schema, Codec::Null, &[], [1; 16]);
@@ -39,7 +44,7 @@ fn a_wide_header_parses_in_linear_time() {
     for i in 0..110_000 {
         fields.push_str(&format!(r#",{{"name":"f{i}","type":"null"}}"#));
     }
-    let schema = format!(r#"{{"type":"record","name":"Click","fields":[{fields}]}}"#);
+    let schema = click_schema(&fields);
     assert!(schema.len() < 4 << 20);
     let (_, file) = started(&schema);
     let t = Instant::now();
@@ -56,7 +61,7 @@ fn null_fields_cost_nothing_per_record() {
     for i in 0..4_000 {
         fields.push_str(&format!(r#",{{"name":"n{i}","type":"null"}}"#));
     }
-    let schema = format!(r#"{{"type":"record","name":"Click","fields":[{fields}]}}"#);
+    let schema = click_schema(&fields);
     let (w, mut file) = started(&schema);
     let mut rec = Vec::new();
     for _ in 0..200_000 {
@@ -82,8 +87,7 @@ fn null_fields_cost_nothing_per_record() {
 
 #[test]
 fn whole_file_memory_is_capped_with_a_typed_error() {
-    let schema = format!(r#"{{"type":"record","name":"Click","fields":[{BASE}]}}"#);
-    let (w, mut file) = started(&schema);
+    let (w, mut file) = started(&click_schema(BASE));
     let mut rec = Vec::new();
     for _ in 0..2_000_000 {
         minimal_record(&mut rec);
@@ -124,10 +128,10 @@ fn whole_file_memory_is_capped_with_a_typed_error() {
 
 #[test]
 fn max_depth_is_clamped() {
-    let schema = format!(
-        r#"{{"type":"record","name":"Click","fields":[{BASE},
-        {{"name":"deep","type":{{"type":"record","name":"R","fields":[{{"name":"next","type":["null","R"]}}]}}}}]}}"#
-    );
+    let schema = click_schema(&format!(
+        r#"{BASE},
+        {{"name":"deep","type":{{"type":"record","name":"R","fields":[{{"name":"next","type":["null","R"]}}]}}}}"#
+    ));
     let (w, mut file) = started(&schema);
     let mut rec = Vec::new();
     minimal_record(&mut rec);
@@ -161,8 +165,7 @@ fn an_absurd_capacity_hint_is_refused() {
 #[test]
 fn the_output_cap_grows_with_the_input() {
     // 2,000 records of long strings: the events take about twice the input.
-    let schema = format!(r#"{{"type":"record","name":"Click","fields":[{BASE}]}}"#);
-    let (w, mut file) = started(&schema);
+    let (w, mut file) = started(&click_schema(BASE));
     let mut rec = Vec::new();
     for i in 0..2_000 {
         encode_str(&format!("{i:01000}"), &mut rec);
@@ -200,7 +203,7 @@ fn the_output_cap_grows_with_the_input() {
 
 #[test]
 fn whole_file_lists_are_sized_once_for_what_the_bytes_can_hold() {
-    let schema = format!(r#"{{"type":"record","name":"Click","fields":[{BASE}]}}"#);
+    let schema = click_schema(BASE);
     // Three blocks of 700 records: the lists are sized for 2,100 at once.
     let (w, mut file) = started(&schema);
     for _ in 0..3 {

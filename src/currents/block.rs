@@ -307,6 +307,19 @@ impl Iterator for RecordSpans<'_> {
 mod tests {
     use crate::currents::{Codec, DecodeOptions, OcfWriter, Reader, encode_long, encode_str};
 
+    /// The required Click fields, first in every test schema.
+    const REQUIRED: &str = r#"{"name":"id","type":"string"},{"name":"user_id","type":"string"},{"name":"time","type":"int"},{"name":"email_address","type":"string"}"#;
+
+    /// A null-codec writer of Click records with `fields`, and a file holding
+    /// its header.
+    fn started(fields: &str) -> (OcfWriter, Vec<u8>) {
+        let schema = format!(r#"{{"type":"record","name":"Click","fields":[{fields}]}}"#);
+        let w = OcfWriter::new(&schema, Codec::Null, &[], [7; 16]);
+        let mut file = Vec::new();
+        w.header(&mut file);
+        (w, file)
+    }
+
     /// The boundaries give every field the range `record_spans` gives it, for
     /// any mix of zero-size and sized fields.
     #[test]
@@ -314,9 +327,7 @@ mod tests {
         for mask in 0u32..64 {
             // Six optional fields between the required ones: null when the
             // mask's bit is clear, a string otherwise.
-            let mut fields = String::from(
-                r#"{"name":"id","type":"string"},{"name":"user_id","type":"string"},{"name":"time","type":"int"},{"name":"email_address","type":"string"}"#,
-            );
+            let mut fields = String::from(REQUIRED);
             for b in 0..6 {
                 let ty = if mask & (1 << b) != 0 {
                     "string"
@@ -325,10 +336,7 @@ mod tests {
                 };
                 fields.push_str(&format!(r#",{{"name":"x{b}","type":"{ty}"}}"#));
             }
-            let schema = format!(r#"{{"type":"record","name":"Click","fields":[{fields}]}}"#);
-            let w = OcfWriter::new(&schema, Codec::Null, &[], [7; 16]);
-            let mut file = Vec::new();
-            w.header(&mut file);
+            let (w, mut file) = started(&fields);
             let mut rec = Vec::new();
             for r in 0..5 {
                 encode_str(&format!("e{r}"), &mut rec);
@@ -388,9 +396,7 @@ mod tests {
             ], 0..40),
         ) {
             let tail: Vec<u8> = tail.concat();
-            let mut fields = String::from(
-                r#"{"name":"id","type":"string"},{"name":"user_id","type":"string"},{"name":"time","type":"int"},{"name":"email_address","type":"string"}"#,
-            );
+            let mut fields = String::from(REQUIRED);
             for (b, ty) in types.iter().enumerate() {
                 // Named types are defined once: later uses refer to them.
                 let ty = if types[..b].contains(ty) && ty.contains(r#""name""#) {
@@ -401,10 +407,7 @@ mod tests {
                 };
                 fields.push_str(&format!(r#",{{"name":"x{b}","type":{ty}}}"#));
             }
-            let schema = format!(r#"{{"type":"record","name":"Click","fields":[{fields}]}}"#);
-            let w = OcfWriter::new(&schema, Codec::Null, &[], [7; 16]);
-            let mut file = Vec::new();
-            w.header(&mut file);
+            let (w, mut file) = started(&fields);
             let mut rec = Vec::new();
             encode_str("e", &mut rec);
             encode_str("u", &mut rec);
